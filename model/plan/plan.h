@@ -1,0 +1,131 @@
+// The plan: ONE per-rank task graph that both interpreters (the SimGrid simulator and the real
+// executor) walk with the same rule, "a task starts when all its dependencies are done".
+//
+// A plan describes one training iteration. Interpreters run it `iterations` times; the first task
+// of a rank's iteration i+1 starts after the last of its iteration i (per-rank program order).
+// Format, versioning and a worked example: docs/plan-format.md.
+//
+// Units: FLOPs, bytes, seconds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/util/json.h"
+
+namespace convscale::plan {
+
+inline constexpr int kSchemaVersion = 1;
+
+enum class TaskKind { kCompute, kCollective, kSend, kRecv };
+enum class Phase {
+  kForward,
+  kBackwardData,
+  kBackwardWeight,
+  kUpdate,     // optimizer step on a rank's parameters
+  kAggregate,  // parameter-server summation of pushed gradients
+  kCopy,       // local copies (bucket packing, cast)
+};
+enum class Collective { kAllReduce, kReduceScatter, kAllGather, kBroadcast, kReduce };
+enum class Algorithm { kRing, kTree, kHierarchical, kHalvingDoubling, kDirect };
+enum class CommPrecision { kFP32, kFP16, kBF16 };
+
+const char* Name(TaskKind);
+const char* Name(Phase);
+const char* Name(Collective);
+const char* Name(Algorithm);
+const char* Name(CommPrecision);
+// Parsers throw std::invalid_argument with a "did you mean".
+Phase ParsePhase(const std::string&);
+Collective ParseCollective(const std::string&);
+Algorithm ParseAlgorithm(const std::string&);
+CommPrecision ParseCommPrecision(const std::string&);
+int BytesPerElement(CommPrecision);
+
+struct Task {
+  int id = 0;  // index in the rank's task list
+  TaskKind kind = TaskKind::kCompute;
+  std::string name;       // "conv1/fwd/mb0", "bucket3/allreduce", "send act stage0->1 mb2"
+  std::vector<int> deps;  // ids of tasks of the same rank that must finish first
+
+  // Compute
+  Phase phase = Phase::kForward;
+  int layer = -1;           // vertex id in the network (-1: not a single layer, e.g. update)
+  std::vector<int> layers;  // for update/aggregate/copy: the layers whose parameters it touches
+  int micro_batch = 0;
+  int64_t samples = 0;  // samples this task processes
+  double flops = 0;
+  double bytes = 0;  // device memory traffic
+
+  // Communication
+  Collective collective = Collective::kAllReduce;
+  Algorithm algorithm = Algorithm::kRing;
+  CommPrecision precision = CommPrecision::kFP32;
+  int group = -1;              // index into Plan::groups (collectives)
+  int64_t collective_id = -1;  // same id on every member rank for one collective call
+  int peer = -1;               // send/recv: the other rank
+  int64_t tag = 0;             // send/recv: matched with (src, dst, tag)
+  double comm_bytes = 0;  // collectives: the buffer size (nccl-tests "size"); p2p: message size
+  int bucket = -1;        // gradient bucket this communication belongs to
+};
+
+enum class Role { kWorker, kServer, kStage };
+const char* Name(Role);
+
+struct Rank {
+  int endpoint = 0;  // cluster endpoint this rank runs on
+  Role role = Role::kWorker;
+  int stage = -1;    // pipeline stage, when pipelined
+  int replica = -1;  // data-parallel replica index
+  std::vector<Task> tasks;
+  // Predicted memory on the rank's device, bytes (memory model, docs/ARCHITECTURE.md).
+  double memory_weights = 0, memory_gradients = 0, memory_optimizer = 0, memory_activations = 0,
+         memory_buffers = 0, memory_workspace = 0;
+  double memory_peak() const {
+    return memory_weights + memory_gradients + memory_optimizer + memory_activations +
+           memory_buffers + memory_workspace;
+  }
+};
+
+struct Group {
+  std::vector<int> ranks;  // members in collective order (ring order for ring algorithms)
+};
+
+// Everything that determined the plan; copied into every output's context block.
+struct Context {
+  std::string model;
+  std::string cluster;
+  std::string strategy;           // "dp", "mp", "ps", "hybrid"
+  Json options = Json::object();  // every strategy option with its resolved value
+  std::string convscale_version;
+  std::string git_sha;
+  int schema_version = kSchemaVersion;
+};
+
+struct Plan {
+  Context context;
+  int64_t global_batch = 0;
+  std::string precision = "fp32";  // compute precision
+  std::string optimizer = "sgd";   // "sgd" (momentum) or "adam"
+  bool async = false;              // asynchronous parameter server: workers do not wait
+  int staleness_bound = -1;        // async: max updates a worker may lag (-1 = unbounded)
+  std::vector<Rank> ranks;
+  std::vector<Group> groups;
+
+  size_t num_tasks() const;
+};
+
+// JSON round trip. ToJson is deterministic (same plan, same bytes).
+Json ToJson(const Plan& plan);
+// Validates: schema version, ranks and endpoints in range, dependencies acyclic (a cycle is
+// reported as the path "rank 1: t3 -> t7 -> t3"), every send matched by one receive, every
+// collective id present on exactly its group's ranks with the same type, size and algorithm.
+// Errors are InputErrors located by JSON pointer in `file`.
+Plan FromJson(const Json& j, const std::string& file);
+Plan LoadPlan(const std::string& path);
+void SavePlan(const Plan& plan, const std::string& path);  // atomic
+// The same checks as FromJson on an in-memory plan (used by tests and after lowering).
+void Validate(const Plan& plan, const std::string& where = "plan");
+
+}  // namespace convscale::plan

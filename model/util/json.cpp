@@ -1,0 +1,305 @@
+#include "model/util/json.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "model/util/units.h"
+
+namespace convscale {
+
+namespace {
+
+// Converts a byte offset in `text` to "line L, column C".
+std::string LineColumn(const std::string& text, size_t offset) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(col);
+}
+
+}  // namespace
+
+const char* JsonTypeName(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+      return "an integer";
+    case Json::value_t::number_float:
+      return "a number";
+    default:
+      return "a value";
+  }
+}
+
+Json ParseJson(const std::string& text, const std::string& name) {
+  try {
+    return Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    // nlohmann's message starts with "[json.exception.parse_error.101] parse error at line ..";
+    // keep only the part after "parse error" that says what was wrong.
+    std::string what = e.what();
+    const size_t colon = what.rfind(": ");
+    std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+      throw InputError(name + ": the file is empty; expected a JSON object");
+    throw InputError(name + ": " + LineColumn(text, e.byte == 0 ? 0 : e.byte - 1) +
+                     ": not valid JSON: " + reason);
+  }
+}
+
+Json ReadJsonFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseJson(ss.str(), path);
+}
+
+void WriteFileAtomic(const std::string& path, const std::string& content) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw InputError(path + ": cannot write: directory " + dir.string() + " does not exist");
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw InputError(path + ": cannot write: " + std::strerror(errno));
+    out << content;
+    out.flush();
+    if (!out) {
+      const std::string why = std::strerror(errno);
+      fs::remove(tmp, ec);
+      throw InputError(path + ": cannot write: " + why);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    fs::remove(tmp, ec);
+    throw InputError(path + ": cannot write: " + why);
+  }
+}
+
+void WriteJsonAtomic(const std::string& path, const Json& j) {
+  WriteFileAtomic(path, j.dump(2) + "\n");
+}
+
+std::string PointerJoin(const std::string& pointer, const std::string& token) {
+  std::string t;
+  for (char c : token) {
+    if (c == '~')
+      t += "~0";
+    else if (c == '/')
+      t += "~1";
+    else
+      t += c;
+  }
+  return pointer + "/" + t;
+}
+
+std::string PointerJoin(const std::string& pointer, size_t index) {
+  return pointer + "/" + std::to_string(index);
+}
+
+JsonObject::JsonObject(const Json& value, std::string file, std::string pointer)
+    : value_(&value), file_(std::move(file)), pointer_(std::move(pointer)) {
+  if (!value.is_object())
+    throw InputError(file_, pointer_.empty() ? "/" : pointer_,
+                     std::string("expected an object, found ") + JsonTypeName(value));
+}
+
+void JsonObject::CheckKeys(std::initializer_list<const char*> allowed) const {
+  CheckKeys(std::vector<std::string>(allowed.begin(), allowed.end()));
+}
+
+void JsonObject::CheckKeys(const std::vector<std::string>& allowed) const {
+  for (const auto& [key, v] : value_->items()) {
+    bool ok = false;
+    for (const auto& a : allowed) ok = ok || a == key;
+    if (!ok)
+      throw InputError(file_, PointerJoin(pointer_, key),
+                       "unknown key \"" + key + "\"" + DidYouMean(key, allowed));
+  }
+}
+
+InputError JsonObject::Error(const std::string& what) const {
+  return InputError(file_, pointer_.empty() ? "/" : pointer_, what);
+}
+
+InputError JsonObject::Error(const char* key, const std::string& what) const {
+  return InputError(file_, PointerJoin(pointer_, key), what);
+}
+
+const Json& JsonObject::Get(const char* key) const {
+  auto it = value_->find(key);
+  if (it == value_->end()) throw Error(std::string("missing required key \"") + key + "\"");
+  return *it;
+}
+
+std::string JsonObject::String(const char* key) const {
+  const Json& v = Get(key);
+  if (!v.is_string()) throw Error(key, std::string("expected a string, found ") + JsonTypeName(v));
+  return v.get<std::string>();
+}
+
+std::string JsonObject::String(const char* key, const std::string& fallback) const {
+  return Has(key) ? String(key) : fallback;
+}
+
+int64_t JsonObject::Int(const char* key, int64_t min, int64_t max) const {
+  const Json& v = Get(key);
+  int64_t x = 0;
+  if (v.is_number_integer() || v.is_number_unsigned()) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      throw Error(key, "integer " + v.dump() + " is too large");
+    x = v.get<int64_t>();
+  } else if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (d != std::floor(d) || std::fabs(d) > 9e15)
+      throw Error(key, "expected an integer, found " + v.dump());
+    x = static_cast<int64_t>(d);
+  } else {
+    throw Error(key, std::string("expected an integer, found ") + JsonTypeName(v));
+  }
+  if (x < min || x > max) {
+    std::string range = "must be ";
+    if (max == INT64_MAX)
+      range += ">= " + std::to_string(min);
+    else if (min == INT64_MIN)
+      range += "<= " + std::to_string(max);
+    else
+      range += "between " + std::to_string(min) + " and " + std::to_string(max);
+    throw Error(key, std::to_string(x) + " is out of range: " + range);
+  }
+  return x;
+}
+
+int64_t JsonObject::Int(const char* key, int64_t fallback, int64_t min, int64_t max) const {
+  return Has(key) ? Int(key, min, max) : fallback;
+}
+
+double JsonObject::Number(const char* key) const {
+  const Json& v = Get(key);
+  if (!v.is_number()) throw Error(key, std::string("expected a number, found ") + JsonTypeName(v));
+  return v.get<double>();
+}
+
+double JsonObject::Number(const char* key, double fallback) const {
+  return Has(key) ? Number(key) : fallback;
+}
+
+bool JsonObject::Bool(const char* key, bool fallback) const {
+  if (!Has(key)) return fallback;
+  const Json& v = Get(key);
+  if (!v.is_boolean())
+    throw Error(key, std::string("expected true or false, found ") + JsonTypeName(v));
+  return v.get<bool>();
+}
+
+std::vector<int64_t> JsonObject::IntArray(const char* key, int64_t min, int64_t max) const {
+  const Json& a = Array(key);
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < a.size(); ++i) {
+    Json wrap = Json::object();
+    wrap["v"] = a[i];
+    JsonObject w(wrap, file_, PointerJoin(pointer_, key));
+    try {
+      out.push_back(w.Int("v", min, max));
+    } catch (const InputError& e) {
+      std::string m = e.what();
+      const std::string from = PointerJoin(PointerJoin(pointer_, key), "v");
+      const std::string to = PointerJoin(PointerJoin(pointer_, key), i);
+      if (auto p = m.find(from); p != std::string::npos) m.replace(p, from.size(), to);
+      throw InputError(m);
+    }
+  }
+  return out;
+}
+
+double JsonObject::Quantity(const char* key, double (*parse)(std::string_view),
+                            bool positive) const {
+  const Json& v = Get(key);
+  if (!v.is_string())
+    throw Error(key,
+                std::string("expected a string with a unit (for example \"100Gbps\"), found ") +
+                    JsonTypeName(v) + " " + v.dump());
+  double x = 0;
+  try {
+    x = parse(v.get<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw Error(key, e.what());
+  }
+  if (positive && x <= 0)
+    throw Error(key, "\"" + v.get<std::string>() + "\" must be greater than zero");
+  return x;
+}
+
+double JsonObject::Bandwidth(const char* key, bool positive) const {
+  return Quantity(key, units::ParseBandwidth, positive);
+}
+double JsonObject::Bytes(const char* key, bool positive) const {
+  return Quantity(key, units::ParseBytes, positive);
+}
+double JsonObject::Time(const char* key) const {
+  return Quantity(key, units::ParseTime, false);
+}
+double JsonObject::FlopRate(const char* key, bool positive) const {
+  return Quantity(key, units::ParseFlopRate, positive);
+}
+std::optional<double> JsonObject::OptionalBandwidth(const char* key) const {
+  return Has(key) ? std::optional<double>(Bandwidth(key)) : std::nullopt;
+}
+std::optional<double> JsonObject::OptionalBytes(const char* key) const {
+  return Has(key) ? std::optional<double>(Bytes(key)) : std::nullopt;
+}
+std::optional<double> JsonObject::OptionalTime(const char* key) const {
+  return Has(key) ? std::optional<double>(Time(key)) : std::nullopt;
+}
+std::optional<double> JsonObject::OptionalFlopRate(const char* key) const {
+  return Has(key) ? std::optional<double>(FlopRate(key)) : std::nullopt;
+}
+
+JsonObject JsonObject::Object(const char* key) const {
+  return JsonObject(Get(key), file_, PointerJoin(pointer_, key));
+}
+
+const Json& JsonObject::Array(const char* key) const {
+  const Json& v = Get(key);
+  if (!v.is_array()) throw Error(key, std::string("expected an array, found ") + JsonTypeName(v));
+  return v;
+}
+
+std::vector<JsonObject> JsonObject::ObjectArray(const char* key) const {
+  const Json& a = Array(key);
+  std::vector<JsonObject> out;
+  for (size_t i = 0; i < a.size(); ++i)
+    out.emplace_back(a[i], file_, PointerJoin(PointerJoin(pointer_, key), i));
+  return out;
+}
+
+}  // namespace convscale
