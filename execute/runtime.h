@@ -1,0 +1,103 @@
+// The executor runtime: walks one rank's tasks of a plan for real, with the simulator's rule
+// ("a task starts when all its dependencies are done"), and times every task on a clock aligned
+// across ranks.
+//
+// Streams (as the simulator models them):
+//  - compute tasks run one at a time on the calling thread, in ready order (ties: task id);
+//  - collectives run on a communication thread, in ascending collective_id (every member issues
+//    them in the same order, as MPI and NCCL require), so gradient buckets are reduced while
+//    backward continues on the compute thread;
+//  - sends and receives are posted as soon as they are ready and completed by polling, so a
+//    pipeline stage never blocks its compute on a message it does not need yet.
+//
+// What a communication task moves (docs/executor.md):
+//  - a collective reduces the gradients of Task::layers (packed into one bucket buffer when they
+//    are not adjacent), cast to Task::precision for the wire;
+//  - send/recv with Task::layers empty carry a stage boundary: phase forward = the activation of
+//    Task::layer for Task::micro_batch, phase backward_data = the gradient with respect to it;
+//  - send/recv with Task::layers set are parameter-server traffic: a worker sends the gradients
+//    of those layers and receives their parameters; a server receives gradients (one slot per
+//    worker) and sends parameters. A server's aggregate task sums the received slots; its update
+//    task steps the optimizer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "execute/backend.h"
+#include "model/graph/network.h"
+#include "model/plan/plan.h"
+
+namespace convscale::exec {
+
+// Where the samples come from. Sample s of the run (s counts from 0 over all iterations) is the
+// same on every rank, so data parallelism splits exactly the batch one process would see.
+class DataSource {
+ public:
+  virtual ~DataSource() = default;
+  virtual std::string name() const = 0;
+  // Fills `count` samples starting at global sample index `first` (wrapping around the data set).
+  virtual void Fill(int64_t first, int64_t count, float* images, int32_t* labels) = 0;
+  virtual int64_t size() const = 0;  // samples in one epoch (synthetic: effectively unbounded)
+};
+
+struct TaskTiming {
+  int task = 0;
+  int iteration = 0;
+  double start_s = 0, end_s = 0;  // aligned clock (Communicator::Now), seconds
+};
+
+struct IterationResult {
+  int iteration = 0;
+  double start_s = 0, end_s = 0;  // first task start, last task end on this rank
+  double loss = 0;                // mean loss over this rank's loss micro-batches (NaN if none)
+  int64_t loss_samples = 0;
+  std::vector<TaskTiming> tasks;
+};
+
+struct RuntimeOptions {
+  // A rank that waits longer than this for a peer (a message or a collective) reports the peer
+  // as lost and fails. 0 disables the watchdog.
+  double peer_timeout_s = 30;
+  bool record_tasks = true;
+};
+
+// Which replica / samples a rank's micro-batch gets: replica r of R, micro-batch m of M, with the
+// iteration's global batch B split evenly: first sample = it*B + r*(B/R) + m*(B/R/M).
+struct SampleSlice {
+  int64_t first = 0;
+  int64_t count = 0;
+};
+
+class Runtime {
+ public:
+  // `net` must be the plan's model. Calls backend.Setup with this rank's layers.
+  Runtime(const plan::Plan& plan, const graph::Network& net, ComputeBackend& backend,
+          Communicator& comm, const OptimizerConfig& optimizer, uint64_t seed,
+          RuntimeOptions options = {});
+  ~Runtime();
+
+  // Runs iteration `iteration` of the plan on this rank, feeding samples from `data`.
+  IterationResult RunIteration(int iteration, DataSource& data);
+
+  // The layers this rank computes (from its compute tasks), in forward order.
+  const std::vector<int>& owned_layers() const { return owned_; }
+  int64_t micro_batch() const { return micro_batch_; }
+  int micro_batches() const { return micro_batches_; }
+  SampleSlice Slice(int iteration, int micro_batch) const;
+  const plan::Rank& rank_plan() const;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+  std::vector<int> owned_;
+  int64_t micro_batch_ = 1;
+  int micro_batches_ = 1;
+};
+
+// The layers each rank owns for compute, derived from compute task layers (forward/backward).
+std::vector<int> OwnedLayers(const plan::Rank& rank);
+
+}  // namespace convscale::exec
