@@ -89,6 +89,9 @@ struct Layer {
   Shape out;
   LayerCost cost;
   bool needs_input_grad = true;  // false when no input depends on trainable parameters
+  // Where the layer was defined, for messages: a JSON pointer ("/layers/4") for layers read from
+  // a model file, "" for built-in models.
+  std::string origin;
 };
 
 }  // namespace convscale::graph

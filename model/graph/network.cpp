@@ -80,12 +80,13 @@ Network::Network(std::string name, Shape input, int64_t num_classes)
 int Network::Add(Layer layer) {
   if (Find(layer.name) >= 0)
     throw InputError("layer name \"" + layer.name + "\" is used twice in network " + name_);
-  const int v = static_cast<int>(boost::add_vertex(layer, g_));
-  for (int u : g_[v].inputs) {
+  // Check the inputs before adding the vertex, so that a rejected layer leaves no trace.
+  const int v = static_cast<int>(boost::num_vertices(g_));
+  for (int u : layer.inputs)
     if (u < 0 || u >= v)
-      throw InputError("layer \"" + g_[v].name + "\" reads a layer that does not exist yet");
-    boost::add_edge(u, v, g_);
-  }
+      throw InputError("layer \"" + layer.name + "\" reads a layer that does not exist yet");
+  boost::add_vertex(std::move(layer), g_);
+  for (int u : g_[v].inputs) boost::add_edge(u, v, g_);
   return v;
 }
 
@@ -122,6 +123,7 @@ void Network::Infer(int64_t batch, const std::string& source) {
   const double B = static_cast<double>(batch);
   auto fail = [&](const Layer& l, const std::string& what) -> InputError {
     std::string where = source.empty() ? name_ : source;
+    if (!l.origin.empty()) where += ": " + l.origin;
     return InputError(where + ": layer \"" + l.name + "\" (" + std::string(LayerTypeName(l.type)) +
                       "): " + what);
   };
