@@ -76,18 +76,11 @@ __global__ void SoftmaxXentKernel(const T* logits, const int32_t* labels, int64_
   if (threadIdx.x == 0) atomicAdd(loss_sum, logf(s) + m - ToF(x[label]));
 }
 
-template <class T>
-__global__ void AccumulateKernel(const T* src, float* dst, int64_t n, float beta) {
+template <class D, class S>
+__global__ void AxpbyKernel(D* dst, const S* src, int64_t n, float beta) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x)
-    dst[i] = (beta == 0.f ? 0.f : beta * dst[i]) + ToF(src[i]);
-}
-
-template <class T>
-__global__ void CastKernel(const float* src, T* dst, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x)
-    dst[i] = FromF<T>(src[i]);
+    dst[i] = FromF<D>((beta == 0.f ? 0.f : beta * ToF(dst[i])) + ToF(src[i]));
 }
 
 __global__ void ScaleKernel(float* x, int64_t n, float a) {
@@ -172,20 +165,16 @@ void SoftmaxCrossEntropy(DType t, const void* logits, const int32_t* labels, int
   CUDA_CHECK_LAUNCH();
 }
 
-void AccumulateToF32(DType t, const void* src, float* dst, int64_t n, float beta, cudaStream_t s) {
+void Axpby(DType dst_t, void* dst, DType src_t, const void* src, int64_t n, float beta,
+           cudaStream_t s) {
   if (n == 0) return;
-  Dispatch(t, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    AccumulateKernel<T><<<Blocks(n), kThreads, 0, s>>>(static_cast<const T*>(src), dst, n, beta);
-  });
-  CUDA_CHECK_LAUNCH();
-}
-
-void CastFromF32(DType t, const float* src, void* dst, int64_t n, cudaStream_t s) {
-  if (n == 0) return;
-  Dispatch(t, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    CastKernel<T><<<Blocks(n), kThreads, 0, s>>>(src, static_cast<T*>(dst), n);
+  Dispatch(dst_t, [&](auto* dtag) {
+    using D = std::remove_pointer_t<decltype(dtag)>;
+    Dispatch(src_t, [&](auto* stag) {
+      using S = std::remove_pointer_t<decltype(stag)>;
+      AxpbyKernel<D, S><<<Blocks(n), kThreads, 0, s>>>(static_cast<D*>(dst),
+                                                       static_cast<const S*>(src), n, beta);
+    });
   });
   CUDA_CHECK_LAUNCH();
 }

@@ -22,10 +22,10 @@ void SoftmaxCrossEntropy(DType t, const void* logits, const int32_t* labels, int
                          int64_t classes, float grad_scale, float* loss_sum, void* dlogits,
                          cudaStream_t s);
 
-// dst[i] (fp32) = beta * dst[i] + src[i] (type t), for gradients computed in low precision.
-void AccumulateToF32(DType t, const void* src, float* dst, int64_t n, float beta, cudaStream_t s);
-// dst[i] (type t) = src[i] (fp32), round to nearest even.
-void CastFromF32(DType t, const float* src, void* dst, int64_t n, cudaStream_t s);
+// dst[i] = beta * dst[i] + src[i], each in its own type, summed in fp32 and rounded to nearest
+// even. beta = 0 is a cast (dst is not read), beta = 1 an accumulation.
+void Axpby(DType dst_t, void* dst, DType src_t, const void* src, int64_t n, float beta,
+           cudaStream_t s);
 // x[i] *= a (fp32), e.g. averaging all-reduced gradients.
 void Scale(float* x, int64_t n, float a, cudaStream_t s);
 

@@ -1,0 +1,1051 @@
+// exec::ComputeBackend on cuDNN and cuBLAS. One CUDA stream carries every compute call, so calls
+// return as soon as they are queued; Synchronize() waits. Each call is bracketed by a pair of
+// CUDA events so device time per call is measured without host synchronisation.
+//
+// Memory: one flat fp32 buffer for master parameters (per layer: weights then bias; batch norm:
+// scale then shift), one flat buffer of compute-type parameters (aliases the master in fp32/tf32),
+// one flat compute-type gradient buffer, fp32 optimizer state; per layer and micro-batch the
+// output and the gradient with respect to it, plus what backward needs (batch-norm statistics,
+// dropout reserve, loss gradient).
+//
+// Gradients with respect to an activation are accumulated by its consumers: the first consumer's
+// backward call of a micro-batch overwrites (beta = 0), later ones add (beta = 1); "first" is
+// tracked per (layer, micro-batch) and re-armed by the forward pass that reads the activation.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "execute/cuda/check.h"
+#include "execute/cuda/cuda_backend.h"
+#include "execute/cuda/device.h"
+#include "execute/cuda/kernels.h"
+#include "model/util/error.h"
+
+namespace convscale::cuda {
+namespace {
+
+using graph::Layer;
+using graph::LayerType;
+using graph::Shape;
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+constexpr double kBnEpsilon = 1e-5;
+constexpr double kBnMomentum = 0.1;  // PyTorch's default (cuDNN's exponentialAverageFactor)
+
+// RAII for the cuDNN descriptor types: Desc<cudnnTensorDescriptor_t, create, destroy>.
+template <class T, cudnnStatus_t (*Create)(T*), cudnnStatus_t (*Destroy)(T)>
+class Desc {
+ public:
+  Desc() { CUDNN_CHECK(Create(&d_)); }
+  ~Desc() { Destroy(d_); }
+  Desc(const Desc&) = delete;
+  Desc& operator=(const Desc&) = delete;
+  operator T() const { return d_; }
+
+ private:
+  T d_{};
+};
+using TensorDesc =
+    Desc<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor>;
+using FilterDesc =
+    Desc<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor>;
+using ConvDesc = Desc<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
+                      cudnnDestroyConvolutionDescriptor>;
+using PoolDesc =
+    Desc<cudnnPoolingDescriptor_t, cudnnCreatePoolingDescriptor, cudnnDestroyPoolingDescriptor>;
+using ActDesc = Desc<cudnnActivationDescriptor_t, cudnnCreateActivationDescriptor,
+                     cudnnDestroyActivationDescriptor>;
+using DropDesc =
+    Desc<cudnnDropoutDescriptor_t, cudnnCreateDropoutDescriptor, cudnnDestroyDropoutDescriptor>;
+
+cudnnDataType_t CudnnType(DType t) {
+  switch (t) {
+    case DType::kBF16:
+      return CUDNN_DATA_BFLOAT16;
+    case DType::kF16:
+      return CUDNN_DATA_HALF;
+    default:
+      return CUDNN_DATA_FLOAT;
+  }
+}
+cudaDataType_t CublasType(DType t) {
+  switch (t) {
+    case DType::kBF16:
+      return CUDA_R_16BF;
+    case DType::kF16:
+      return CUDA_R_16F;
+    default:
+      return CUDA_R_32F;
+  }
+}
+DType ToDType(exec::DataType t) {
+  switch (t) {
+    case exec::DataType::kBF16:
+      return DType::kBF16;
+    case exec::DataType::kF16:
+      return DType::kF16;
+    default:
+      return DType::kF32;
+  }
+}
+
+// FNV-1a of the layer name mixed with the seed: every rank derives the same stream per layer.
+uint64_t LayerSeed(uint64_t seed, const std::string& name) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Per-layer device state. Buffers are indexed by micro-batch.
+struct LayerState {
+  const Layer* layer = nullptr;
+  int id = -1;
+  bool owned = false;
+  int64_t out_elems = 0;  // per micro-batch
+  TensorDesc out_desc;
+  std::vector<DeviceBuffer> out, dout;
+  std::vector<char> dout_fresh;  // next backward write into dout overwrites
+  // Parameters (elements; offsets into the flat buffers).
+  int64_t weight_count = 0, bias_count = 0, param_offset = 0;
+  // Convolution / linear.
+  FilterDesc filter;
+  ConvDesc conv;
+  TensorDesc bias_desc;  // 1 x C x 1 x 1 in the compute type
+  cudnnConvolutionFwdAlgo_t fwd_algo{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
+  cudnnMathType_t fwd_math{}, bwd_data_math{}, bwd_filter_math{};
+  // Pooling, activation, dropout, batch norm.
+  PoolDesc pool;
+  ActDesc act;
+  DropDesc drop;
+  DeviceBuffer drop_states;
+  std::vector<DeviceBuffer> drop_reserve;
+  size_t drop_reserve_bytes = 0;
+  TensorDesc bn_desc;  // derived 1 x C x 1 x 1, fp32
+  DeviceBuffer running_mean, running_var, bn_params32, bn_grads32;
+  std::vector<DeviceBuffer> saved_mean, saved_inv_var;
+  std::vector<char> bn_backward_done;
+  // Loss.
+  std::vector<DeviceBuffer> dlogits, loss_sum, labels;
+};
+
+class CudaBackend final : public exec::ComputeBackend {
+ public:
+  explicit CudaBackend(CudaOptions o) : options_(std::move(o)) {}
+  ~CudaBackend() override;
+
+  std::string name() const override { return "cuda/cudnn"; }
+  std::string device_description() const override { return description_; }
+  void Setup(const graph::Network& net, const std::vector<int>& layers,
+             const exec::BackendConfig& config) override;
+  void SetInput(int mb, const float* images, const int32_t* labels, int64_t samples) override;
+  void SetGradientScale(double scale) override { grad_scale_ = scale; }
+  void Forward(int layer, int mb) override;
+  void BackwardData(int layer, int mb) override;
+  void BackwardWeight(int layer, int mb) override;
+  void Update(const std::vector<int>& layers) override;
+  void ZeroGradients(const std::vector<int>& layers) override;
+  double Loss(int mb) override;
+  int64_t Correct(int mb) override;
+  exec::Buffer Parameters(int layer) override;
+  exec::Buffer Gradients(int layer) override;
+  exec::Buffer Activation(int layer, int mb) override;
+  exec::Buffer ActivationGrad(int layer, int mb) override;
+  exec::Buffer Allocate(size_t bytes) override;
+  void Copy(exec::Buffer dst, exec::Buffer src) override;
+  void Accumulate(exec::Buffer dst, exec::Buffer src, exec::DataType type) override;
+  void Cast(exec::Buffer dst, exec::DataType to, exec::Buffer src, exec::DataType from) override;
+  void Synchronize() override;
+  int64_t PeakMemoryBytes() const override;
+  int64_t TrackedMemoryBytes() const override {
+    return static_cast<int64_t>(AllocatedBytes() - baseline_bytes_);
+  }
+
+ private:
+  LayerState& State(int layer, const char* what);
+  void SetupLayer(LayerState& s);
+  void SelectConvAlgorithms(LayerState& s, const TensorDesc& in_desc);
+  void InitParameters(const exec::BackendConfig& config);
+  void SetTensor(TensorDesc& d, int64_t n, const Shape& sh, DType t) const;
+  // Input tensor descriptor of layer `s`'s input i (the producer's output descriptor).
+  const TensorDesc& InDesc(const LayerState& s, int i) {
+    return states_.at(s.layer->inputs[i])->out_desc;
+  }
+  void* In(const LayerState& s, int i, int mb) {
+    return states_.at(s.layer->inputs[i])->out[mb].data();
+  }
+  // The gradient buffer of input i and the beta to write it with (0: first writer).
+  void* DIn(const LayerState& s, int i, int mb, float* beta);
+  void BatchNormBackward(LayerState& s, int mb);
+  char* ParamsLp(const LayerState& s) const { return params_lp_ + s.param_offset * SizeOf(dtype_); }
+  char* GradsLp(const LayerState& s) const {
+    return grads_.as<char>() + s.param_offset * SizeOf(dtype_);
+  }
+  void BeginCall();
+  void EndCall();
+
+  CudaOptions options_;
+  std::string description_;
+  DeviceInfo device_;
+  cudaStream_t stream_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  cudaEvent_t ev_start_ = nullptr, ev_end_ = nullptr;
+  DType dtype_ = DType::kF32;
+  bool tf32_ = false;
+  cudnnTensorFormat_t format_ = CUDNN_TENSOR_NCHW;
+  int64_t n_ = 1;  // samples per micro-batch
+  int micro_batches_ = 1;
+  double grad_scale_ = 1;
+  double workspace_budget_ = 0;
+  exec::OptimizerConfig opt_;
+  int64_t step_ = 0;
+  const graph::Network* net_ = nullptr;
+  std::map<int, std::unique_ptr<LayerState>> states_;  // owned layers and boundary producers
+  int64_t total_params_ = 0;
+  DeviceBuffer master_, params_lp_store_, grads_, grads32_, opt_m_, opt_v_;
+  char* params_lp_ = nullptr;  // params_lp_store_ or master_
+  DeviceBuffer workspace_, scratch_, staging_, ones_;
+  std::vector<DeviceBuffer> allocations_;
+  double baseline_bytes_ = 0, baseline_used_ = 0;
+  mutable double peak_used_ = 0;
+};
+
+CudaBackend::~CudaBackend() {
+  if (stream_) cudaStreamSynchronize(stream_);
+  states_.clear();
+  if (ev_start_) cudaEventDestroy(ev_start_);
+  if (ev_end_) cudaEventDestroy(ev_end_);
+  if (cublas_) cublasDestroy(cublas_);
+  if (cudnn_) cudnnDestroy(cudnn_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+LayerState& CudaBackend::State(int layer, const char* what) {
+  auto it = states_.find(layer);
+  if (it == states_.end())
+    throw RuntimeError(std::string("cuda backend: ") + what + " of layer " + std::to_string(layer) +
+                       ", which this rank does not hold");
+  return *it->second;
+}
+
+void CudaBackend::SetTensor(TensorDesc& d, int64_t n, const Shape& sh, DType t) const {
+  CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, format_, CudnnType(t), static_cast<int>(n),
+                                         static_cast<int>(sh.c), static_cast<int>(sh.h),
+                                         static_cast<int>(sh.w)));
+}
+
+void CudaBackend::Setup(const graph::Network& net, const std::vector<int>& layers,
+                        const exec::BackendConfig& config) {
+  device_ = UseDevice(config.device);
+  net_ = &net;
+  n_ = config.micro_batch;
+  micro_batches_ = config.micro_batches;
+  grad_scale_ = 1.0 / static_cast<double>(n_);
+  opt_ = config.optimizer;
+  if (config.precision == "fp32") {
+    dtype_ = DType::kF32;
+  } else if (config.precision == "tf32") {
+    dtype_ = DType::kF32;
+    tf32_ = true;
+  } else if (config.precision == "bf16") {
+    dtype_ = DType::kBF16;
+  } else if (config.precision == "fp16") {
+    dtype_ = DType::kF16;
+  } else {
+    throw InputError("precision \"" + config.precision + "\" is not one the CUDA backend runs" +
+                     DidYouMean(config.precision, {"fp32", "tf32", "bf16", "fp16"}));
+  }
+  if (options_.layout == "nhwc" || (options_.layout == "auto" && dtype_ != DType::kF32))
+    format_ = CUDNN_TENSOR_NHWC;
+  else if (options_.layout == "nchw" || options_.layout == "auto")
+    format_ = CUDNN_TENSOR_NCHW;
+  else
+    throw InputError("layout \"" + options_.layout + "\" is not one of auto, nchw, nhwc");
+  workspace_budget_ = options_.workspace_budget_bytes >= 0
+                          ? options_.workspace_budget_bytes
+                          : std::min(4 * kGiB, 0.1 * device_.memory_bytes);
+
+  baseline_bytes_ = AllocatedBytes();
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CUDNN_CHECK(cudnnCreate(&cudnn_));
+  CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
+  CUBLAS_CHECK(cublasCreate(&cublas_));
+  CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  CUBLAS_CHECK(cublasSetMathMode(
+      cublas_, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH
+                     : (dtype_ == DType::kF32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_DEFAULT_MATH)));
+  CUDA_CHECK(cudaEventCreate(&ev_start_));
+  CUDA_CHECK(cudaEventCreate(&ev_end_));
+  baseline_used_ = DeviceUsedBytes();
+
+  // States for owned layers and for the producers of their inputs (boundary buffers).
+  std::vector<int> all = layers;
+  for (int v : layers)
+    for (int p : net.layer(v).inputs) all.push_back(p);
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  for (int v : all) {
+    auto s = std::make_unique<LayerState>();
+    s->layer = &net.layer(v);
+    s->id = v;
+    s->owned = std::find(layers.begin(), layers.end(), v) != layers.end();
+    states_[v] = std::move(s);
+  }
+  // Parameter offsets first (the flat buffers must exist before layers set up descriptors).
+  for (auto& [v, s] : states_) {
+    if (!s->owned) continue;
+    const Layer& l = *s->layer;
+    const int64_t cin = l.in_shapes.empty() ? 0 : l.in_shapes[0].c;
+    if (l.type == LayerType::kConv2d) {
+      s->weight_count = l.p.out_channels * (cin / l.p.groups) * l.p.kernel_h * l.p.kernel_w;
+      s->bias_count = l.p.bias ? l.p.out_channels : 0;
+    } else if (l.type == LayerType::kLinear) {
+      s->weight_count = l.p.out_features * l.in_shapes[0].elements();
+      s->bias_count = l.p.bias ? l.p.out_features : 0;
+    } else if (l.type == LayerType::kBatchNorm) {
+      s->weight_count = cin;
+      s->bias_count = cin;
+    }
+    s->param_offset = total_params_;
+    total_params_ += s->weight_count + s->bias_count;
+  }
+  const size_t np = static_cast<size_t>(std::max<int64_t>(total_params_, 1));
+  master_ = DeviceBuffer(np * 4);
+  grads_ = DeviceBuffer(np * SizeOf(dtype_));
+  opt_m_ = DeviceBuffer(np * 4);
+  CUDA_CHECK(cudaMemsetAsync(grads_.data(), 0, grads_.bytes(), stream_));
+  CUDA_CHECK(cudaMemsetAsync(opt_m_.data(), 0, opt_m_.bytes(), stream_));
+  if (opt_.kind == "adam") {
+    opt_v_ = DeviceBuffer(np * 4);
+    CUDA_CHECK(cudaMemsetAsync(opt_v_.data(), 0, opt_v_.bytes(), stream_));
+  } else if (opt_.kind != "sgd") {
+    throw InputError("optimizer \"" + opt_.kind + "\" is not sgd or adam");
+  }
+  if (dtype_ != DType::kF32) {
+    params_lp_store_ = DeviceBuffer(np * SizeOf(dtype_));
+    grads32_ = DeviceBuffer(np * 4);
+    params_lp_ = params_lp_store_.as<char>();
+  } else {
+    params_lp_ = master_.as<char>();
+  }
+  InitParameters(config);
+  for (auto& [v, s] : states_) SetupLayer(*s);
+  description_ =
+      device_.name + " (sm_" + std::to_string(device_.sm_major) + std::to_string(device_.sm_minor) +
+      ", " + std::to_string(static_cast<int>(device_.memory_bytes / kGiB)) + " GiB), cuDNN " +
+      std::to_string(cudnnGetVersion()) + ", cuBLAS " + std::to_string(CUBLAS_VER_MAJOR) + "." +
+      std::to_string(CUBLAS_VER_MINOR) + ", precision " + config.precision + ", layout " +
+      (format_ == CUDNN_TENSOR_NHWC ? "NHWC" : "NCHW") + ", conv algorithms by " +
+      (options_.find_algorithms ? "cudnnFind" : "cudnnGet_v7 heuristics") + " within " +
+      std::to_string(static_cast<int64_t>(workspace_budget_)) + " bytes of workspace";
+  Synchronize();
+}
+
+void CudaBackend::InitParameters(const exec::BackendConfig& config) {
+  std::vector<float> host(static_cast<size_t>(total_params_));
+  for (auto& [v, s] : states_) {
+    if (!s->owned || s->weight_count + s->bias_count == 0) continue;
+    const Layer& l = *s->layer;
+    float* w = host.data() + s->param_offset;
+    if (l.type == LayerType::kBatchNorm) {
+      std::fill(w, w + s->weight_count, 1.f);
+      std::fill(w + s->weight_count, w + s->weight_count + s->bias_count, 0.f);
+      continue;
+    }
+    // PyTorch's default: kaiming_uniform(a = sqrt 5) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    const int64_t out = l.type == LayerType::kConv2d ? l.p.out_channels : l.p.out_features;
+    const double fan_in = static_cast<double>(s->weight_count) / static_cast<double>(out);
+    const float bound = static_cast<float>(1.0 / std::sqrt(fan_in));
+    std::mt19937_64 rng(LayerSeed(config.seed, l.name));
+    std::uniform_real_distribution<float> u(-bound, bound);
+    for (int64_t i = 0; i < s->weight_count + s->bias_count; ++i) w[i] = u(rng);
+  }
+  if (total_params_ == 0) return;
+  CUDA_CHECK(cudaMemcpyAsync(master_.data(), host.data(), host.size() * 4, cudaMemcpyHostToDevice,
+                             stream_));
+  if (dtype_ != DType::kF32)
+    Axpby(dtype_, params_lp_, DType::kF32, master_.data(), total_params_, 0.f, stream_);
+  CUDA_CHECK(cudaStreamSynchronize(stream_));  // `host` dies here
+}
+
+void CudaBackend::SetupLayer(LayerState& s) {
+  const Layer& l = *s.layer;
+  s.out_elems = n_ * l.out.elements();
+  SetTensor(s.out_desc, n_, l.out, dtype_);
+  const size_t bytes = static_cast<size_t>(s.out_elems) * SizeOf(dtype_);
+  s.out.resize(micro_batches_);
+  s.dout.resize(micro_batches_);
+  s.dout_fresh.assign(micro_batches_, 1);
+  // The loss layer's output is its scalar loss, kept in loss_sum; it has no activation gradient.
+  for (int mb = 0; mb < micro_batches_; ++mb) {
+    s.out[mb] = DeviceBuffer(bytes);
+    if (l.type != LayerType::kLoss) s.dout[mb] = DeviceBuffer(bytes);
+  }
+  if (!s.owned) return;
+  const Shape in = l.in_shapes.empty() ? Shape{} : l.in_shapes[0];
+  switch (l.type) {
+    case LayerType::kInput:
+      break;
+    case LayerType::kConv2d: {
+      const int64_t cin_g = in.c / l.p.groups;
+      CUDNN_CHECK(cudnnSetFilter4dDescriptor(s.filter, CudnnType(dtype_), format_,
+                                             static_cast<int>(l.p.out_channels),
+                                             static_cast<int>(cin_g), l.p.kernel_h, l.p.kernel_w));
+      CUDNN_CHECK(cudnnSetConvolution2dDescriptor(s.conv, l.p.pad_h, l.p.pad_w, l.p.stride_h,
+                                                  l.p.stride_w, l.p.dilation_h, l.p.dilation_w,
+                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+      CUDNN_CHECK(cudnnSetConvolutionGroupCount(s.conv, l.p.groups));
+      int dims[4];
+      CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(s.conv, InDesc(s, 0), s.filter, &dims[0],
+                                                        &dims[1], &dims[2], &dims[3]));
+      if (dims[1] != l.out.c || dims[2] != l.out.h || dims[3] != l.out.w)
+        throw RuntimeError("cuda backend: cuDNN gives layer " + l.name + " an output of " +
+                           std::to_string(dims[1]) + "x" + std::to_string(dims[2]) + "x" +
+                           std::to_string(dims[3]) + ", the model " + ToString(l.out));
+      if (s.bias_count) SetTensor(s.bias_desc, 1, {l.out.c, 1, 1}, dtype_);
+      SelectConvAlgorithms(s, InDesc(s, 0));
+      break;
+    }
+    case LayerType::kLinear:
+      if (s.bias_count) SetTensor(s.bias_desc, 1, {l.out.c, 1, 1}, dtype_);
+      ones_.Reserve(static_cast<size_t>(n_) * 4);
+      break;
+    case LayerType::kBatchNorm:
+      CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(s.bn_desc, InDesc(s, 0), CUDNN_BATCHNORM_SPATIAL));
+      s.running_mean = DeviceBuffer(in.c * 4);
+      s.running_var = DeviceBuffer(in.c * 4);
+      {
+        std::vector<float> zeros(in.c, 0.f), ones(in.c, 1.f);
+        CUDA_CHECK(
+            cudaMemcpy(s.running_mean.data(), zeros.data(), in.c * 4, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(s.running_var.data(), ones.data(), in.c * 4, cudaMemcpyHostToDevice));
+      }
+      if (dtype_ != DType::kF32) s.bn_params32 = DeviceBuffer(2 * in.c * 4);
+      s.saved_mean.resize(micro_batches_);
+      s.saved_inv_var.resize(micro_batches_);
+      s.bn_grads32 = DeviceBuffer(static_cast<size_t>(micro_batches_) * 2 * in.c * 4);
+      for (int mb = 0; mb < micro_batches_; ++mb) {
+        s.saved_mean[mb] = DeviceBuffer(in.c * 4);
+        s.saved_inv_var[mb] = DeviceBuffer(in.c * 4);
+      }
+      s.bn_backward_done.assign(micro_batches_, 0);
+      break;
+    case LayerType::kReLU:
+    case LayerType::kReLU6:
+    case LayerType::kSigmoid:
+    case LayerType::kTanh: {
+      const cudnnActivationMode_t mode = l.type == LayerType::kReLU ? CUDNN_ACTIVATION_RELU
+                                         : l.type == LayerType::kReLU6
+                                             ? CUDNN_ACTIVATION_CLIPPED_RELU
+                                         : l.type == LayerType::kTanh ? CUDNN_ACTIVATION_TANH
+                                                                      : CUDNN_ACTIVATION_SIGMOID;
+      CUDNN_CHECK(cudnnSetActivationDescriptor(s.act, mode, CUDNN_NOT_PROPAGATE_NAN, 6.0));
+      break;
+    }
+    case LayerType::kMaxPool:
+    case LayerType::kAvgPool:
+    case LayerType::kAdaptiveAvgPool: {
+      int kh = l.p.kernel_h, kw = l.p.kernel_w, sh = l.p.stride_h, sw = l.p.stride_w;
+      int ph = l.p.pad_h, pw = l.p.pad_w;
+      cudnnPoolingMode_t mode = l.type == LayerType::kMaxPool ? CUDNN_POOLING_MAX_DETERMINISTIC
+                                : l.p.count_include_pad
+                                    ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
+                                    : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+      if (l.type == LayerType::kAdaptiveAvgPool) {
+        if (in.h % l.p.out_h != 0 || in.w % l.p.out_w != 0)
+          throw InputError("layer " + l.name + ": adaptive average pooling from " + ToString(in) +
+                           " to " + std::to_string(l.p.out_h) + "x" + std::to_string(l.p.out_w) +
+                           " needs sizes that divide; the CUDA backend runs it as a fixed pool");
+        kh = sh = static_cast<int>(in.h / l.p.out_h);
+        kw = sw = static_cast<int>(in.w / l.p.out_w);
+        ph = pw = 0;
+        mode = CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+      }
+      // ceil_mode: the output descriptor comes from the model's shape inference, which cuDNN
+      // accepts as long as every window starts inside the padded input.
+      CUDNN_CHECK(cudnnSetPooling2dDescriptor(s.pool, mode, CUDNN_NOT_PROPAGATE_NAN, kh, kw, ph, pw,
+                                              sh, sw));
+      break;
+    }
+    case LayerType::kDropout: {
+      size_t state_bytes = 0;
+      CUDNN_CHECK(cudnnDropoutGetStatesSize(cudnn_, &state_bytes));
+      s.drop_states = DeviceBuffer(state_bytes);
+      CUDNN_CHECK(cudnnSetDropoutDescriptor(s.drop, cudnn_, static_cast<float>(l.p.p),
+                                            s.drop_states.data(), state_bytes,
+                                            LayerSeed(1, l.name)));
+      CUDNN_CHECK(cudnnDropoutGetReserveSpaceSize(InDesc(s, 0), &s.drop_reserve_bytes));
+      s.drop_reserve.resize(micro_batches_);
+      for (auto& r : s.drop_reserve) r = DeviceBuffer(s.drop_reserve_bytes);
+      break;
+    }
+    case LayerType::kLoss:
+      s.dlogits.resize(micro_batches_);
+      s.loss_sum.resize(micro_batches_);
+      for (int mb = 0; mb < micro_batches_; ++mb) {
+        s.dlogits[mb] = DeviceBuffer(static_cast<size_t>(n_ * in.elements()) * SizeOf(dtype_));
+        s.loss_sum[mb] = DeviceBuffer(4);
+      }
+      break;
+    case LayerType::kFlatten:
+    case LayerType::kConcat:
+    case LayerType::kAdd:
+    case LayerType::kSoftmax:
+      break;
+  }
+  if (l.type == LayerType::kLinear && n_ > 0) {
+    std::vector<float> ones(static_cast<size_t>(n_), 1.f);
+    CUDA_CHECK(cudaMemcpy(ones_.data(), ones.data(), ones.size() * 4, cudaMemcpyHostToDevice));
+  }
+}
+
+void CudaBackend::SelectConvAlgorithms(LayerState& s, const TensorDesc& in_desc) {
+  // The math type each candidate needs comes with it; strict fp32 forbids tensor-op math.
+  const bool strict = dtype_ == DType::kF32 && !tf32_;
+  auto allowed = [&](cudnnMathType_t m) { return !strict || m == CUDNN_FMA_MATH; };
+  CUDNN_CHECK(cudnnSetConvolutionMathType(
+      s.conv, strict ? CUDNN_FMA_MATH
+                     : (dtype_ == DType::kF32 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH)));
+  constexpr int kMax = 16;
+  int found = 0;
+  size_t ws_needed = 0;
+  auto pick = [&](auto* perf, auto& algo, auto& math, const char* which) {
+    for (int i = 0; i < found; ++i) {
+      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > workspace_budget_ ||
+          !allowed(perf[i].mathType))
+        continue;
+      algo = perf[i].algo;
+      math = perf[i].mathType;
+      ws_needed = std::max(ws_needed, perf[i].memory);
+      return;
+    }
+    throw RuntimeError("cuda backend: no cuDNN " + std::string(which) + " algorithm for layer " +
+                       s.layer->name + " fits a workspace of " +
+                       std::to_string(static_cast<int64_t>(workspace_budget_)) + " bytes");
+  };
+  const cudnnTensorDescriptor_t x = in_desc, y = s.out_desc;
+  cudnnConvolutionFwdAlgoPerf_t fwd[kMax];
+  cudnnConvolutionBwdDataAlgoPerf_t bwd_data[kMax];
+  cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[kMax];
+  if (options_.find_algorithms) {
+    CUDNN_CHECK(
+        cudnnFindConvolutionForwardAlgorithm(cudnn_, x, s.filter, s.conv, y, kMax, &found, fwd));
+    pick(fwd, s.fwd_algo, s.fwd_math, "forward");
+    CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(cudnn_, s.filter, y, s.conv, x, kMax,
+                                                          &found, bwd_data));
+    pick(bwd_data, s.bwd_data_algo, s.bwd_data_math, "backward-data");
+    CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(cudnn_, x, y, s.conv, s.filter, kMax,
+                                                            &found, bwd_filter));
+    pick(bwd_filter, s.bwd_filter_algo, s.bwd_filter_math, "backward-filter");
+  } else {
+    CUDNN_CHECK(
+        cudnnGetConvolutionForwardAlgorithm_v7(cudnn_, x, s.filter, s.conv, y, kMax, &found, fwd));
+    pick(fwd, s.fwd_algo, s.fwd_math, "forward");
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_, s.filter, y, s.conv, x, kMax,
+                                                            &found, bwd_data));
+    pick(bwd_data, s.bwd_data_algo, s.bwd_data_math, "backward-data");
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn_, x, y, s.conv, s.filter, kMax,
+                                                              &found, bwd_filter));
+    pick(bwd_filter, s.bwd_filter_algo, s.bwd_filter_math, "backward-filter");
+  }
+  workspace_.Reserve(std::max<size_t>(ws_needed, 1));
+}
+
+void* CudaBackend::DIn(const LayerState& s, int i, int mb, float* beta) {
+  LayerState& p = *states_.at(s.layer->inputs[i]);
+  *beta = p.dout_fresh[mb] ? 0.f : 1.f;
+  p.dout_fresh[mb] = 0;
+  return p.dout[mb].data();
+}
+
+void CudaBackend::BeginCall() {
+  CUDA_CHECK(cudaEventRecord(ev_start_, stream_));
+}
+void CudaBackend::EndCall() {
+  CUDA_CHECK(cudaEventRecord(ev_end_, stream_));
+}
+
+void CudaBackend::SetInput(int mb, const float* images, const int32_t* labels, int64_t samples) {
+  if (samples != n_)
+    throw RuntimeError("cuda backend: micro-batch " + std::to_string(mb) + " has " +
+                       std::to_string(samples) + " samples; the backend was set up for " +
+                       std::to_string(n_));
+  if (auto it = states_.find(0); images && it != states_.end()) {
+    LayerState& s = *it->second;
+    const Shape sh = s.layer->out;
+    const size_t elems = static_cast<size_t>(s.out_elems);
+    if (format_ == CUDNN_TENSOR_NCHW && dtype_ == DType::kF32) {
+      CUDA_CHECK(
+          cudaMemcpyAsync(s.out[mb].data(), images, elems * 4, cudaMemcpyHostToDevice, stream_));
+    } else {
+      // Host NCHW fp32 -> device NCHW fp32 -> device layout fp32 -> compute type.
+      staging_.Reserve(2 * elems * 4);
+      float* nchw = staging_.as<float>();
+      float* laid = nchw + elems;
+      CUDA_CHECK(cudaMemcpyAsync(nchw, images, elems * 4, cudaMemcpyHostToDevice, stream_));
+      TensorDesc src, dst;
+      CUDNN_CHECK(cudnnSetTensor4dDescriptor(src, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n_, sh.c,
+                                             sh.h, sh.w));
+      CUDNN_CHECK(cudnnSetTensor4dDescriptor(dst, format_, CUDNN_DATA_FLOAT, n_, sh.c, sh.h, sh.w));
+      const float one = 1.f, zero = 0.f;
+      CUDNN_CHECK(cudnnTransformTensor(cudnn_, &one, src, nchw, &zero, dst, laid));
+      Axpby(dtype_, s.out[mb].data(), DType::kF32, laid, static_cast<int64_t>(elems), 0.f, stream_);
+    }
+    // The host memory may be reused by the caller as soon as we return.
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  if (!labels) return;
+  for (auto& [v, s] : states_) {
+    if (!s->owned || s->layer->type != LayerType::kLoss) continue;
+    s->labels.resize(micro_batches_);
+    s->labels[mb].Reserve(static_cast<size_t>(samples) * 4);
+    CUDA_CHECK(cudaMemcpy(s->labels[mb].data(), labels, static_cast<size_t>(samples) * 4,
+                          cudaMemcpyHostToDevice));
+  }
+}
+
+void CudaBackend::Forward(int layer, int mb) {
+  LayerState& s = State(layer, "forward");
+  const Layer& l = *s.layer;
+  for (int p : l.inputs) states_.at(p)->dout_fresh[mb] = 1;
+  s.dout_fresh[mb] = 1;
+  const float one = 1.f, zero = 0.f;
+  void* y = s.out[mb].data();
+  BeginCall();
+  switch (l.type) {
+    case LayerType::kInput:
+      break;
+    case LayerType::kConv2d:
+      CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv, s.fwd_math));
+      CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, InDesc(s, 0), In(s, 0, mb), s.filter,
+                                          ParamsLp(s), s.conv, s.fwd_algo, workspace_.data(),
+                                          workspace_.bytes(), &zero, s.out_desc, y));
+      if (s.bias_count)
+        CUDNN_CHECK(cudnnAddTensor(cudnn_, &one, s.bias_desc,
+                                   ParamsLp(s) + s.weight_count * SizeOf(dtype_), &one, s.out_desc,
+                                   y));
+      break;
+    case LayerType::kLinear: {
+      // Row-major Y[n][out] = X[n][in] W[out][in]^T, i.e. column-major Y^T = W^T' X^T'.
+      const int out = static_cast<int>(l.out.c), in = static_cast<int>(l.in_shapes[0].elements());
+      const cudaDataType_t t = CublasType(dtype_);
+      CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, out, static_cast<int>(n_), in,
+                                &one, ParamsLp(s), t, in, In(s, 0, mb), t, in, &zero, y, t, out,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      if (s.bias_count)
+        CUDNN_CHECK(cudnnAddTensor(cudnn_, &one, s.bias_desc,
+                                   ParamsLp(s) + s.weight_count * SizeOf(dtype_), &one, s.out_desc,
+                                   y));
+      break;
+    }
+    case LayerType::kBatchNorm: {
+      const float* params = master_.as<float>() + s.param_offset;
+      if (dtype_ != DType::kF32) {  // the compute copy is authoritative (it may be received)
+        Axpby(DType::kF32, s.bn_params32.data(), dtype_, ParamsLp(s), s.weight_count + s.bias_count,
+              0.f, stream_);
+        params = s.bn_params32.as<float>();
+      }
+      CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
+          cudnn_, CUDNN_BATCHNORM_SPATIAL, &one, &zero, InDesc(s, 0), In(s, 0, mb), s.out_desc, y,
+          s.bn_desc, params, params + s.weight_count, kBnMomentum, s.running_mean.data(),
+          s.running_var.data(), kBnEpsilon, s.saved_mean[mb].data(), s.saved_inv_var[mb].data()));
+      s.bn_backward_done[mb] = 0;
+      break;
+    }
+    case LayerType::kReLU:
+    case LayerType::kReLU6:
+    case LayerType::kSigmoid:
+    case LayerType::kTanh:
+      CUDNN_CHECK(cudnnActivationForward(cudnn_, s.act, &one, InDesc(s, 0), In(s, 0, mb), &zero,
+                                         s.out_desc, y));
+      break;
+    case LayerType::kMaxPool:
+    case LayerType::kAvgPool:
+    case LayerType::kAdaptiveAvgPool:
+      CUDNN_CHECK(cudnnPoolingForward(cudnn_, s.pool, &one, InDesc(s, 0), In(s, 0, mb), &zero,
+                                      s.out_desc, y));
+      break;
+    case LayerType::kDropout:
+      CUDNN_CHECK(cudnnDropoutForward(cudnn_, s.drop, InDesc(s, 0), In(s, 0, mb), s.out_desc, y,
+                                      s.drop_reserve[mb].data(), s.drop_reserve_bytes));
+      break;
+    case LayerType::kFlatten:
+      CUDA_CHECK(
+          cudaMemcpyAsync(y, In(s, 0, mb), s.out[mb].bytes(), cudaMemcpyDeviceToDevice, stream_));
+      break;
+    case LayerType::kAdd:
+      CUDA_CHECK(
+          cudaMemcpyAsync(y, In(s, 0, mb), s.out[mb].bytes(), cudaMemcpyDeviceToDevice, stream_));
+      for (size_t i = 1; i < l.inputs.size(); ++i)
+        CUDNN_CHECK(cudnnAddTensor(cudnn_, &one, InDesc(s, static_cast<int>(i)),
+                                   In(s, static_cast<int>(i), mb), &one, s.out_desc, y));
+      break;
+    case LayerType::kConcat: {
+      // Channels of input i go to a strided slab: rows of `inner` elements per channel block.
+      const bool nhwc = format_ == CUDNN_TENSOR_NHWC;
+      const int64_t es = SizeOf(dtype_), hw = l.out.h * l.out.w;
+      const int64_t rows = nhwc ? n_ * hw : n_, unit = nhwc ? 1 : hw;
+      int64_t c0 = 0;
+      for (size_t i = 0; i < l.inputs.size(); ++i) {
+        const int64_t ci = l.in_shapes[i].c;
+        CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(y) + c0 * unit * es, l.out.c * unit * es,
+                                     In(s, static_cast<int>(i), mb), ci * unit * es, ci * unit * es,
+                                     rows, cudaMemcpyDeviceToDevice, stream_));
+        c0 += ci;
+      }
+      break;
+    }
+    case LayerType::kSoftmax:
+      CUDNN_CHECK(cudnnSoftmaxForward(cudnn_, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL,
+                                      &one, InDesc(s, 0), In(s, 0, mb), &zero, s.out_desc, y));
+      break;
+    case LayerType::kLoss: {
+      if (s.labels.size() <= static_cast<size_t>(mb) || !s.labels[mb].data())
+        throw RuntimeError("cuda backend: loss of micro-batch " + std::to_string(mb) +
+                           " before its labels were set");
+      CUDA_CHECK(cudaMemsetAsync(s.loss_sum[mb].data(), 0, 4, stream_));
+      SoftmaxCrossEntropy(dtype_, In(s, 0, mb), s.labels[mb].as<int32_t>(), n_,
+                          l.in_shapes[0].elements(), static_cast<float>(grad_scale_),
+                          s.loss_sum[mb].as<float>(), s.dlogits[mb].data(), stream_);
+      break;
+    }
+  }
+  EndCall();
+}
+
+void CudaBackend::BatchNormBackward(LayerState& s, int mb) {
+  if (s.bn_backward_done[mb]) return;
+  s.bn_backward_done[mb] = 1;
+  const float one = 1.f, zero = 0.f;
+  const int64_t c = s.weight_count;
+  float* dparams = s.bn_grads32.as<float>() + static_cast<int64_t>(mb) * 2 * c;
+  const float* params =
+      dtype_ == DType::kF32 ? master_.as<float>() + s.param_offset : s.bn_params32.as<float>();
+  float beta = 0;
+  void* dx = nullptr;
+  if (s.layer->needs_input_grad) {
+    dx = DIn(s, 0, mb, &beta);
+  } else {
+    scratch_.Reserve(s.dout[mb].bytes());
+    dx = scratch_.data();
+  }
+  CUDNN_CHECK(cudnnBatchNormalizationBackward(
+      cudnn_, CUDNN_BATCHNORM_SPATIAL, &one, &beta, &one, &zero, InDesc(s, 0), In(s, 0, mb),
+      s.out_desc, s.dout[mb].data(), InDesc(s, 0), dx, s.bn_desc, params, dparams, dparams + c,
+      kBnEpsilon, s.saved_mean[mb].data(), s.saved_inv_var[mb].data()));
+}
+
+void CudaBackend::BackwardData(int layer, int mb) {
+  LayerState& s = State(layer, "backward-data");
+  const Layer& l = *s.layer;
+  const float one = 1.f;
+  float beta = 0;
+  const void* dy = s.dout[mb].data();
+  BeginCall();
+  switch (l.type) {
+    case LayerType::kInput:
+      break;
+    case LayerType::kConv2d: {
+      void* dx = DIn(s, 0, mb, &beta);
+      CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv, s.bwd_data_math));
+      CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, s.filter, ParamsLp(s), s.out_desc, dy,
+                                               s.conv, s.bwd_data_algo, workspace_.data(),
+                                               workspace_.bytes(), &beta, InDesc(s, 0), dx));
+      break;
+    }
+    case LayerType::kLinear: {
+      // dX[n][in] = dY[n][out] W[out][in]: column-major dX^T = W^T' dY^T.
+      void* dx = DIn(s, 0, mb, &beta);
+      const int out = static_cast<int>(l.out.c), in = static_cast<int>(l.in_shapes[0].elements());
+      const cudaDataType_t t = CublasType(dtype_);
+      CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, in, static_cast<int>(n_), out,
+                                &one, ParamsLp(s), t, in, dy, t, out, &beta, dx, t, in,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      break;
+    }
+    case LayerType::kBatchNorm:
+      BatchNormBackward(s, mb);
+      break;
+    case LayerType::kReLU:
+    case LayerType::kReLU6:
+    case LayerType::kSigmoid:
+    case LayerType::kTanh: {
+      void* dx = DIn(s, 0, mb, &beta);
+      CUDNN_CHECK(cudnnActivationBackward(cudnn_, s.act, &one, s.out_desc, s.out[mb].data(),
+                                          s.out_desc, dy, InDesc(s, 0), In(s, 0, mb), &beta,
+                                          InDesc(s, 0), dx));
+      break;
+    }
+    case LayerType::kMaxPool:
+    case LayerType::kAvgPool:
+    case LayerType::kAdaptiveAvgPool: {
+      void* dx = DIn(s, 0, mb, &beta);
+      CUDNN_CHECK(cudnnPoolingBackward(cudnn_, s.pool, &one, s.out_desc, s.out[mb].data(),
+                                       s.out_desc, dy, InDesc(s, 0), In(s, 0, mb), &beta,
+                                       InDesc(s, 0), dx));
+      break;
+    }
+    case LayerType::kDropout: {
+      void* dx = DIn(s, 0, mb, &beta);
+      void* target = dx;
+      if (beta != 0) {  // cudnnDropoutBackward has no beta: go through scratch and add
+        scratch_.Reserve(s.dout[mb].bytes());
+        target = scratch_.data();
+      }
+      CUDNN_CHECK(cudnnDropoutBackward(cudnn_, s.drop, s.out_desc, dy, InDesc(s, 0), target,
+                                       s.drop_reserve[mb].data(), s.drop_reserve_bytes));
+      if (target != dx)
+        CUDNN_CHECK(cudnnAddTensor(cudnn_, &one, InDesc(s, 0), target, &one, InDesc(s, 0), dx));
+      break;
+    }
+    case LayerType::kFlatten:
+    case LayerType::kAdd:
+      for (size_t i = 0; i < l.inputs.size(); ++i) {
+        void* dx = DIn(s, static_cast<int>(i), mb, &beta);
+        Axpby(dtype_, dx, dtype_, dy, s.out_elems, beta, stream_);
+      }
+      break;
+    case LayerType::kConcat: {
+      const bool nhwc = format_ == CUDNN_TENSOR_NHWC;
+      const int64_t es = SizeOf(dtype_), hw = l.out.h * l.out.w;
+      const int64_t rows = nhwc ? n_ * hw : n_, unit = nhwc ? 1 : hw;
+      int64_t c0 = 0;
+      for (size_t i = 0; i < l.inputs.size(); ++i) {
+        const int64_t ci = l.in_shapes[i].c;
+        void* dx = DIn(s, static_cast<int>(i), mb, &beta);
+        void* target = dx;
+        if (beta != 0) {
+          scratch_.Reserve(static_cast<size_t>(rows * ci * unit * es));
+          target = scratch_.data();
+        }
+        CUDA_CHECK(cudaMemcpy2DAsync(
+            target, ci * unit * es, static_cast<const char*>(dy) + c0 * unit * es,
+            l.out.c * unit * es, ci * unit * es, rows, cudaMemcpyDeviceToDevice, stream_));
+        if (target != dx) Axpby(dtype_, dx, dtype_, target, rows * ci * unit, 1.f, stream_);
+        c0 += ci;
+      }
+      break;
+    }
+    case LayerType::kSoftmax: {
+      void* dx = DIn(s, 0, mb, &beta);
+      CUDNN_CHECK(cudnnSoftmaxBackward(cudnn_, CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL,
+                                       &one, s.out_desc, s.out[mb].data(), s.out_desc, dy, &beta,
+                                       InDesc(s, 0), dx));
+      break;
+    }
+    case LayerType::kLoss: {
+      void* dx = DIn(s, 0, mb, &beta);
+      Axpby(dtype_, dx, dtype_, s.dlogits[mb].data(), n_ * l.in_shapes[0].elements(), beta,
+            stream_);
+      break;
+    }
+  }
+  EndCall();
+}
+
+void CudaBackend::BackwardWeight(int layer, int mb) {
+  LayerState& s = State(layer, "backward-weight");
+  const Layer& l = *s.layer;
+  if (s.weight_count + s.bias_count == 0) return;
+  const float one = 1.f;
+  const void* dy = s.dout[mb].data();
+  char* dw = GradsLp(s);
+  char* db = dw + s.weight_count * SizeOf(dtype_);
+  BeginCall();
+  switch (l.type) {
+    case LayerType::kConv2d:
+      CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv, s.bwd_filter_math));
+      CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+          cudnn_, &one, InDesc(s, 0), In(s, 0, mb), s.out_desc, dy, s.conv, s.bwd_filter_algo,
+          workspace_.data(), workspace_.bytes(), &one, s.filter, dw));
+      if (s.bias_count)
+        CUDNN_CHECK(
+            cudnnConvolutionBackwardBias(cudnn_, &one, s.out_desc, dy, &one, s.bias_desc, db));
+      break;
+    case LayerType::kLinear: {
+      // dW[out][in] += dY^T X: column-major dW^T' (in x out) = X^T' (in x n) dY (n x out).
+      const int out = static_cast<int>(l.out.c), in = static_cast<int>(l.in_shapes[0].elements());
+      const cudaDataType_t t = CublasType(dtype_);
+      CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_N, CUBLAS_OP_T, in, out, static_cast<int>(n_),
+                                &one, In(s, 0, mb), t, in, dy, t, out, &one, dw, t, in,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      if (s.bias_count)
+        CUDNN_CHECK(
+            cudnnConvolutionBackwardBias(cudnn_, &one, s.out_desc, dy, &one, s.bias_desc, db));
+      break;
+    }
+    case LayerType::kBatchNorm:
+      BatchNormBackward(s, mb);
+      Axpby(dtype_, dw, DType::kF32,
+            s.bn_grads32.as<float>() + static_cast<int64_t>(mb) * 2 * s.weight_count,
+            2 * s.weight_count, 1.f, stream_);
+      break;
+    default:
+      break;
+  }
+  EndCall();
+}
+
+void CudaBackend::Update(const std::vector<int>& layers) {
+  ++step_;
+  BeginCall();
+  for (int v : layers) {
+    auto it = states_.find(v);
+    if (it == states_.end() || !it->second->owned) continue;
+    LayerState& s = *it->second;
+    const int64_t n = s.weight_count + s.bias_count;
+    if (n == 0) continue;
+    float* w = master_.as<float>() + s.param_offset;
+    const float* g = reinterpret_cast<const float*>(GradsLp(s));
+    if (dtype_ != DType::kF32) {
+      float* g32 = grads32_.as<float>() + s.param_offset;
+      Axpby(DType::kF32, g32, dtype_, GradsLp(s), n, 0.f, stream_);
+      g = g32;
+    }
+    void* lowp = dtype_ != DType::kF32 ? ParamsLp(s) : nullptr;
+    // Weight decay applies to weights only (biases and batch-norm parameters are excluded as
+    // in the usual ResNet recipe), so weights and the rest are stepped separately.
+    const int64_t nw = s.layer->type == LayerType::kBatchNorm ? 0 : s.weight_count;
+    for (int part = 0; part < 2; ++part) {
+      const int64_t off = part == 0 ? 0 : nw, cnt = part == 0 ? nw : n - nw;
+      const float wd = part == 0 ? static_cast<float>(opt_.weight_decay) : 0.f;
+      void* lp = lowp ? static_cast<char*>(lowp) + off * SizeOf(dtype_) : nullptr;
+      float* m = opt_m_.as<float>() + s.param_offset + off;
+      if (opt_.kind == "adam")
+        AdamUpdate(w + off, g + off, m, opt_v_.as<float>() + s.param_offset + off, cnt,
+                   static_cast<float>(opt_.learning_rate), static_cast<float>(opt_.beta1),
+                   static_cast<float>(opt_.beta2), static_cast<float>(opt_.epsilon), wd, step_,
+                   dtype_, lp, stream_);
+      else
+        SgdMomentumUpdate(w + off, g + off, m, cnt, static_cast<float>(opt_.learning_rate),
+                          static_cast<float>(opt_.momentum), wd, dtype_, lp, stream_);
+    }
+  }
+  ZeroGradients(layers);
+  EndCall();
+}
+
+void CudaBackend::ZeroGradients(const std::vector<int>& layers) {
+  for (int v : layers) {
+    auto it = states_.find(v);
+    if (it == states_.end() || !it->second->owned) continue;
+    const LayerState& s = *it->second;
+    const size_t bytes = static_cast<size_t>(s.weight_count + s.bias_count) * SizeOf(dtype_);
+    if (bytes) CUDA_CHECK(cudaMemsetAsync(GradsLp(s), 0, bytes, stream_));
+  }
+}
+
+double CudaBackend::Loss(int mb) {
+  for (auto& [v, s] : states_) {
+    if (!s->owned || s->layer->type != LayerType::kLoss) continue;
+    float sum = 0;
+    CUDA_CHECK(cudaMemcpyAsync(&sum, s->loss_sum[mb].data(), 4, cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return sum / static_cast<double>(n_);
+  }
+  throw RuntimeError("cuda backend: Loss asked of a rank without the loss layer");
+}
+
+int64_t CudaBackend::Correct(int mb) {
+  for (auto& [v, s] : states_) {
+    if (!s->owned || s->layer->type != LayerType::kLoss) continue;
+    const LayerState& in = *states_.at(s->layer->inputs[0]);
+    const int64_t classes = s->layer->in_shapes[0].elements();
+    std::vector<float> logits(static_cast<size_t>(n_ * classes));
+    DeviceBuffer f32(logits.size() * 4);
+    Axpby(DType::kF32, f32.data(), dtype_, in.out[mb].data(), n_ * classes, 0.f, stream_);
+    std::vector<int32_t> labels(static_cast<size_t>(n_));
+    CUDA_CHECK(cudaMemcpyAsync(logits.data(), f32.data(), logits.size() * 4, cudaMemcpyDeviceToHost,
+                               stream_));
+    CUDA_CHECK(cudaMemcpyAsync(labels.data(), s->labels[mb].data(), labels.size() * 4,
+                               cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    int64_t correct = 0;
+    for (int64_t i = 0; i < n_; ++i) {
+      const float* row = logits.data() + i * classes;
+      correct += (std::max_element(row, row + classes) - row) == labels[i];
+    }
+    return correct;
+  }
+  throw RuntimeError("cuda backend: Correct asked of a rank without the loss layer");
+}
+
+exec::Buffer CudaBackend::Parameters(int layer) {
+  LayerState& s = State(layer, "parameters");
+  const size_t n = static_cast<size_t>(s.weight_count + s.bias_count);
+  if (n == 0) return {};
+  return {ParamsLp(s), n * SizeOf(dtype_), exec::MemoryKind::kDevice};
+}
+
+exec::Buffer CudaBackend::Gradients(int layer) {
+  LayerState& s = State(layer, "gradients");
+  const size_t n = static_cast<size_t>(s.weight_count + s.bias_count);
+  if (n == 0) return {};
+  return {GradsLp(s), n * SizeOf(dtype_), exec::MemoryKind::kDevice};
+}
+
+exec::Buffer CudaBackend::Activation(int layer, int mb) {
+  LayerState& s = State(layer, "activation");
+  return {s.out.at(mb).data(), s.out.at(mb).bytes(), exec::MemoryKind::kDevice};
+}
+
+exec::Buffer CudaBackend::ActivationGrad(int layer, int mb) {
+  LayerState& s = State(layer, "activation gradient");
+  // A receive fills it whole: the next backward write into it must add.
+  s.dout_fresh.at(mb) = 0;
+  return {s.dout.at(mb).data(), s.dout.at(mb).bytes(), exec::MemoryKind::kDevice};
+}
+
+exec::Buffer CudaBackend::Allocate(size_t bytes) {
+  allocations_.emplace_back(std::max<size_t>(bytes, 1));
+  return {allocations_.back().data(), bytes, exec::MemoryKind::kDevice};
+}
+
+void CudaBackend::Copy(exec::Buffer dst, exec::Buffer src) {
+  if (dst.bytes != src.bytes)
+    throw RuntimeError("cuda backend: copy of " + std::to_string(src.bytes) + " bytes into " +
+                       std::to_string(dst.bytes));
+  CUDA_CHECK(cudaMemcpyAsync(dst.data, src.data, src.bytes, cudaMemcpyDefault, stream_));
+}
+
+void CudaBackend::Accumulate(exec::Buffer dst, exec::Buffer src, exec::DataType type) {
+  const DType t = ToDType(type);
+  Axpby(t, dst.data, t, src.data, static_cast<int64_t>(dst.bytes / SizeOf(t)), 1.f, stream_);
+}
+
+void CudaBackend::Cast(exec::Buffer dst, exec::DataType to, exec::Buffer src, exec::DataType from) {
+  const DType t = ToDType(from);
+  Axpby(ToDType(to), dst.data, t, src.data, static_cast<int64_t>(src.bytes / SizeOf(t)), 0.f,
+        stream_);
+}
+
+void CudaBackend::Synchronize() {
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  peak_used_ = std::max(peak_used_, DeviceUsedBytes() - baseline_used_);
+}
+
+int64_t CudaBackend::PeakMemoryBytes() const {
+  return static_cast<int64_t>(std::max(PeakAllocatedBytes() - baseline_bytes_, peak_used_));
+}
+
+}  // namespace
+
+std::unique_ptr<exec::ComputeBackend> MakeCudaBackend(CudaOptions options) {
+  return std::make_unique<CudaBackend>(std::move(options));
+}
+
+std::string CudaUnavailableReason() {
+  return NoDeviceReason();
+}
+
+}  // namespace convscale::cuda
