@@ -74,7 +74,9 @@ struct LayerCost {
   double flops_backward_weight = 0;  // gradient with respect to weights and bias
   double weight_bytes = 0;           // params * 4
   double output_bytes = 0;           // output activation, whole batch
-  double saved_bytes = 0;            // activations kept from forward for backward, whole batch
+  // Activations kept from forward for backward, whole batch, attributed to the layer that
+  // produced them so that summing over layers counts each tensor once (network.cpp).
+  double saved_bytes = 0;
   double bytes_forward = 0;   // memory traffic of forward (read inputs+weights, write output)
   double bytes_backward = 0;  // memory traffic of both backward passes
 };

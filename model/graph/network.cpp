@@ -291,6 +291,56 @@ void Network::Infer(int64_t batch, const std::string& source) {
     l.cost = c;
     depends_on_params[v] = dep || c.params > 0;
   }
+  AttributeSavedBytes(B);
+}
+
+// Saved activations, each tensor counted once. In the loop above, `saved_bytes` is what a
+// layer's backward reads (which bytes_backward needs), but one tensor is often kept by two
+// layers: a ReLU keeps its output and the convolution after it keeps the same tensor as its
+// input. For memory, a tensor belongs to the layer that produced it: layer v's saved_bytes is
+// its output when any layer keeps that output (itself or a consumer), plus what only v keeps (a
+// dropout mask, max-pool indices, the loss's probabilities). Flatten is a view: keeping its
+// output keeps its input's tensor. Batch-norm's per-channel statistics (2 x C floats) are left
+// out, so that saved bytes scale exactly with the batch.
+void Network::AttributeSavedBytes(double batch) {
+  const size_t n = boost::num_vertices(g_);
+  auto owner = [&](int v) {
+    while (g_[v].type == LayerType::kFlatten) v = g_[v].inputs[0];
+    return v;
+  };
+  std::vector<bool> kept(n, false);
+  for (size_t v = 0; v < n; ++v) {
+    switch (g_[v].type) {
+      case LayerType::kConv2d:
+      case LayerType::kLinear:
+      case LayerType::kBatchNorm:
+      case LayerType::kMaxPool:
+        for (int u : g_[v].inputs) kept[owner(u)] = true;
+        break;
+      case LayerType::kReLU:
+      case LayerType::kReLU6:
+      case LayerType::kSigmoid:
+      case LayerType::kTanh:
+      case LayerType::kSoftmax:
+        kept[owner(static_cast<int>(v))] = true;
+        break;
+      default:
+        break;
+    }
+  }
+  for (size_t v = 0; v < n; ++v) {
+    Layer& l = g_[v];
+    const double out_bytes = batch * static_cast<double>(l.out.elements()) * kElem;
+    l.cost.output_bytes = out_bytes;
+    double own = kept[v] && l.type != LayerType::kFlatten ? out_bytes : 0;
+    const double in_elems =
+        l.in_shapes.empty() ? 0 : static_cast<double>(l.in_shapes[0].elements());
+    if (l.type == LayerType::kDropout) own += batch * in_elems;  // one byte of mask per element
+    if (l.type == LayerType::kMaxPool)                           // int64 index of each maximum
+      own += batch * static_cast<double>(l.out.elements()) * 8;
+    if (l.type == LayerType::kLoss) own += batch * in_elems * kElem;  // softmax probabilities
+    l.cost.saved_bytes = own;
+  }
 }
 
 NetworkTotals Network::Totals() const {

@@ -21,7 +21,7 @@ struct NetworkTotals {
   double flops_backward_data = 0;
   double flops_backward_weight = 0;
   double weight_bytes = 0;
-  double saved_bytes = 0;  // activations kept for backward, whole batch
+  double saved_bytes = 0;  // activations kept for backward, whole batch, each tensor once
 };
 
 class Network {
@@ -59,6 +59,8 @@ class Network {
   NetworkTotals Totals() const;
 
  private:
+  void AttributeSavedBytes(double batch);  // Infer's second pass (network.cpp)
+
   std::string name_;
   Shape input_shape_;
   int64_t num_classes_;
