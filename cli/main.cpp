@@ -1,6 +1,7 @@
 // convscale: predict and measure distributed CNN training. See README.md and docs/.
 #include <cstdio>
 #include <iostream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -193,6 +194,20 @@ std::string ManPage(const CLI::App& app) {
   return out;
 }
 
+// CLI11's messages, made to read like the rest of convscale's ("--batch: "0" is not a positive
+// number" instead of a range up to 1.8e308).
+std::string ParseErrorMessage(const CLI::ParseError& e) {
+  std::string m = e.what();
+  if (e.get_name() == "RequiredError" && m == "A subcommand is required")
+    return "a command is required";
+  static const std::regex positive(R"(Value (.*) not in range 0\.0+ to 1797\d+\.0+)");
+  m = std::regex_replace(m, positive, "\"$1\" is not a positive number");
+  static const std::regex nonneg(R"(Value (.*) not in range -?0\.0+ to 1797\d+\.0+)");
+  m = std::regex_replace(m, nonneg, "\"$1\" is not a non-negative number");
+  if (!m.empty()) m[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(m[0])));
+  return m;
+}
+
 }  // namespace
 
 void Emit(const std::string& path, const std::string& text) {
@@ -261,8 +276,10 @@ int Main(int argc, char** argv) {
     std::cout << app.help("", CLI::AppFormatMode::All);
     return 0;
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e, std::cout, std::cerr);
-    return code == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e, std::cout, std::cerr);
+    std::cerr << "convscale: " << ParseErrorMessage(e) << "\n"
+              << "Run \"convscale --help\" for the list of commands.\n";
+    return 2;
   }
   if (!action) {
     std::cerr << "convscale: no command given\n";

@@ -55,16 +55,20 @@ const char* JsonTypeName(const Json& j) {
 }
 
 Json ParseJson(const std::string& text, const std::string& name) {
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw InputError(name + ": the file is empty; expected a JSON object");
+  if (const size_t nul = text.find('\0'); nul != std::string::npos)
+    throw InputError(name + ": not a JSON text file: binary data (a NUL byte at byte offset " +
+                     std::to_string(nul) + ")");
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
-    // nlohmann's message starts with "[json.exception.parse_error.101] parse error at line ..";
-    // keep only the part after "parse error" that says what was wrong.
-    std::string what = e.what();
-    const size_t colon = what.rfind(": ");
-    std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
-    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
-      throw InputError(name + ": the file is empty; expected a JSON object");
+    // nlohmann: "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error
+    // while parsing value - invalid literal; last read: 'th'". Keep what follows the position.
+    const std::string what = e.what();
+    size_t from = what.find("parse error");
+    from = from == std::string::npos ? std::string::npos : what.find(": ", from);
+    const std::string reason = from == std::string::npos ? what : what.substr(from + 2);
     throw InputError(name + ": " + LineColumn(text, e.byte == 0 ? 0 : e.byte - 1) +
                      ": not valid JSON: " + reason);
   }
