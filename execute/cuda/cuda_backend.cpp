@@ -165,6 +165,7 @@ class CudaBackend final : public exec::ComputeBackend {
   void Accumulate(exec::Buffer dst, exec::Buffer src, exec::DataType type) override;
   void Cast(exec::Buffer dst, exec::DataType to, exec::Buffer src, exec::DataType from) override;
   void Synchronize() override;
+  double last_call_s() const { return options_.synchronous ? last_call_s_ : -1; }
   int64_t PeakMemoryBytes() const override;
   int64_t TrackedMemoryBytes() const override {
     return static_cast<int64_t>(AllocatedBytes() - baseline_bytes_);
@@ -199,7 +200,8 @@ class CudaBackend final : public exec::ComputeBackend {
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
-  cudaEvent_t ev_start_ = nullptr, ev_end_ = nullptr;
+  cudaEvent_t ev_start_ = nullptr, ev_end_ = nullptr;  // bracket every call
+  double last_call_s_ = 0;  // device time of the last call (synchronous mode)
   DType dtype_ = DType::kF32;
   bool tf32_ = false;
   cudnnTensorFormat_t format_ = CUDNN_TENSOR_NCHW;
@@ -246,7 +248,7 @@ void CudaBackend::SetTensor(TensorDesc& d, int64_t n, const Shape& sh, DType t) 
 
 void CudaBackend::Setup(const graph::Network& net, const std::vector<int>& layers,
                         const exec::BackendConfig& config) {
-  device_ = UseDevice(config.device);
+  device_ = UseDevice(config.device + (options_.add_local_rank ? LocalRank() : 0));
   net_ = &net;
   n_ = config.micro_batch;
   micro_batches_ = config.micro_batches;
@@ -1042,6 +1044,11 @@ int64_t CudaBackend::PeakMemoryBytes() const {
 
 std::unique_ptr<exec::ComputeBackend> MakeCudaBackend(CudaOptions options) {
   return std::make_unique<CudaBackend>(std::move(options));
+}
+
+double LastCallDeviceSeconds(const exec::ComputeBackend& backend) {
+  const auto* cuda = dynamic_cast<const CudaBackend*>(&backend);
+  return cuda ? cuda->last_call_s() : -1;
 }
 
 std::string CudaUnavailableReason() {

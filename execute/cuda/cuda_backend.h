@@ -26,6 +26,14 @@ struct CudaOptions {
   bool find_algorithms = true;         // cudnnFind* (true) or cudnnGet*_v7 heuristics (false)
   double workspace_budget_bytes = -1;  // < 0: 10% of device memory, at most 4 GiB
   std::string layout = "auto";         // "auto", "nchw" or "nhwc"
+  // Every call waits for its device work before returning, so host clocks around a call measure
+  // it (what `profile` needs). Off: calls only queue work and the runtime's Synchronize() and
+  // Loss() wait, which keeps the device busy while the host runs ahead (what `execute` needs).
+  bool synchronous = false;
+  // Device of this process: BackendConfig::device plus the launcher's local rank
+  // (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID), modulo the device count, so one
+  // rank per GPU needs no flag.
+  bool add_local_rank = true;
 };
 
 // The backend on device BackendConfig::device. Construction creates no CUDA state; Setup selects
@@ -40,12 +48,17 @@ std::unique_ptr<exec::ComputeBackend> MakeCudaBackend(CudaOptions options = {});
 // before the first communicator is created: "Ring", "Tree" or "" (NCCL's choice). NCCL reads it
 // once per process, so the plan's algorithm is enforced for the whole run; collectives whose plan
 // algorithm differs are reported in method(). Throws RuntimeError when NCCL or the device fails.
+// local_rank < 0: the launcher's local rank (see CudaOptions::add_local_rank).
 std::unique_ptr<exec::Communicator> MakeNcclCommunicator(int local_rank,
                                                          const std::string& algorithm_env);
 
 // The NCCL_ALGO value that enforces a plan algorithm, "" when NCCL has no equivalent
 // (ring -> "Ring", tree -> "Tree"; halving-doubling, direct and hierarchical are left to NCCL).
 std::string NcclAlgoFor(plan::Algorithm a);
+
+// Device time of the last compute call of a CUDA backend made with CudaOptions::synchronous,
+// measured by the CUDA events that bracket every call (seconds); -1 for any other backend.
+double LastCallDeviceSeconds(const exec::ComputeBackend& backend);
 
 // "" when a CUDA device is usable, else CUDA's reason (for tests that skip and for messages).
 std::string CudaUnavailableReason();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <utility>
 
 #include "execute/cuda/check.h"
@@ -55,6 +56,13 @@ DeviceInfo UseDevice(int index) {
       cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, info.index) == cudaSuccess)
     info.memory_bandwidth_Bps = 2.0 * clock_khz * 1e3 * bus_bits / 8.0;  // double data rate
   return info;
+}
+
+int LocalRank() {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID",
+                          "MV2_COMM_WORLD_LOCAL_RANK"})
+    if (const char* v = std::getenv(var); v && *v) return std::atoi(v);
+  return 0;
 }
 
 double AllocatedBytes() {

@@ -29,6 +29,10 @@ std::string NoDeviceReason();
 // describes it. Throws RuntimeError("no CUDA device: ...") when none is usable.
 DeviceInfo UseDevice(int index);
 
+// The launcher's local rank of this process (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID,
+// MPI_LOCALRANKID, MV2_COMM_WORLD_LOCAL_RANK), 0 when started alone.
+int LocalRank();
+
 // Device memory this process allocated through DeviceBuffer (bytes): current and peak since the
 // last ResetPeak. cuDNN/cuBLAS internal allocations are not included; cudaMemGetInfo-based usage
 // is reported separately by DeviceUsedBytes.
