@@ -118,7 +118,7 @@ struct LayerState {
   // Convolution / linear.
   FilterDesc filter;
   ConvDesc conv;
-  TensorDesc bias_desc;  // 1 x C x 1 x 1 in the compute type
+  TensorDesc bias_desc;  // convolution bias: 1 x C x 1 x 1 in the compute type
   cudnnConvolutionFwdAlgo_t fwd_algo{};
   cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
@@ -191,6 +191,9 @@ class CudaBackend final : public exec::ComputeBackend {
   char* GradsLp(const LayerState& s) const {
     return grads_.as<char>() + s.param_offset * SizeOf(dtype_);
   }
+  // Host -> device on the compute stream, waiting for it (`src` may be freed on return). The
+  // stream is non-blocking, so plain cudaMemcpy on the legacy stream would not be ordered with it.
+  void UploadSync(void* dst, const void* src, size_t bytes);
   void BeginCall();
   void EndCall();
 
@@ -419,8 +422,13 @@ void CudaBackend::SetupLayer(LayerState& s) {
       break;
     }
     case LayerType::kLinear:
-      if (s.bias_count) SetTensor(s.bias_desc, 1, {l.out.c, 1, 1}, dtype_);
-      ones_.Reserve(static_cast<size_t>(n_) * 4);
+      if (s.bias_count && !ones_.data()) {  // n ones in the compute type, for the bias GEMMs
+        std::vector<float> ones(static_cast<size_t>(n_), 1.f);
+        staging_.Reserve(ones.size() * 4);
+        UploadSync(staging_.data(), ones.data(), ones.size() * 4);
+        ones_ = DeviceBuffer(ones.size() * SizeOf(dtype_));
+        Axpby(dtype_, ones_.data(), DType::kF32, staging_.data(), n_, 0.f, stream_);
+      }
       break;
     case LayerType::kBatchNorm:
       CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(s.bn_desc, InDesc(s, 0), CUDNN_BATCHNORM_SPATIAL));
@@ -428,9 +436,8 @@ void CudaBackend::SetupLayer(LayerState& s) {
       s.running_var = DeviceBuffer(in.c * 4);
       {
         std::vector<float> zeros(in.c, 0.f), ones(in.c, 1.f);
-        CUDA_CHECK(
-            cudaMemcpy(s.running_mean.data(), zeros.data(), in.c * 4, cudaMemcpyHostToDevice));
-        CUDA_CHECK(cudaMemcpy(s.running_var.data(), ones.data(), in.c * 4, cudaMemcpyHostToDevice));
+        UploadSync(s.running_mean.data(), zeros.data(), in.c * 4);
+        UploadSync(s.running_var.data(), ones.data(), in.c * 4);
       }
       if (dtype_ != DType::kF32) s.bn_params32 = DeviceBuffer(2 * in.c * 4);
       s.saved_mean.resize(micro_batches_);
@@ -505,10 +512,6 @@ void CudaBackend::SetupLayer(LayerState& s) {
     case LayerType::kSoftmax:
       break;
   }
-  if (l.type == LayerType::kLinear && n_ > 0) {
-    std::vector<float> ones(static_cast<size_t>(n_), 1.f);
-    CUDA_CHECK(cudaMemcpy(ones_.data(), ones.data(), ones.size() * 4, cudaMemcpyHostToDevice));
-  }
 }
 
 void CudaBackend::SelectConvAlgorithms(LayerState& s, const TensorDesc& in_desc) {
@@ -570,6 +573,11 @@ void* CudaBackend::DIn(const LayerState& s, int i, int mb, float* beta) {
   return p.dout[mb].data();
 }
 
+void CudaBackend::UploadSync(void* dst, const void* src, size_t bytes) {
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
 void CudaBackend::BeginCall() {
   CUDA_CHECK(cudaEventRecord(ev_start_, stream_));
 }
@@ -611,8 +619,7 @@ void CudaBackend::SetInput(int mb, const float* images, const int32_t* labels, i
     if (!s->owned || s->layer->type != LayerType::kLoss) continue;
     s->labels.resize(micro_batches_);
     s->labels[mb].Reserve(static_cast<size_t>(samples) * 4);
-    CUDA_CHECK(cudaMemcpy(s->labels[mb].data(), labels, static_cast<size_t>(samples) * 4,
-                          cudaMemcpyHostToDevice));
+    UploadSync(s->labels[mb].data(), labels, static_cast<size_t>(samples) * 4);
   }
 }
 
@@ -644,10 +651,12 @@ void CudaBackend::Forward(int layer, int mb) {
       CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, out, static_cast<int>(n_), in,
                                 &one, ParamsLp(s), t, in, In(s, 0, mb), t, in, &zero, y, t, out,
                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      // Y^T += b ones^T (a rank-1 GEMM: every type cuBLAS supports, unlike cuDNN's bias ops).
       if (s.bias_count)
-        CUDNN_CHECK(cudnnAddTensor(cudnn_, &one, s.bias_desc,
-                                   ParamsLp(s) + s.weight_count * SizeOf(dtype_), &one, s.out_desc,
-                                   y));
+        CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_N, CUBLAS_OP_T, out, static_cast<int>(n_), 1,
+                                  &one, ParamsLp(s) + s.weight_count * SizeOf(dtype_), t, out,
+                                  ones_.data(), t, static_cast<int>(n_), &one, y, t, out,
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       break;
     }
     case LayerType::kBatchNorm: {
@@ -881,9 +890,11 @@ void CudaBackend::BackwardWeight(int layer, int mb) {
       CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_N, CUBLAS_OP_T, in, out, static_cast<int>(n_),
                                 &one, In(s, 0, mb), t, in, dy, t, out, &one, dw, t, in,
                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      // db += dY^T ones: (out x n) (n x 1).
       if (s.bias_count)
-        CUDNN_CHECK(
-            cudnnConvolutionBackwardBias(cudnn_, &one, s.out_desc, dy, &one, s.bias_desc, db));
+        CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, out, 1, static_cast<int>(n_),
+                                  &one, dy, t, out, ones_.data(), t, static_cast<int>(n_), &one, db,
+                                  t, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       break;
     }
     case LayerType::kBatchNorm:

@@ -48,6 +48,8 @@ std::vector<float> Download(Buffer b) {
 void Upload(Buffer b, const std::vector<float>& v) {
   ASSERT_EQ(v.size() * 4, b.bytes);
   ASSERT_EQ(cudaMemcpy(b.data, v.data(), b.bytes, cudaMemcpyHostToDevice), cudaSuccess);
+  // The backend's streams do not synchronise with the legacy stream cudaMemcpy uses.
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 std::vector<float> Random(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -357,6 +359,7 @@ TEST(CudaNccl, AllReduceOnOneRankKeepsTheBuffer) {
   ASSERT_EQ(cudaMalloc(&d, 4 * 4), cudaSuccess);
   std::vector<float> v = {1, 2, 3, 4};
   ASSERT_EQ(cudaMemcpy(d, v.data(), 16, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   exec::CommGroup g;
   g.ranks = {0};
   g.index = 0;
