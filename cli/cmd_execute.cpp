@@ -1,0 +1,464 @@
+// execute --plan FILE --backend cpu [-o FILE] [--trace FILE] [--iterations N] [--warmup W]
+//         [--data synthetic|fashion-mnist] [--epochs E] ...
+// profile --backend cpu --model M --batch B [-o FILE]
+//
+// Both are started once per rank by `mpirun -np N` (or srun); rank 0 writes the outputs. MPI
+// starts only in exec::Launch. Docs: docs/executor.md.
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "execute/backend.h"
+#include "execute/data.h"
+#include "execute/measured.h"
+#include "execute/runtime.h"
+#include "model/graph/zoo.h"
+#include "model/plan/plan.h"
+#include "model/util/context.h"
+#include "model/util/error.h"
+#include "model/util/units.h"
+#ifdef CONVSCALE_HAVE_CPU_BACKEND
+#include "execute/cpu/onednn_backend.h"
+#include "execute/launch.h"
+#endif
+
+namespace convscale::cli {
+namespace {
+
+struct ExecuteArgs {
+  std::string plan, backend = "cpu", output, trace, data = "synthetic", data_dir, dump_weights;
+  int iterations = 10, warmup = 2, epochs = 0, threads = 0;
+  uint64_t seed = 1;
+  double lr = 0.01, momentum = 0.9, peer_timeout_s = 30;
+  bool mpi_collectives = false;
+  int kill_rank = -1, kill_after = 1;
+};
+
+struct ProfileArgs {
+  std::string backend = "cpu", model, output;
+  int64_t batch = 32;
+  int iterations = 10, warmup = 2, threads = 0;
+  std::string sizes = "4KiB,64KiB,1MiB,4MiB,16MiB,64MiB";
+  double peer_timeout_s = 30;
+};
+
+#ifdef CONVSCALE_HAVE_CPU_BACKEND
+
+std::unique_ptr<exec::ComputeBackend> MakeBackend(const std::string& name) {
+  if (name == "cpu") return exec::cpu::MakeOneDnnBackend();
+  throw InputError("--backend: \"" + name + "\" is not available in this build" +
+                   DidYouMean(name, {"cpu"}) + " (built: cpu)");
+}
+
+// Writes this rank's parameters: for each layer with parameters, "name count\n" then `count`
+// little-endian fp32 values. Used by the correctness tests.
+void DumpWeights(const std::string& dir, int rank, const graph::Network& net,
+                 exec::ComputeBackend& backend, const std::vector<int>& layers) {
+  std::string out;
+  for (int l : layers) {
+    exec::Buffer b = backend.Parameters(l);
+    if (b.empty()) continue;
+    out += net.layer(l).name + " " + std::to_string(b.bytes / 4) + "\n";
+    out.append(static_cast<const char*>(b.data), b.bytes);
+  }
+  WriteFileAtomic(dir + "/rank" + std::to_string(rank) + ".weights", out);
+}
+
+// Test-set loss and accuracy on a rank that holds every layer (forward only, micro-batch 0).
+std::pair<double, double> Evaluate(exec::ComputeBackend& backend, const graph::Network& net,
+                                   const std::vector<int>& owned, exec::DataSource& test,
+                                   int64_t mb) {
+  std::vector<float> images(size_t(mb * net.input_shape().elements()));
+  std::vector<int32_t> labels(static_cast<size_t>(mb));
+  double loss = 0;
+  int64_t correct = 0, seen = 0;
+  for (int64_t first = 0; first + mb <= test.size(); first += mb) {
+    test.Fill(first, mb, images.data(), labels.data());
+    backend.SetInput(0, images.data(), labels.data(), mb);
+    for (int l : owned) backend.Forward(l, 0);
+    loss += backend.Loss(0) * double(mb);
+    correct += backend.Correct(0);
+    seen += mb;
+  }
+  return {seen ? loss / double(seen) : 0, seen ? double(correct) / double(seen) : 0};
+}
+
+int RunExecute(const ExecuteArgs& a) {
+  if (a.iterations < 1) throw InputError("--iterations must be at least 1");
+  if (a.warmup < 0) throw InputError("--warmup must not be negative");
+  if (a.data != "synthetic" && a.data != "fashion-mnist")
+    throw InputError("--data: \"" + a.data + "\" is not one of synthetic, fashion-mnist" +
+                     DidYouMean(a.data, {"synthetic", "fashion-mnist"}));
+  const plan::Plan plan = plan::LoadPlan(a.plan);
+  plan::Validate(plan, a.plan);
+  graph::Network net = graph::LoadModel(plan.context.model, plan.global_batch);
+  auto backend = MakeBackend(a.backend);
+
+  exec::LaunchOptions lo;
+  lo.library_collectives = a.mpi_collectives;
+  lo.peer_timeout_s = a.peer_timeout_s;
+  for (const plan::Rank& r : plan.ranks)
+    for (const plan::Task& t : r.tasks)
+      if (t.kind == plan::TaskKind::kCollective && lo.forced_algorithm.empty())
+        lo.forced_algorithm = plan::Name(t.algorithm);
+  exec::Launch launch(lo);
+  try {
+    auto comm = launch.MakeCommunicator();
+    const int rank = comm->rank();
+    std::unique_ptr<exec::DataSource> train, test;
+    if (a.data == "fashion-mnist") {
+      const std::string dir = a.data_dir.empty() ? exec::DefaultFashionMnistDir() : a.data_dir;
+      if (net.input_shape() != graph::Shape{1, 28, 28} || net.num_classes() != 10)
+        throw InputError("--data fashion-mnist needs a model with 1x28x28 input and 10 classes; " +
+                         net.name() + " takes " + graph::ToString(net.input_shape()));
+      train = exec::LoadFashionMnist(dir, "train");
+      test = exec::LoadFashionMnist(dir, "t10k");
+    } else {
+      train = exec::MakeSyntheticData(net.input_shape(), net.num_classes(), a.seed);
+    }
+    exec::OptimizerConfig opt;
+    opt.learning_rate = a.lr;
+    opt.momentum = a.momentum;
+    exec::RuntimeOptions ro;
+    ro.peer_timeout_s = a.peer_timeout_s;
+    exec::Runtime runtime(plan, net, *backend, *comm, opt, a.seed, ro);
+
+    int total = a.warmup + a.iterations;
+    int per_epoch = 0;
+    if (a.epochs > 0) {
+      per_epoch = int(train->size() / plan.global_batch);
+      if (per_epoch < 1) throw InputError("--epochs: the global batch exceeds the data set");
+      total = a.epochs * per_epoch;
+    }
+    const bool whole_model = runtime.owned_layers().size() + 1 >= net.size();
+    exec::RankRecord record;
+    record.rank = rank;
+    record.host = launch.host();
+    exec::RunInfo info;
+    info.backend = backend->name();
+    info.device = backend->device_description();
+    info.communicator = comm->method();
+    info.data = train->name();
+    info.warmup = a.epochs > 0 ? 0 : a.warmup;
+    Json epochs = Json::array();
+    for (int i = 0; i < total; ++i) {
+      if (i == a.kill_after && rank == a.kill_rank) {
+        std::fprintf(stderr, "convscale: rank %d: killing itself (--kill-rank)\n", rank);
+        std::fflush(stderr);
+        raise(SIGKILL);
+      }
+      record.iterations.push_back(runtime.RunIteration(i, *train));
+      if (per_epoch > 0 && (i + 1) % per_epoch == 0) {
+        // Training loss of the epoch (mean over its iterations), test metrics from a rank that
+        // holds the whole model.
+        double l = 0;
+        int n = 0;
+        for (int k = i + 1 - per_epoch; k <= i; ++k)
+          if (!std::isnan(record.iterations[size_t(k)].loss)) {
+            l += record.iterations[size_t(k)].loss;
+            ++n;
+          }
+        std::vector<double> mine = {n ? l / n : -1.0, -1.0, -1.0};
+        if (whole_model && test) {
+          auto [tl, acc] =
+              Evaluate(*backend, net, runtime.owned_layers(), *test, runtime.micro_batch());
+          mine[1] = tl;
+          mine[2] = acc;
+        }
+        const std::vector<double> all = comm->AllGatherDoubles(mine);
+        double train_loss = -1, test_loss = -1, accuracy = -1;
+        for (int r = 0; r < comm->size(); ++r) {
+          if (train_loss < 0 && all[size_t(3 * r)] >= 0) train_loss = all[size_t(3 * r)];
+          if (accuracy < 0 && all[size_t(3 * r + 2)] >= 0) {
+            test_loss = all[size_t(3 * r + 1)];
+            accuracy = all[size_t(3 * r + 2)];
+          }
+        }
+        const int epoch = (i + 1) / per_epoch;
+        Json e = {{"epoch", epoch}, {"train_loss", train_loss}};
+        e["test_loss"] = test_loss >= 0 ? Json(test_loss) : Json(nullptr);
+        e["test_accuracy"] = accuracy >= 0 ? Json(accuracy) : Json(nullptr);
+        epochs.push_back(e);
+        if (rank == 0) {
+          std::printf("epoch %d  train loss %.4f", epoch, train_loss);
+          if (accuracy >= 0)
+            std::printf("  test loss %.4f  test accuracy %.2f%%", test_loss, 100 * accuracy);
+          std::printf("\n");
+          std::fflush(stdout);
+        }
+      }
+    }
+    comm->Barrier();
+    record.memory_peak_bytes = backend->PeakMemoryBytes();
+    record.memory_tracked_bytes = backend->TrackedMemoryBytes();
+    if (!a.dump_weights.empty())
+      DumpWeights(a.dump_weights, rank, net, *backend, [&] {
+        std::vector<int> all;
+        for (size_t v = 0; v < net.size(); ++v) all.push_back(int(v));
+        return all;
+      }());
+
+    std::vector<double> unc = comm->AllGatherDoubles({comm->clock_uncertainty_s()});
+    for (double u : unc) info.clock_uncertainty_s = std::max(info.clock_uncertainty_s, u);
+    const std::vector<std::string> records = comm->GatherStrings(exec::ToJson(record).dump());
+    if (rank == 0) {
+      std::vector<exec::RankRecord> ranks;
+      for (const std::string& s : records)
+        ranks.push_back(exec::RankRecordFromJson(Json::parse(s)));
+      if (!epochs.empty()) info.extra["epochs"] = epochs;
+      info.trace_file = a.trace;
+      const Json summary = exec::BuildMeasuredSummary(plan, ranks, info);
+      if (!a.trace.empty())
+        WriteJsonAtomic(a.trace, exec::BuildChromeTrace(plan, ranks, info.warmup));
+      if (!a.output.empty()) {
+        Emit(a.output, summary.dump(2) + "\n");
+      } else {
+        const Json& it = summary["iterations"];
+        std::printf("# %s on %d ranks, %s; %s\n", plan.context.strategy.c_str(),
+                    int(plan.ranks.size()), info.device.c_str(), info.communicator.c_str());
+        std::printf(
+            "iteration time  %.6f s median (min %.6f, max %.6f, stddev %.6f; %d "
+            "measured after %d warm-up)\n",
+            it["median_s"].get<double>(), it["min_s"].get<double>(), it["max_s"].get<double>(),
+            it["stddev_s"].get<double>(), it["measured"].get<int>(), it["warmup"].get<int>());
+        std::printf("throughput      %.1f samples/s\n",
+                    summary["throughput_samples_per_s"].get<double>());
+        std::printf(
+            "compute         %.6f s   communication %.6f s   exposed %.6f s   bubble "
+            "%.6f s\n",
+            summary["compute_time_s"].get<double>(), summary["comm_time_s"].get<double>(),
+            summary["exposed_comm_time_s"].get<double>(), summary["bubble_time_s"].get<double>());
+        std::printf("peak memory     %s (max over ranks)\n",
+                    units::FormatBytes(summary["memory_peak_bytes"].get<double>()).c_str());
+      }
+    }
+    comm->Barrier();
+    return 0;
+  } catch (const std::exception& e) {
+    // Abort the whole job so no rank waits for this one; main prints the message.
+    std::cerr << "convscale: rank " << launch.rank() << ": " << e.what() << "\n";
+    launch.Fail(dynamic_cast<const InputError*>(&e) ? 2 : 1);
+    throw;
+  }
+}
+
+// Per-layer forward / backward times on one rank, and a point-to-point + all-reduce sweep over
+// all ranks (when started with 2 or more) fitting latency and bandwidth.
+int RunProfile(const ProfileArgs& a) {
+  graph::Network net = graph::LoadModel(a.model, a.batch);
+  auto backend = MakeBackend(a.backend);
+  std::vector<double> sizes;
+  {
+    std::stringstream ss(a.sizes);
+    std::string item;
+    while (std::getline(ss, item, ',')) sizes.push_back(units::ParseBytes(item));
+  }
+  exec::LaunchOptions lo;
+  lo.peer_timeout_s = a.peer_timeout_s;
+  exec::Launch launch(lo);
+  try {
+    auto comm = launch.MakeCommunicator();
+    const int rank = comm->rank(), size = comm->size();
+    std::vector<int> all;
+    for (size_t v = 0; v < net.size(); ++v) all.push_back(int(v));
+    exec::BackendConfig cfg;
+    cfg.micro_batch = a.batch;
+    cfg.threads = a.threads;
+    backend->Setup(net, all, cfg);
+    auto data = exec::MakeSyntheticData(net.input_shape(), net.num_classes(), 1);
+    std::vector<float> images(size_t(a.batch * net.input_shape().elements()));
+    std::vector<int32_t> labels(size_t(a.batch));
+    data->Fill(0, a.batch, images.data(), labels.data());
+    backend->SetInput(0, images.data(), labels.data(), a.batch);
+    backend->SetGradientScale(1.0 / double(a.batch));
+    auto now = [] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+    };
+    std::vector<std::vector<double>> fwd(net.size()), bd(net.size()), bw(net.size());
+    std::vector<double> upd;
+    for (int i = 0; i < a.warmup + a.iterations; ++i) {
+      const bool keep = i >= a.warmup;
+      for (size_t v = 1; v < net.size(); ++v) {
+        const double t0 = now();
+        backend->Forward(int(v), 0);
+        if (keep) fwd[v].push_back(now() - t0);
+      }
+      for (size_t v = net.size() - 1; v >= 1; --v) {
+        double t0 = now();
+        backend->BackwardData(int(v), 0);
+        if (keep) bd[v].push_back(now() - t0);
+        t0 = now();
+        backend->BackwardWeight(int(v), 0);
+        if (keep) bw[v].push_back(now() - t0);
+      }
+      const double t0 = now();
+      backend->Update(all);
+      if (keep) upd.push_back(now() - t0);
+    }
+    Json layers = Json::array();
+    for (size_t v = 1; v < net.size(); ++v) {
+      const graph::Layer& L = net.layer(int(v));
+      layers.push_back({{"name", L.name},
+                        {"type", std::string(graph::LayerTypeName(L.type))},
+                        {"forward_s", exec::Summarise(fwd[v]).median},
+                        {"backward_data_s", exec::Summarise(bd[v]).median},
+                        {"backward_weight_s", exec::Summarise(bw[v]).median}});
+    }
+
+    // Communication sweep: ping-pong between ranks 0 and 1 (one-way time = round trip / 2) and
+    // ring all-reduce over all ranks, median of `iterations` after `warmup`.
+    Json p2p = Json::array(), allreduce = Json::array();
+    double latency = 0, bandwidth = 0;
+    if (size >= 2) {
+      std::vector<double> xs, ys;
+      for (double s : sizes) {
+        exec::Buffer b = backend->Allocate(size_t(s));
+        std::vector<double> times;
+        for (int i = 0; i < a.warmup + a.iterations; ++i) {
+          comm->Barrier();
+          const double t0 = now();
+          if (rank == 0) {
+            exec::Request r = comm->Send(b, 1, 11);
+            comm->Wait(r);
+            r = comm->Recv(b, 1, 12);
+            comm->Wait(r);
+          } else if (rank == 1) {
+            exec::Request r = comm->Recv(b, 0, 11);
+            comm->Wait(r);
+            r = comm->Send(b, 0, 12);
+            comm->Wait(r);
+          }
+          if (i >= a.warmup) times.push_back((now() - t0) / 2);
+        }
+        const double t = comm->AllGatherDoubles({exec::Summarise(times).median})[0];
+        p2p.push_back({{"bytes", s}, {"time_s", t}});
+        xs.push_back(s);
+        ys.push_back(t);
+        exec::CommGroup g;
+        for (int r = 0; r < size; ++r) g.ranks.push_back(r);
+        g.index = 0;
+        times.clear();
+        for (int i = 0; i < a.warmup + a.iterations; ++i) {
+          comm->Barrier();
+          const double t0 = now();
+          comm->Collective(plan::Collective::kAllReduce, plan::Algorithm::kRing, b,
+                           exec::DataType::kF32, g, 0, i);
+          if (i >= a.warmup) times.push_back(now() - t0);
+        }
+        std::vector<double> per_rank = comm->AllGatherDoubles({exec::Summarise(times).median});
+        allreduce.push_back({{"bytes", s},
+                             {"algorithm", "ring"},
+                             {"ranks", size},
+                             {"time_s", *std::max_element(per_rank.begin(), per_rank.end())}});
+      }
+      // Least-squares fit time = latency + bytes / bandwidth.
+      const double n = double(xs.size());
+      double sx = 0, sy = 0, sxx = 0, sxy = 0;
+      for (size_t i = 0; i < xs.size(); ++i) {
+        sx += xs[i];
+        sy += ys[i];
+        sxx += xs[i] * xs[i];
+        sxy += xs[i] * ys[i];
+      }
+      const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+      latency = std::max(0.0, (sy - slope * sx) / n);
+      bandwidth = slope > 0 ? 1 / slope : 0;
+    }
+    if (rank == 0) {
+      Json j;
+      j["context"] = MakeContext("profile", 1);
+      j["context"]["backend"] = backend->name();
+      j["context"]["device"] = backend->device_description();
+      j["context"]["ranks"] = size;
+      j["context"]["host"] = launch.host();
+      j["measured"] = true;
+      j["model"] = net.name();
+      j["batch"] = a.batch;
+      j["layers"] = layers;
+      j["update_s"] = exec::Summarise(upd).median;
+      if (size >= 2) {
+        j["network"] = {{"latency_s", latency},
+                        {"bandwidth_Bps", bandwidth},
+                        {"p2p", p2p},
+                        {"allreduce", allreduce}};
+      }
+      Emit(a.output, j.dump(2) + "\n");
+    }
+    comm->Barrier();
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "convscale: rank " << launch.rank() << ": " << e.what() << "\n";
+    launch.Fail(dynamic_cast<const InputError*>(&e) ? 2 : 1);
+    throw;
+  }
+}
+
+#else
+
+int RunExecute(const ExecuteArgs&) {
+  throw InputError("this build has no executor backend (MPI and oneDNN were not found)");
+}
+int RunProfile(const ProfileArgs&) {
+  throw InputError("this build has no executor backend (MPI and oneDNN were not found)");
+}
+
+#endif
+
+}  // namespace
+
+void AddExecuteCommands(CLI::App& app, Action& action) {
+  auto ea = std::make_shared<ExecuteArgs>();
+  CLI::App* e = app.add_subcommand(
+      "execute", "Run a plan for real, one process per rank (mpirun -np N convscale execute ...)");
+  e->add_option("--plan", ea->plan, "Plan JSON (convscale plan ... -o plan.json)")->required();
+  e->add_option("--backend", ea->backend, "Compute backend: cpu")->capture_default_str();
+  e->add_option("-o,--output", ea->output, "Measured summary JSON (default: a table on stdout)");
+  e->add_option("--trace", ea->trace, "Chrome trace JSON of the measured iterations");
+  e->add_option("--iterations", ea->iterations, "Measured iterations")->capture_default_str();
+  e->add_option("--warmup", ea->warmup, "Warm-up iterations, not measured")->capture_default_str();
+  e->add_option("--data", ea->data, "synthetic or fashion-mnist")->capture_default_str();
+  e->add_option("--data-dir", ea->data_dir, "Folder of the Fashion-MNIST .gz files");
+  e->add_option("--epochs", ea->epochs, "Train this many epochs (replaces --iterations)");
+  e->add_option("--seed", ea->seed, "Seed of parameters and synthetic data")->capture_default_str();
+  e->add_option("--lr", ea->lr, "Learning rate")->capture_default_str();
+  e->add_option("--momentum", ea->momentum, "SGD momentum")->capture_default_str();
+  e->add_option("--threads", ea->threads, "Compute threads per rank (0: OMP_NUM_THREADS)");
+  e->add_flag("--mpi-collectives", ea->mpi_collectives,
+              "Run collectives with the MPI library forced to the plan's algorithm (coll_tuned) "
+              "instead of the plan's point-to-point schedule");
+  e->add_option("--peer-timeout", ea->peer_timeout_s,
+                "Seconds to wait for a peer before reporting it lost")
+      ->capture_default_str();
+  e->add_option("--dump-weights", ea->dump_weights,
+                "Folder to write each rank's final parameters to (rankR.weights)");
+  e->add_option("--kill-rank", ea->kill_rank, "Fault injection: this rank kills itself ...");
+  e->add_option("--kill-after", ea->kill_after, "... before this iteration")->capture_default_str();
+  e->callback([ea, &action] { action = [ea] { return RunExecute(*ea); }; });
+
+  auto pa = std::make_shared<ProfileArgs>();
+  CLI::App* p = app.add_subcommand(
+      "profile", "Measure per-layer times and link latency/bandwidth (mpirun -np 2 for links)");
+  p->add_option("--backend", pa->backend, "Compute backend: cpu")->capture_default_str();
+  p->add_option("--model", pa->model, "Zoo model or model file")->required();
+  p->add_option("--batch", pa->batch, "Batch size of the layer timings")->capture_default_str();
+  p->add_option("-o,--output", pa->output, "Profile JSON (default: stdout)");
+  p->add_option("--iterations", pa->iterations, "Measured repetitions")->capture_default_str();
+  p->add_option("--warmup", pa->warmup, "Warm-up repetitions")->capture_default_str();
+  p->add_option("--threads", pa->threads, "Compute threads (0: OMP_NUM_THREADS)");
+  p->add_option("--sizes", pa->sizes, "Message sizes of the communication sweep")
+      ->capture_default_str();
+  p->add_option("--peer-timeout", pa->peer_timeout_s, "Seconds to wait for a peer")
+      ->capture_default_str();
+  p->callback([pa, &action] { action = [pa] { return RunProfile(*pa); }; });
+}
+
+}  // namespace convscale::cli

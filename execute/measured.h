@@ -1,0 +1,61 @@
+// The measured summary and timeline of an executed plan: the same schema as `estimate --json` and
+// `simulate` (keys iteration_time_s, throughput_samples_per_s, compute_time_s, comm_time_s,
+// exposed_comm_time_s, bubble_time_s, comm_bytes, memory_peak_bytes, opened by a context block),
+// marked "measured": true, plus per-iteration times (median and spread, nccl-tests style),
+// per-phase times, each rank's measured peak memory beside the plan's prediction, and the loss.
+//
+// Definitions (docs/executor.md):
+//  - iteration time of measured iteration i: the last task end over all ranks of iteration i minus
+//    that of iteration i-1 (steady state; warm-up iterations give the first reference), on the
+//    clock aligned across ranks. iteration_time_s is the median.
+//  - a rank's phase time: the sum of its task durations in that phase; compute_time_s is the
+//    largest compute sum over ranks (the critical rank), comm_time_s the largest communication sum.
+//  - the critical rank's idle time (no task of its own running) is the pipeline bubble for
+//    pipelined plans; exposed_comm_time_s = iteration time - compute - bubble (at least 0).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "execute/runtime.h"
+#include "model/plan/plan.h"
+#include "model/util/json.h"
+
+namespace convscale::exec {
+
+// What one rank measured (serialised to rank 0 as JSON).
+struct RankRecord {
+  int rank = 0;
+  std::string host;
+  int64_t memory_peak_bytes = 0;
+  int64_t memory_tracked_bytes = 0;
+  std::vector<IterationResult> iterations;  // warm-up first
+};
+Json ToJson(const RankRecord& r);
+RankRecord RankRecordFromJson(const Json& j);
+
+struct RunInfo {
+  std::string backend;       // "cpu/onednn"
+  std::string device;        // "oneDNN 2.6.3 (avx512_core)"
+  std::string communicator;  // Communicator::method()
+  std::string data;          // DataSource::name()
+  int warmup = 0;
+  double clock_uncertainty_s = 0;  // largest over ranks
+  std::string trace_file;          // "" when no trace was written
+  Json extra = Json::object();     // epochs, accuracy, ...
+};
+
+// Builds the summary from every rank's record (index = rank).
+Json BuildMeasuredSummary(const plan::Plan& plan, const std::vector<RankRecord>& ranks,
+                          const RunInfo& info);
+// Chrome trace JSON (Perfetto, chrome://tracing): one process per rank, compute on thread 0,
+// communication on thread 1; measured iterations only; microseconds from the first one's start.
+Json BuildChromeTrace(const plan::Plan& plan, const std::vector<RankRecord>& ranks, int warmup);
+
+// Median, minimum, maximum, mean and sample standard deviation of `v` (non-empty).
+struct Spread {
+  double median = 0, min = 0, max = 0, mean = 0, stddev = 0;
+};
+Spread Summarise(std::vector<double> v);
+
+}  // namespace convscale::exec

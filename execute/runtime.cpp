@@ -1,0 +1,525 @@
+// The executor runtime (see runtime.h): the same "ready when all dependencies are done" rule as
+// the simulator, with compute on the calling thread, collectives on a communication thread and
+// point-to-point messages posted as soon as they are ready.
+#include "execute/runtime.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "model/util/error.h"
+
+namespace convscale::exec {
+
+using plan::Phase;
+using plan::Role;
+using plan::TaskKind;
+
+std::vector<int> OwnedLayers(const plan::Rank& rank) {
+  std::set<int> layers;
+  for (const plan::Task& t : rank.tasks)
+    if (t.kind == TaskKind::kCompute && t.layer >= 0 &&
+        (t.phase == Phase::kForward || t.phase == Phase::kBackwardData ||
+         t.phase == Phase::kBackwardWeight))
+      layers.insert(t.layer);
+  return {layers.begin(), layers.end()};
+}
+
+namespace {
+
+bool IsGradientMessage(const plan::Task& t) {
+  return t.phase == Phase::kBackwardData || t.phase == Phase::kBackwardWeight;
+}
+
+// The buffers of several layers as one: the arena slice when they are adjacent, else empty.
+Buffer Contiguous(const std::vector<Buffer>& parts) {
+  std::vector<Buffer> sorted;
+  for (const Buffer& b : parts)
+    if (!b.empty()) sorted.push_back(b);
+  if (sorted.empty()) return {};
+  std::sort(sorted.begin(), sorted.end(), [](const Buffer& a, const Buffer& b) {
+    return static_cast<char*>(a.data) < static_cast<char*>(b.data);
+  });
+  for (size_t i = 1; i < sorted.size(); ++i)
+    if (static_cast<char*>(sorted[i - 1].data) + sorted[i - 1].bytes != sorted[i].data) return {};
+  const char* first = static_cast<char*>(sorted.front().data);
+  const char* last = static_cast<char*>(sorted.back().data) + sorted.back().bytes;
+  return {sorted.front().data, size_t(last - first), sorted.front().kind};
+}
+
+void ShortPause(int& spins) {
+  if (++spins < 100) {
+    std::this_thread::yield();
+  } else {
+    timespec ts{0, 20000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+}  // namespace
+
+struct Runtime::Impl {
+  const plan::Plan& plan;
+  const graph::Network& net;
+  ComputeBackend& backend;
+  Communicator& comm;
+  RuntimeOptions options;
+  const plan::Rank& rp;
+  int rank = 0;
+  int replica = 0, replicas = 1;
+  bool needs_images = false, needs_labels = false;
+  int loss_layer = -1;
+
+  // Per-task communication buffers, prepared once and reused every iteration.
+  struct CommBuffers {
+    std::vector<Buffer> parts;  // the layers' buffers in task order (gradients or parameters)
+    Buffer direct;              // parts as one arena slice (fp32, adjacent), or empty
+    Buffer staging;             // packed / cast buffer when `direct` is empty
+    DataType wire = DataType::kF32;
+  };
+  std::map<int, CommBuffers> buffers;
+  std::vector<int> collectives;  // task ids sorted by collective_id
+
+  // Per-iteration state.
+  std::vector<int> deps_left;
+  std::vector<std::vector<int>> successors;
+  std::vector<TaskTiming> timing;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<bool> coll_ready;
+  std::vector<std::pair<int, TaskTiming>> coll_done;
+  std::exception_ptr comm_error;
+
+  Impl(const plan::Plan& p, const graph::Network& n, ComputeBackend& b, Communicator& c,
+       RuntimeOptions o)
+      : plan(p),
+        net(n),
+        backend(b),
+        comm(c),
+        options(o),
+        rp(p.ranks.at(size_t(c.rank()))),
+        rank(c.rank()) {}
+
+  CommGroup Group(const plan::Task& t) const {
+    if (t.group < 0 || t.group >= int(plan.groups.size()))
+      throw RuntimeError("rank " + std::to_string(rank) + ": task \"" + t.name + "\" names group " +
+                         std::to_string(t.group) + ", which the plan lacks");
+    CommGroup g;
+    g.ranks = plan.groups[size_t(t.group)].ranks;
+    g.index = t.group;
+    return g;
+  }
+
+  std::vector<int> UpdateLayers(const plan::Task& t, const std::vector<int>& owned) const {
+    if (!t.layers.empty()) return t.layers;
+    if (t.layer >= 0) return {t.layer};
+    return owned;
+  }
+
+  // Prepares the buffer of a collective or parameter-server message.
+  void PrepareLayerBuffers(const plan::Task& t, bool parameters, DataType wire) {
+    CommBuffers cb;
+    cb.wire = wire;
+    size_t bytes = 0;
+    for (int l : t.layers) {
+      Buffer b = parameters ? backend.Parameters(l) : backend.Gradients(l);
+      cb.parts.push_back(b);
+      bytes += b.bytes;
+    }
+    if (t.layers.empty()) {
+      // No layers named: a payload of the plan's size (collective benchmarks, padding messages).
+      const size_t e = size_t(SizeOf(wire));
+      cb.staging = backend.Allocate(std::max<size_t>(e, size_t(t.comm_bytes) / e * e));
+    } else {
+      if (wire == DataType::kF32) cb.direct = Contiguous(cb.parts);
+      if (cb.direct.empty()) cb.staging = backend.Allocate(bytes / 4 * size_t(SizeOf(wire)));
+    }
+    buffers[t.id] = cb;
+  }
+
+  Buffer Wire(const CommBuffers& cb) const { return cb.direct.empty() ? cb.staging : cb.direct; }
+
+  // Layer buffers -> wire buffer (cast to the wire type when needed).
+  void Pack(const CommBuffers& cb) {
+    if (!cb.direct.empty() || cb.parts.empty()) return;
+    size_t off = 0;
+    const size_t e = size_t(SizeOf(cb.wire));
+    for (const Buffer& b : cb.parts) {
+      const size_t n = b.bytes / 4;
+      backend.Cast(cb.staging.Slice(off, n * e), cb.wire, b, DataType::kF32);
+      off += n * e;
+    }
+  }
+  void Unpack(const CommBuffers& cb) {
+    if (!cb.direct.empty() || cb.parts.empty()) return;
+    size_t off = 0;
+    const size_t e = size_t(SizeOf(cb.wire));
+    for (const Buffer& b : cb.parts) {
+      const size_t n = b.bytes / 4;
+      backend.Cast(b, DataType::kF32, cb.staging.Slice(off, n * e), cb.wire);
+      off += n * e;
+    }
+  }
+
+  void Prepare() {
+    const auto& tasks = rp.tasks;
+    successors.assign(tasks.size(), {});
+    for (const plan::Task& t : tasks)
+      for (int d : t.deps) {
+        if (d < 0 || d >= int(tasks.size()))
+          throw RuntimeError("rank " + std::to_string(rank) + ": task " + std::to_string(t.id) +
+                             " depends on task " + std::to_string(d) + ", which does not exist");
+        successors[size_t(d)].push_back(t.id);
+      }
+    for (const plan::Task& t : tasks) {
+      if (t.kind == TaskKind::kCollective) {
+        collectives.push_back(t.id);
+        PrepareLayerBuffers(t, false, FromCommPrecision(t.precision));
+      } else if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
+        if (!t.layers.empty()) {
+          // Parameter-server traffic: workers push gradients and pull parameters; servers
+          // receive gradients into a slot of their own and send parameters.
+          const bool server = rp.role == Role::kServer;
+          const bool params = (t.kind == TaskKind::kSend) == server;
+          if (server && t.kind == TaskKind::kRecv) {
+            CommBuffers cb;
+            size_t bytes = 0;
+            for (int l : t.layers) {
+              cb.parts.push_back(backend.Gradients(l));
+              bytes += cb.parts.back().bytes;
+            }
+            cb.staging = backend.Allocate(bytes);
+            buffers[t.id] = cb;
+          } else {
+            PrepareLayerBuffers(t, params, DataType::kF32);
+          }
+        } else if (IsGradientMessage(t) && t.kind == TaskKind::kRecv && t.layer >= 0) {
+          CommBuffers cb;
+          cb.staging = backend.Allocate(backend.ActivationGrad(t.layer, t.micro_batch).bytes);
+          buffers[t.id] = cb;
+        } else if (t.layer < 0) {
+          CommBuffers cb;
+          cb.staging = backend.Allocate(std::max<size_t>(1, size_t(t.comm_bytes)));
+          buffers[t.id] = cb;
+        }
+      }
+    }
+    std::sort(collectives.begin(), collectives.end(), [&](int a, int b) {
+      return tasks[size_t(a)].collective_id < tasks[size_t(b)].collective_id;
+    });
+  }
+
+  // The buffer a send reads or a receive fills.
+  Buffer MessageBuffer(const plan::Task& t) {
+    auto it = buffers.find(t.id);
+    if (it != buffers.end()) return Wire(it->second);
+    if (IsGradientMessage(t)) return backend.ActivationGrad(t.layer, t.micro_batch);
+    return backend.Activation(t.layer, t.micro_batch);
+  }
+
+  void RunCompute(const plan::Task& t, const std::vector<int>& owned, IterationResult& result) {
+    switch (t.phase) {
+      case Phase::kForward:
+        backend.Forward(t.layer, t.micro_batch);
+        if (t.layer == loss_layer) {
+          result.loss += backend.Loss(t.micro_batch) * double(t.samples > 0 ? t.samples : 1);
+          result.loss_samples += t.samples > 0 ? t.samples : 1;
+        }
+        break;
+      case Phase::kBackwardData:
+        backend.BackwardData(t.layer, t.micro_batch);
+        break;
+      case Phase::kBackwardWeight:
+        backend.BackwardWeight(t.layer, t.micro_batch);
+        break;
+      case Phase::kUpdate:
+        backend.Update(UpdateLayers(t, owned));
+        break;
+      case Phase::kAggregate: {
+        // Sum every gradient slot received for these layers (a server's pushes from workers).
+        std::set<int> layers(t.layers.begin(), t.layers.end());
+        if (layers.empty() && t.layer >= 0) layers.insert(t.layer);
+        for (const plan::Task& r : rp.tasks) {
+          if (r.kind != TaskKind::kRecv || r.layers.empty()) continue;
+          const CommBuffers& cb = buffers.at(r.id);
+          size_t off = 0;
+          for (size_t i = 0; i < r.layers.size(); ++i) {
+            const Buffer& g = cb.parts[i];
+            if (layers.empty() || layers.count(r.layers[i]))
+              backend.Accumulate(g, cb.staging.Slice(off, g.bytes), DataType::kF32);
+            off += g.bytes;
+          }
+        }
+        break;
+      }
+      case Phase::kCopy:
+        break;
+    }
+  }
+
+  void CommThread(int iteration) {
+    try {
+      for (int id : collectives) {
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] { return bool(coll_ready[size_t(id)]); });
+        }
+        const plan::Task& t = rp.tasks[size_t(id)];
+        TaskTiming tt{id, iteration, comm.Now(), 0};
+        const CommBuffers& cb = buffers.at(id);
+        Pack(cb);
+        comm.Collective(t.collective, t.algorithm, Wire(cb), cb.wire, Group(t), 0, t.collective_id);
+        Unpack(cb);
+        tt.end_s = comm.Now();
+        std::lock_guard<std::mutex> lock(mu);
+        coll_done.push_back({id, tt});
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      comm_error = std::current_exception();
+    }
+  }
+
+  IterationResult Run(int iteration, DataSource& data, const Runtime& rt) {
+    const auto& tasks = rp.tasks;
+    const size_t n = tasks.size();
+    IterationResult result;
+    result.iteration = iteration;
+    backend.SetGradientScale(1.0 / double(plan.global_batch));
+    if (needs_images || needs_labels) {
+      std::vector<float> images(size_t(rt.micro_batch_ * net.input_shape().elements()));
+      std::vector<int32_t> labels(size_t(rt.micro_batch_));
+      for (int mb = 0; mb < rt.micro_batches_; ++mb) {
+        const SampleSlice s = rt.Slice(iteration, mb);
+        data.Fill(s.first, s.count, images.data(), labels.data());
+        backend.SetInput(mb, needs_images ? images.data() : nullptr,
+                         needs_labels ? labels.data() : nullptr, s.count);
+      }
+    }
+    deps_left.assign(n, 0);
+    for (const plan::Task& t : tasks) deps_left[size_t(t.id)] = int(t.deps.size());
+    timing.assign(n, TaskTiming{});
+    coll_ready.assign(n, false);
+    coll_done.clear();
+    comm_error = nullptr;
+
+    std::set<int> ready_compute;
+    std::map<int, Request> in_flight;  // p2p task -> request
+    size_t done = 0;
+    auto complete = [&](int id) {
+      ++done;
+      for (int s : successors[size_t(id)])
+        if (--deps_left[size_t(s)] == 0) {
+          const plan::Task& t = tasks[size_t(s)];
+          if (t.kind == TaskKind::kCompute) {
+            ready_compute.insert(s);
+          } else if (t.kind == TaskKind::kCollective) {
+            backend.Synchronize();
+            std::lock_guard<std::mutex> lock(mu);
+            coll_ready[size_t(s)] = true;
+            cv.notify_all();
+          } else {
+            timing[size_t(s)] = {s, iteration, comm.Now(), 0};
+            auto it = buffers.find(s);
+            if (t.kind == TaskKind::kSend) {
+              backend.Synchronize();
+              if (it != buffers.end()) Pack(it->second);
+              in_flight[s] = comm.Send(MessageBuffer(t), t.peer, t.tag);
+            } else {
+              in_flight[s] = comm.Recv(MessageBuffer(t), t.peer, t.tag);
+            }
+          }
+        }
+    };
+    // Seed: tasks without dependencies. A fake "task -1" would do; handle directly.
+    {
+      std::vector<int> roots;
+      for (const plan::Task& t : tasks)
+        if (t.deps.empty()) roots.push_back(t.id);
+      successors.emplace_back(roots);  // index n: the virtual start
+      for (int r : roots) deps_left[size_t(r)] = 1;
+      --done;  // the virtual start is not a task
+      complete(int(n));
+      successors.pop_back();
+    }
+
+    std::thread comm_thread([this, iteration] { CommThread(iteration); });
+    const std::vector<int>& owned = rt.owned_;
+    std::exception_ptr failure;
+    try {
+      int spins = 0;
+      while (done < n) {
+        bool progressed = false;
+        // Finished point-to-point messages.
+        for (auto it = in_flight.begin(); it != in_flight.end();) {
+          if (comm.Test(it->second)) {
+            const int id = it->first;
+            const plan::Task& t = tasks[size_t(id)];
+            auto bit = buffers.find(id);
+            if (t.kind == TaskKind::kRecv && bit != buffers.end()) {
+              if (!t.layers.empty() && rp.role != Role::kServer) {
+                Unpack(bit->second);
+              } else if (t.layers.empty() && IsGradientMessage(t) && t.layer >= 0) {
+                backend.Accumulate(backend.ActivationGrad(t.layer, t.micro_batch),
+                                   bit->second.staging, DataType::kF32);
+              }
+            }
+            if (t.kind == TaskKind::kSend && !t.layers.empty() && rp.role != Role::kServer)
+              backend.ZeroGradients(t.layers);  // pushed: the server owns the step now
+            timing[size_t(id)].end_s = comm.Now();
+            it = in_flight.erase(it);
+            complete(id);
+            progressed = true;
+          } else {
+            ++it;
+          }
+        }
+        // Finished collectives.
+        {
+          std::vector<std::pair<int, TaskTiming>> finished;
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            if (comm_error) std::rethrow_exception(comm_error);
+            finished.swap(coll_done);
+          }
+          for (auto& [id, tt] : finished) {
+            timing[size_t(id)] = tt;
+            complete(id);
+            progressed = true;
+          }
+        }
+        // One compute task.
+        if (!ready_compute.empty()) {
+          const int id = *ready_compute.begin();
+          ready_compute.erase(ready_compute.begin());
+          const plan::Task& t = tasks[size_t(id)];
+          timing[size_t(id)] = {id, iteration, comm.Now(), 0};
+          RunCompute(t, owned, result);
+          timing[size_t(id)].end_s = comm.Now();
+          complete(id);
+          progressed = true;
+        }
+        if (progressed)
+          spins = 0;
+        else
+          ShortPause(spins);
+      }
+    } catch (...) {
+      failure = std::current_exception();
+      // Release the communication thread so it can be joined: mark everything ready.
+      std::lock_guard<std::mutex> lock(mu);
+      std::fill(coll_ready.begin(), coll_ready.end(), true);
+      cv.notify_all();
+    }
+    if (failure) {
+      // The communication thread may be blocked in a collective whose peers are gone; it gives
+      // up after the peer timeout. Detach instead of waiting when the failure is ours.
+      comm_thread.detach();
+      std::rethrow_exception(failure);
+    }
+    comm_thread.join();
+    if (comm_error) std::rethrow_exception(comm_error);
+
+    result.start_s = 1e300;
+    result.end_s = -1e300;
+    for (const TaskTiming& tt : timing) {
+      result.start_s = std::min(result.start_s, tt.start_s);
+      result.end_s = std::max(result.end_s, tt.end_s);
+    }
+    if (n == 0) result.start_s = result.end_s = comm.Now();
+    if (result.loss_samples > 0)
+      result.loss /= double(result.loss_samples);
+    else
+      result.loss = std::nan("");
+    if (options.record_tasks) result.tasks = timing;
+    return result;
+  }
+};
+
+Runtime::Runtime(const plan::Plan& plan, const graph::Network& net, ComputeBackend& backend,
+                 Communicator& comm, const OptimizerConfig& optimizer, uint64_t seed,
+                 RuntimeOptions options) {
+  if (comm.size() != int(plan.ranks.size()))
+    throw InputError("the plan has " + std::to_string(plan.ranks.size()) +
+                     " ranks but the job was started with " + std::to_string(comm.size()) +
+                     " (run it with mpirun -np " + std::to_string(plan.ranks.size()) + ")");
+  impl_ = new Impl(plan, net, backend, comm, options);
+  Impl& m = *impl_;
+  owned_ = OwnedLayers(m.rp);
+
+  // Replicas and micro-batches: the global batch splits evenly over both.
+  std::set<int> replica_ids;
+  for (const plan::Rank& r : plan.ranks)
+    if (r.role != Role::kServer && r.replica >= 0) replica_ids.insert(r.replica);
+  m.replicas = std::max<int>(1, int(replica_ids.size()));
+  m.replica = m.rp.replica >= 0 ? m.rp.replica : 0;
+  if (m.replicas > 1 && m.replica >= m.replicas)
+    throw InputError("rank " + std::to_string(m.rank) + " has replica " +
+                     std::to_string(m.replica) + " of " + std::to_string(m.replicas));
+  std::set<int> mbs;
+  int64_t samples = 0;
+  for (const plan::Task& t : m.rp.tasks)
+    if (t.kind == TaskKind::kCompute && t.layer >= 0 && t.phase == Phase::kForward) {
+      mbs.insert(t.micro_batch);
+      if (t.samples > 0) samples = t.samples;
+    }
+  micro_batches_ = mbs.empty() ? 1 : *mbs.rbegin() + 1;
+  const int64_t per_replica = plan.global_batch / m.replicas;
+  micro_batch_ = samples > 0 ? samples : std::max<int64_t>(1, per_replica / micro_batches_);
+  if (plan.global_batch <= 0) throw InputError("the plan's global batch is not positive");
+
+  for (size_t v = 0; v < net.size(); ++v)
+    if (net.layer(int(v)).type == graph::LayerType::kLoss) m.loss_layer = int(v);
+  for (int l : owned_) {
+    for (int in : net.layer(l).inputs)
+      if (in == 0) m.needs_images = true;
+    if (l == m.loss_layer) m.needs_labels = true;
+  }
+
+  // Layers whose parameters live here: computed ones, and those a server updates or any task
+  // communicates.
+  std::set<int> param_layers(owned_.begin(), owned_.end());
+  for (const plan::Task& t : m.rp.tasks) {
+    for (int l : t.layers) param_layers.insert(l);
+    if (t.kind == TaskKind::kCompute && t.layer >= 0) param_layers.insert(t.layer);
+    if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.layer >= 0)
+      param_layers.insert(t.layer);
+  }
+  BackendConfig cfg;
+  cfg.micro_batch = micro_batch_;
+  cfg.micro_batches = micro_batches_;
+  cfg.precision = plan.precision;
+  cfg.optimizer = optimizer;
+  cfg.optimizer.kind = plan.optimizer;
+  cfg.seed = seed;
+  backend.Setup(net, {param_layers.begin(), param_layers.end()}, cfg);
+  m.Prepare();
+}
+
+Runtime::~Runtime() {
+  delete impl_;
+}
+
+IterationResult Runtime::RunIteration(int iteration, DataSource& data) {
+  return impl_->Run(iteration, data, *this);
+}
+
+SampleSlice Runtime::Slice(int iteration, int micro_batch) const {
+  const int64_t per_replica = impl_->plan.global_batch / impl_->replicas;
+  return {int64_t(iteration) * impl_->plan.global_batch + impl_->replica * per_replica +
+              int64_t(micro_batch) * micro_batch_,
+          micro_batch_};
+}
+
+const plan::Rank& Runtime::rank_plan() const {
+  return impl_->rp;
+}
+
+}  // namespace convscale::exec
