@@ -50,6 +50,10 @@ struct Link {
   double latency_s = 0;
   std::string level;    // "nvlink", "nvswitch", "pcie", "nic", "fabric-l1", ...
   bool shared = false;  // true: one fluid pool for both directions (a bus), else split duplex
+  // The two vertices it joins (Cluster::vertex_name); a forward hop goes from `up` to `down`.
+  // Endpoint e is vertex e; switches, NICs and routers follow the endpoints.
+  int up = -1;
+  int down = -1;
 };
 
 struct Hop {
@@ -88,6 +92,21 @@ class Cluster {
   virtual double bisection_bandwidth_Bps() const = 0;
   // The JSON description it was built from (with gpus/nodes resolved), for context blocks.
   virtual std::string description_json() const = 0;
+
+  // Added by the topology graph (defaults keep hand-written fakes compiling).
+  // Vertices: endpoints first (vertex e = endpoint e), then switches, NICs and routers.
+  virtual int num_vertices() const { return num_endpoints(); }
+  virtual std::string vertex_name(int v) const { return endpoint(v).name; }
+  // Bottleneck bandwidth and latency of the route between two endpoints.
+  double pair_bandwidth_Bps(int a, int b) const { return route(a, b).bandwidth_Bps; }
+  double pair_latency_s(int a, int b) const { return route(a, b).latency_s; }
+  // Most hops on any device-to-device route (0 with a single device).
+  virtual int diameter() const { return 0; }
+  // Host CPU of a node: peak FLOP/s and memory capacity (bytes); 0 when not described.
+  virtual double host_flops(int node) const { return 0; }
+  virtual double host_memory_bytes(int node) const { return 0; }
+  // Price per device-hour in the description's currency (0 = not given), for reports.
+  virtual double price_per_device_hour() const { return 0; }
 };
 
 // Loads a built-in cluster by name or a JSON file by path. Throws InputError with located
