@@ -1,0 +1,82 @@
+#include "reports/escape.h"
+
+#include <cctype>
+
+namespace convscale::reports {
+
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string MarkdownEscape(std::string_view s) {
+  std::string out;
+  for (char c : HtmlEscape(s)) {
+    switch (c) {
+      case '\\':
+      case '`':
+      case '*':
+      case '_':
+      case '[':
+      case ']':
+      case '|':
+      case '#':
+      case '{':
+      case '}':
+      case '(':
+      case ')':
+      case '!':
+      case '~':
+        out += '\\';
+        out += c;
+        break;
+      case '\n':
+      case '\r':
+        out += ' ';
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string CsvField(std::string_view s) {
+  std::string v(s);
+  if (!v.empty() &&
+      (v[0] == '=' || v[0] == '+' || v[0] == '@' ||
+       (v[0] == '-' &&
+        !(v.size() > 1 && (std::isdigit(static_cast<unsigned char>(v[1])) || v[1] == '.')))))
+    v = "'" + v;
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace convscale::reports

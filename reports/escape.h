@@ -1,0 +1,22 @@
+// Escaping for every output format. Every string a user can influence (model and cluster names,
+// file names, option values, labels) passes through one of these before it reaches a writer's
+// output; writers never concatenate raw user text.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace convscale::reports {
+
+// & < > " ' become entities: safe in element text and in quoted attribute values.
+std::string HtmlEscape(std::string_view s);
+
+// For Markdown table cells and headings: HTML-escaped (renderers pass raw HTML through), then
+// Markdown punctuation (\ ` * _ [ ] | # etc.) backslash-escaped; newlines become spaces.
+std::string MarkdownEscape(std::string_view s);
+
+// RFC 4180 field: quoted when it holds a comma, quote, CR or LF (quotes doubled). A field that
+// starts with = + - @ is prefixed with ' so spreadsheets do not run it as a formula.
+std::string CsvField(std::string_view s);
+
+}  // namespace convscale::reports

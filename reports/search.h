@@ -1,0 +1,92 @@
+// The strategy search behind `convscale select` and `convscale whatif`: every strategy with its
+// main options is lowered to a plan and evaluated with a fast evaluator (the closed-form
+// estimate); the best few can be re-evaluated with a slower one (the SimGrid simulator). The
+// evaluators are passed in, so this file depends on neither and tests can use fakes.
+//
+// Candidates at N devices (CandidateOptions):
+//   dp      all-reduce ring, tree, hierarchical, halving-doubling; gradients fp32 or fp16;
+//           buckets 25 MiB or 100 MiB
+//   ps      servers one per node or two per node; dedicated hosts or co-located; sync or async
+//   mp      N stages; 1 micro-batch (sequential), or 4N micro-batches (gpipe, 1f1b) when the
+//           per-replica batch allows
+//   hybrid  one weird trick (data parallel convolutions, model parallel classifier) with ring or
+//           hierarchical all-reduce; DP x PP with 2 and 4 stages, 1f1b
+// A candidate whose lowering is refused (an option that does not apply at this size) is kept
+// with its error; a candidate whose peak device memory exceeds the device is kept as "does not
+// fit".
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/cost/summary.h"
+#include "model/graph/network.h"
+#include "model/plan/strategy.h"
+#include "reports/records.h"
+#include "topologies/cluster.h"
+
+namespace convscale::reports {
+
+// Evaluates one lowered plan on the cluster it was lowered for; `single_device_time_s` is the
+// reference for speedup (one device training its share of the batch).
+using Evaluator = std::function<cost::Summary(const plan::Plan&, const topo::Cluster&,
+                                              double single_device_time_s)>;
+
+// The closed-form estimator (model/cost/estimate.h), uncalibrated.
+Evaluator EstimateEvaluator();
+
+struct SearchSpec {
+  std::string model;    // zoo name or model file
+  std::string cluster;  // built-in name or cluster file
+  int gpus = 8;
+  int64_t batch = plan::kDefaultBatchPerDevice;  // samples per device
+  std::string precision = "fp32";
+  std::string optimizer = "sgd";
+  std::vector<std::string> strategies = {"dp", "ps", "mp", "hybrid"};
+  int simulate_top = 3;  // re-evaluate the best few with the slow evaluator (when given)
+  std::optional<double> gpu_hour_price_usd;  // overrides the cluster's price
+};
+
+// The options tried for one strategy at `gpus` devices on `cluster`.
+std::vector<plan::StrategyOptions> CandidateOptions(const std::string& strategy,
+                                                    const SearchSpec& spec,
+                                                    const topo::Cluster& cluster);
+
+// Model and cluster facts for headings and reasons (parameters in fully connected layers,
+// inter-node bandwidth, device, price, single-device throughput from `estimate` at 1 device).
+Facts MakeFacts(const graph::Network& net, const topo::Cluster& cluster, const SearchSpec& spec);
+
+// Fills a Candidate from an evaluated summary and its plan (memory fit from the plan's ranks
+// against each rank's device capacity).
+Candidate ToCandidate(const plan::StrategyOptions& o, const plan::Plan& p, const cost::Summary& s,
+                      const topo::Cluster& cluster);
+
+// Strategy selection: every candidate estimated, the best `simulate_top` that fit re-evaluated
+// with `simulate` (when non-null; their numbers then come from it), ranked and explained.
+SelectionReport Select(const SearchSpec& spec, const Evaluator& estimate,
+                       const Evaluator& simulate = nullptr);
+
+// A what-if change: "network.bandwidth=2x", "gpu.flops=2x", "batch=2x", "cluster=NAME|FILE".
+struct Variant {
+  std::string name;  // as given
+  std::string key, value;
+};
+// Parses "KEY=VALUE"; unknown keys and malformed factors are InputErrors naming the flag.
+Variant ParseVariant(const std::string& text);
+
+// The cluster description with a variant applied (for network/gpu changes), as JSON text.
+// `description` is Cluster::description_json() of the baseline.
+std::string ApplyVariant(const std::string& description, const Variant& v);
+
+// The sweep: for each variant ("baseline" first), strategy and device count, the best options of
+// that strategy (by estimate) as one point. Variant clusters are written to `cluster_dir` (one
+// JSON file per variant, so every point can be reproduced) when it is non-empty, else to a
+// temporary folder that is removed afterwards.
+SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
+                   const std::vector<Variant>& variants, const Evaluator& estimate,
+                   const std::string& cluster_dir = "");
+
+}  // namespace convscale::reports

@@ -1,0 +1,240 @@
+// Output shape of every writer: JSON keys, CSV header and rows, Markdown tables, HTML sections
+// and charts; escaping of hostile names; byte-identical output for the same report.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "reports/escape.h"
+#include "reports/writer.h"
+#include "sample_report.h"
+
+namespace convscale::reports {
+namespace {
+
+std::string One(const char* format, const Report& r, const std::string& name) {
+  for (const auto& f : MakeWriter(format)->Write(r))
+    if (f.name == name) return f.content;
+  ADD_FAILURE() << format << " wrote no " << name;
+  return "";
+}
+
+size_t Count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + what.size())) ++n;
+  return n;
+}
+
+std::vector<std::string> Lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+const char kHostile[] = "<script>alert(\"x\")</script>'&";
+
+TEST(Writers, FormatsAndFiles) {
+  const Report r = testing::SampleReport();
+  EXPECT_EQ(MakeWriter("json")->Write(r).at(0).name, "report.json");
+  EXPECT_EQ(MakeWriter("markdown")->Write(r).at(0).name, "report.md");
+  EXPECT_EQ(MakeWriter("html")->Write(r).at(0).name, "index.html");
+  EXPECT_EQ(MakeWriter("console")->Write(r).at(0).name, "-");
+  const auto csv = MakeWriter("csv")->Write(r);
+  ASSERT_EQ(csv.size(), 3u);
+  EXPECT_EQ(csv[0].name, "selection.csv");
+  EXPECT_EQ(csv[1].name, "sweep.csv");
+  EXPECT_EQ(csv[2].name, "comparison.csv");
+  try {
+    MakeWriter("htlm");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "unknown report format \"htlm\"; did you mean \"html\"?");
+  }
+}
+
+TEST(JsonWriter, KeysAndValues) {
+  const Report r = testing::SampleReport();
+  const Json j = ParseJson(One("json", r, "report.json"), "report.json");
+  EXPECT_EQ(j["context"]["tool"], "convscale");
+  EXPECT_EQ(j["context"]["schema_version"], kSchemaVersion);
+  ASSERT_EQ(j["selections"].size(), 1u);
+  const Json& sel = j["selections"][0];
+  EXPECT_EQ(sel["best"], "hybrid owt");
+  ASSERT_EQ(sel["candidates"].size(), 5u);
+  const Json& c = sel["candidates"][0];
+  for (const char* key :
+       {"rank", "strategy", "label", "options", "predicted_by", "fits", "iteration_time_s",
+        "compute_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_time_s",
+        "throughput_samples_per_s", "speedup", "scaling_efficiency", "comm_bytes",
+        "memory_peak_bytes", "memory_capacity_bytes", "reason"})
+    EXPECT_TRUE(c.contains(key)) << key;
+  EXPECT_DOUBLE_EQ(c["iteration_time_s"].get<double>(), 0.09);
+  EXPECT_EQ(c["options"]["hybrid"], "owt");
+  EXPECT_EQ(sel["candidates"][4]["error"], "--servers 3: more servers than nodes (2)");
+  const Json& sw = j["sweeps"][0];
+  EXPECT_EQ(sw["points"].size(), 15u);
+  EXPECT_EQ(sw["points"][0]["strategy"], "dp");
+  EXPECT_EQ(sw["points"][0]["ideal_speedup"], 1);
+  EXPECT_DOUBLE_EQ(sw["points"][0]["samples_per_dollar"].get<double>(), 400 * 3600 / 2.0);
+  ASSERT_EQ(sw["knees"].size(), 3u);
+  EXPECT_EQ(sw["knees"][0]["gpus"], 8);
+  const Json& cmp = j["comparisons"][0];
+  EXPECT_DOUBLE_EQ(cmp["phases"][0]["error_pct"].get<double>(), 10.000000000000009);
+  EXPECT_EQ(cmp["points"].size(), 3u);
+}
+
+TEST(CsvWriter, ContextHeaderAndRows) {
+  const Report r = testing::SampleReport();
+  const auto lines = Lines(One("csv", r, "selection.csv"));
+  size_t at = 0;
+  while (at < lines.size() && lines[at].rfind("# ", 0) == 0) ++at;
+  EXPECT_EQ(at, r.context.size());
+  EXPECT_EQ(lines[0], "# tool: convscale");
+  ASSERT_EQ(lines.size(), at + 1 + 5);
+  EXPECT_EQ(lines[at],
+            "model,cluster,gpus,rank,strategy,label,options,predicted_by,fits,iteration_time_s,"
+            "compute_time_s,exposed_comm_time_s,bubble_time_s,comm_time_s,"
+            "throughput_samples_per_s,speedup,scaling_efficiency,comm_bytes,memory_peak_bytes,"
+            "memory_capacity_bytes,samples_per_dollar,reason,error");
+  EXPECT_EQ(lines[at + 1].substr(0, 44), "vgg16,dgx-a100-hdr200,16,1,hybrid,hybrid owt");
+  // Options JSON holds commas and quotes: quoted, quotes doubled.
+  EXPECT_NE(lines[at + 4].find(
+                "\"{\"\"algorithm\"\":\"\"tree\"\",\"\"batch\"\":\"\"x,\\\"\"2\\\"\"\"\"}\""),
+            std::string::npos)
+      << lines[at + 4];
+  const auto sweep = Lines(One("csv", r, "sweep.csv"));
+  EXPECT_EQ(sweep[at],
+            "model,cluster,strategy,variant,gpus,label,predicted_by,fits,iteration_time_s,"
+            "throughput_samples_per_s,speedup,ideal_speedup,scaling_efficiency,samples_per_dollar");
+  EXPECT_EQ(sweep.size(), at + 1 + 15);
+  const auto cmp = Lines(One("csv", r, "comparison.csv"));
+  EXPECT_EQ(cmp[at], "comparison,kind,item,gpus,unit,predicted,measured,error_pct");
+  EXPECT_EQ(cmp.size(), at + 1 + 6);
+  EXPECT_EQ(cmp[at + 4],
+            "predicted.json against measured.json,point,dp "
+            "throughput,1,samples/s,400.0,380.0,5.263157894736842");
+}
+
+TEST(CsvField, QuotingAndFormulas) {
+  EXPECT_EQ(CsvField("plain"), "plain");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(CsvField("=cmd()"), "'=cmd()");
+  EXPECT_EQ(CsvField("-1.5"), "-1.5");
+}
+
+TEST(MarkdownWriter, Tables) {
+  const Report r = testing::SampleReport();
+  const std::string md = One("markdown", r, "report.md");
+  const auto lines = Lines(md);
+  EXPECT_EQ(lines[0], "# convscale report: vgg16");
+  EXPECT_NE(md.find("## Strategy selection: vgg16 on dgx\\-a100\\-hdr200, 16 GPUs"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("**Use `hybrid owt`**: fastest: VGG\\-16's fully connected layers hold 90% of "
+                    "the parameters: one weird trick keeps them off the network."),
+            std::string::npos);
+  size_t header = 0;
+  while (header < lines.size() && lines[header].rfind("| # | candidate |", 0) != 0) ++header;
+  ASSERT_LT(header + 6, lines.size());
+  EXPECT_EQ(lines[header + 1].rfind("| ---: | --- | ---: |", 0), 0u);
+  for (int i = 2; i < 7; ++i)
+    EXPECT_EQ(lines[header + i].rfind("| " + std::to_string(i - 1) + " |", 0), 0u);
+  // Every table row has the same number of cells as its header.
+  const size_t cells = Count(lines[header], "|");
+  for (int i = 1; i < 7; ++i)
+    EXPECT_EQ(Count(lines[header + i], "|") - Count(lines[header + i], "\\|"), cells)
+        << lines[header + i];
+  EXPECT_NE(
+      md.find("- dp: adding GPUs pays up to 8; going to 16 adds 6% of a GPU's worth per added GPU"),
+      std::string::npos);
+  EXPECT_NE(md.find("| iteration | 110.0 ms | 100.0 ms | +10% |"), std::string::npos) << md;
+}
+
+TEST(HtmlWriter, SelfContainedWithCharts) {
+  const Report r = testing::SampleReport();
+  const std::string html = One("html", r, "index.html");
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_EQ(Count(html, "<script"), 0u);
+  EXPECT_EQ(Count(html, "src="), 0u);
+  EXPECT_EQ(Count(html, "@import"), 0u);
+  EXPECT_EQ(Count(html, "url("), 0u);
+  EXPECT_NE(html.find("Content-Security-Policy"), std::string::npos);
+  EXPECT_EQ(Count(html, "<section class=\"selection\""), 1u);
+  EXPECT_EQ(Count(html, "<section class=\"sweep\""), 1u);
+  EXPECT_EQ(Count(html, "<section class=\"comparison\""), 1u);
+  // Charts: selection bars; sweep speedup, efficiency, what-if, dollars; comparison bars + line.
+  EXPECT_EQ(Count(html, "<svg class=\"chart"), 7u);
+  // Selection bar chart: 4 runnable candidates x 3 segments.
+  EXPECT_EQ(Count(html, "<rect class=\"bar\" data-series=\"compute\""), 4u);
+  EXPECT_EQ(Count(html, "<rect class=\"bar\" data-series=\"pipeline bubble\""), 4u);
+  // Speedup chart: dp, mp, ideal with 5 points each.
+  const size_t speed = html.find("Speedup against GPUs");
+  const size_t speed_end = html.find("</svg>", speed);
+  const std::string chart = html.substr(speed, speed_end - speed);
+  EXPECT_EQ(Count(chart, "<g class=\"series\""), 3u);
+  EXPECT_EQ(Count(chart, "<circle class=\"point\""), 15u);
+  EXPECT_NE(chart.find("data-name=\"ideal\""), std::string::npos);
+  EXPECT_EQ(Count(chart, "<g class=\"legend-entry\""), 3u);
+  EXPECT_NE(chart.find(">speedup over 1 GPU (x)</text>"), std::string::npos);
+  EXPECT_NE(chart.find(">GPUs</text>"), std::string::npos);
+  for (const char* tick : {">1</text>", ">2</text>", ">4</text>", ">8</text>", ">16</text>"})
+    EXPECT_NE(chart.find(tick), std::string::npos) << tick;
+  // A javascript: trace path is not a link target.
+  EXPECT_EQ(Count(html, "href=\"javascript"), 0u);
+  EXPECT_NE(html.find("href=\"./javascript:alert(1)\""), std::string::npos);
+  EXPECT_NE(html.find("href=\"predicted.trace.json\""), std::string::npos);
+}
+
+TEST(Escaping, HostileNamesInEveryFormat) {
+  const Report r = testing::SampleReport(kHostile, std::string("cl\"us'ter<b>"));
+  const std::string html = One("html", r, "index.html");
+  EXPECT_EQ(Count(html, "<script"), 0u);
+  EXPECT_EQ(Count(html, "<b>"), 0u);
+  EXPECT_NE(html.find("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;&amp;"),
+            std::string::npos);
+  EXPECT_NE(html.find("cl&quot;us&#39;ter&lt;b&gt;"), std::string::npos);
+  const std::string md = One("markdown", r, "report.md");
+  EXPECT_EQ(Count(md, "<script"), 0u);
+  EXPECT_NE(md.find("&lt;script&gt;alert\\(&quot;x&quot;\\)&lt;/script&gt;&#39;&amp;"),
+            std::string::npos);
+  const Json j = ParseJson(One("json", r, "report.json"), "report.json");
+  EXPECT_EQ(j["selections"][0]["model"], kHostile);  // JSON keeps the string, escaped by JSON
+  const std::string csv = One("csv", r, "selection.csv");
+  EXPECT_NE(csv.find("\"<script>alert(\"\"x\"\")</script>'&\""), std::string::npos);
+  EXPECT_EQ(MarkdownEscape("a|b\nc"), "a\\|b c");
+  EXPECT_EQ(HtmlEscape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
+}
+
+TEST(Writers, Deterministic) {
+  const Report a = testing::SampleReport(), b = testing::SampleReport();
+  for (const std::string& f : WriterFormats()) {
+    const auto x = MakeWriter(f)->Write(a), y = MakeWriter(f)->Write(b);
+    ASSERT_EQ(x.size(), y.size());
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(x[i].content, y[i].content) << f;
+  }
+}
+
+TEST(Writers, ReportFolder) {
+  const std::string dir = ::testing::TempDir() + "/convscale_report_folder";
+  std::filesystem::remove_all(dir);
+  const std::string index = WriteReportDir(testing::SampleReport(), dir);
+  EXPECT_EQ(index, dir + "/index.html");
+  for (const char* f :
+       {"index.html", "report.md", "report.json", "selection.csv", "sweep.csv", "comparison.csv"})
+    EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << f;
+}
+
+TEST(ConsoleWriter, AlignedTable) {
+  const std::string s = One("console", testing::SampleReport("na\x1b[2Jme"), "-");
+  EXPECT_EQ(s.find('\x1b'), std::string::npos);
+  const auto lines = Lines(s);
+  EXPECT_EQ(lines[0],
+            "# strategy selection: na?[2Jme on dgx-a100-hdr200, 16 GPUs, global batch 512");
+  EXPECT_EQ(lines[1].rfind("rank  candidate", 0), 0u);
+}
+
+}  // namespace
+}  // namespace convscale::reports
