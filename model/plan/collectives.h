@@ -45,11 +45,16 @@ double BusBwFactor(Collective c, int n);
 
 // Closed-form time on n ranks with per-message latency alpha_s and per-rank link bandwidth
 // bandwidth_Bps (every rank has its own full-duplex link; no contention). Ring all-reduce:
-// 2(n-1) alpha + 2 (n-1)/n bytes / B. Sources in docs/ARCHITECTURE.md.
+// 2(n-1) alpha + 2 (n-1)/n bytes / B. `local_size` is the members per node for kHierarchical
+// (n/local_size nodes). The table of formulas and their sources: docs/plan-format.md.
 double ClosedFormTime(Collective c, Algorithm a, int n, double bytes, double alpha_s,
-                      double bandwidth_Bps);
+                      double bandwidth_Bps, int local_size = 1);
 
 // Bytes one member sends in the whole collective (max over members).
 double BytesSentPerRank(Collective c, Algorithm a, int n, double bytes);
+
+// Bytes all members send together in the whole collective (the schedule's sum).
+double TotalBytesSent(Collective c, Algorithm a, int n, double bytes,
+                      const std::vector<int>& node_of = {});
 
 }  // namespace convscale::plan

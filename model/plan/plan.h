@@ -42,6 +42,7 @@ Collective ParseCollective(const std::string&);
 Algorithm ParseAlgorithm(const std::string&);
 CommPrecision ParseCommPrecision(const std::string&);
 int BytesPerElement(CommPrecision);
+TaskKind ParseTaskKind(const std::string&);
 
 struct Task {
   int id = 0;  // index in the rank's task list
@@ -72,6 +73,7 @@ struct Task {
 
 enum class Role { kWorker, kServer, kStage };
 const char* Name(Role);
+Role ParseRole(const std::string&);
 
 struct Rank {
   int endpoint = 0;  // cluster endpoint this rank runs on
@@ -110,6 +112,7 @@ struct Plan {
   std::string optimizer = "sgd";   // "sgd" (momentum) or "adam"
   bool async = false;              // asynchronous parameter server: workers do not wait
   int staleness_bound = -1;        // async: max updates a worker may lag (-1 = unbounded)
+  int cluster_endpoints = 0;       // endpoints of the cluster it was lowered for (0 = unknown)
   std::vector<Rank> ranks;
   std::vector<Group> groups;
 

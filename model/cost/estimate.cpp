@@ -1,0 +1,802 @@
+// The closed-form estimator (estimate.h).
+#include "model/cost/estimate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+
+#include "model/plan/collectives.h"
+#include "model/plan/lower_common.h"
+#include "model/util/context.h"
+#include "model/util/error.h"
+
+namespace convscale::cost {
+
+using plan::Algorithm;
+using plan::Collective;
+using plan::Phase;
+using plan::Task;
+using plan::TaskKind;
+
+namespace {
+
+int PrecisionIndex(const std::string& p) {
+  if (p == "tf32") return 1;
+  if (p == "fp16") return 2;
+  if (p == "bf16") return 3;
+  return 0;
+}
+
+// Device assumed for an endpoint without a type (a bare server host): one CPU socket.
+const topo::DeviceType& DefaultCpu() {
+  static const topo::DeviceType t = [] {
+    topo::DeviceType d;
+    d.name = "cpu";
+    d.kind = "cpu";
+    d.peak_flops = {1e12, 0, 0, 0};
+    d.memory_bytes = 0;
+    d.memory_bandwidth_Bps = 100e9;
+    d.efficiency = 0.5;
+    d.kernel_overhead_s = 5e-6;
+    return d;
+  }();
+  return t;
+}
+
+std::string LayerNameOf(const std::string& task_name) {
+  return task_name.substr(0, task_name.find('/'));
+}
+
+}  // namespace
+
+// ---- Profile ----
+
+Profile ProfileFromJson(const Json& j, const std::string& file) {
+  JsonObject root(j, file, "");
+  root.CheckKeys(
+      {"context", "model", "device", "precision", "batch", "layers", "update_s", "params"});
+  Profile p;
+  p.model = root.String("model", "");
+  p.device = root.String("device", "");
+  p.precision = root.String("precision", "fp32");
+  p.batch = root.Int("batch", 1, INT64_MAX);
+  p.update_s = root.Number("update_s", 0.0);
+  p.params = root.Number("params", 0.0);
+  for (const auto& l : root.ObjectArray("layers")) {
+    l.CheckKeys({"name", "forward_s", "backward_data_s", "backward_weight_s"});
+    LayerProfile lp;
+    lp.forward_s = l.Number("forward_s", 0.0);
+    lp.backward_data_s = l.Number("backward_data_s", 0.0);
+    lp.backward_weight_s = l.Number("backward_weight_s", 0.0);
+    if (lp.forward_s < 0 || lp.backward_data_s < 0 || lp.backward_weight_s < 0)
+      throw l.Error("times must not be negative");
+    const std::string name = l.String("name");
+    if (!p.layers.emplace(name, lp).second)
+      throw l.Error("name", "layer \"" + name + "\" appears twice");
+  }
+  return p;
+}
+
+Profile LoadProfile(const std::string& path) {
+  return ProfileFromJson(ReadJsonFile(path), path);
+}
+
+Json ToJson(const Profile& p) {
+  Json j = Json::object();
+  j["context"] = MakeContext("profile", 1);
+  j["model"] = p.model;
+  j["device"] = p.device;
+  j["precision"] = p.precision;
+  j["batch"] = p.batch;
+  Json layers = Json::array();
+  for (const auto& [name, l] : p.layers)
+    layers.push_back(Json{{"name", name},
+                          {"forward_s", l.forward_s},
+                          {"backward_data_s", l.backward_data_s},
+                          {"backward_weight_s", l.backward_weight_s}});
+  j["layers"] = std::move(layers);
+  j["update_s"] = p.update_s;
+  j["params"] = p.params;
+  return j;
+}
+
+// ---- Compute ----
+
+double ComputeTime(const Task& t, const topo::Endpoint& e, const std::string& precision,
+                   const Calibration& cal, const std::string& layer_name) {
+  if (t.flops <= 0 && t.bytes <= 0) return 0;
+  const double speed = e.speed_factor > 0 ? e.speed_factor : 1;
+  if (cal.profile && cal.profile->batch > 0 && !layer_name.empty()) {
+    auto it = cal.profile->layers.find(layer_name);
+    if (it != cal.profile->layers.end()) {
+      const double scale = static_cast<double>(t.samples) / cal.profile->batch / speed;
+      switch (t.phase) {
+        case Phase::kForward:
+          return it->second.forward_s * scale;
+        case Phase::kBackwardData:
+          return it->second.backward_data_s * scale;
+        case Phase::kBackwardWeight:
+          return it->second.backward_weight_s * scale;
+        default:
+          break;
+      }
+    }
+  }
+  const topo::DeviceType& d = e.type ? *e.type : DefaultCpu();
+  double peak = d.peak_flops[PrecisionIndex(precision)];
+  if (peak <= 0) peak = d.peak_flops[0];
+  if (peak <= 0) peak = DefaultCpu().peak_flops[0];
+  const double eff = cal.efficiency > 0 ? cal.efficiency : (d.efficiency > 0 ? d.efficiency : 0.5);
+  const double bw = d.memory_bandwidth_Bps > 0 ? d.memory_bandwidth_Bps : 100e9;
+  const double overhead = cal.kernel_overhead_s >= 0 ? cal.kernel_overhead_s : d.kernel_overhead_s;
+  return std::max(t.flops / (peak * eff * speed), t.bytes / (bw * speed)) + overhead;
+}
+
+// ---- Communication ----
+
+namespace {
+
+// Alpha and bottleneck bandwidth of a set of concurrent flows (endpoint pairs): each link
+// direction's bandwidth is shared by the flows crossing it (a shared link: both directions).
+AlphaBeta Flows(const topo::Cluster& cl, const std::vector<std::pair<int, int>>& flows,
+                bool contention = true) {
+  std::unordered_map<int64_t, int> load;
+  const auto& links = cl.links();
+  auto key = [&](const topo::Hop& h) {
+    return static_cast<int64_t>(h.link) * 2 + (links[h.link].shared ? 0 : (h.forward ? 1 : 0));
+  };
+  if (contention)
+    for (auto [a, b] : flows)
+      if (a != b)
+        for (const auto& h : cl.route(a, b).hops) ++load[key(h)];
+  AlphaBeta ab;
+  ab.bandwidth_Bps = std::numeric_limits<double>::infinity();
+  for (auto [a, b] : flows) {
+    if (a == b) continue;
+    const topo::Route& r = cl.route(a, b);
+    ab.alpha_s = std::max(ab.alpha_s, r.latency_s);
+    double bw = r.bandwidth_Bps > 0 ? r.bandwidth_Bps : std::numeric_limits<double>::infinity();
+    for (const auto& h : r.hops) {
+      const int n = contention ? load[key(h)] : 1;
+      bw = std::min(bw, links[h.link].bandwidth_Bps / std::max(1, n));
+    }
+    ab.bandwidth_Bps = std::min(ab.bandwidth_Bps, bw);
+  }
+  return ab;
+}
+
+}  // namespace
+
+AlphaBeta CollectiveTerms(const topo::Cluster& cl, const std::vector<int>& e, Algorithm a) {
+  const int n = static_cast<int>(e.size());
+  std::vector<std::pair<int, int>> flows;
+  if (n < 2) return {0, std::numeric_limits<double>::infinity()};
+  switch (a) {
+    case Algorithm::kRing:
+    case Algorithm::kHierarchical:
+      for (int i = 0; i < n; ++i) flows.push_back({e[i], e[(i + 1) % n]});
+      return Flows(cl, flows);
+    case Algorithm::kTree: {
+      // Both trees of the double binary tree move data up and down at once.
+      plan::Schedule s = plan::BuildSchedule(Collective::kAllReduce, a, n, 1);
+      for (const auto& st : s.steps)
+        for (const auto& t : st.transfers) flows.push_back({e[t.src], e[t.dst]});
+      std::sort(flows.begin(), flows.end());
+      flows.erase(std::unique(flows.begin(), flows.end()), flows.end());
+      return Flows(cl, flows);
+    }
+    case Algorithm::kHalvingDoubling: {
+      // The slowest of the pairwise-exchange steps.
+      AlphaBeta worst{0, std::numeric_limits<double>::infinity()};
+      const plan::Schedule s = plan::BuildSchedule(Collective::kAllReduce, a, n, 1);
+      for (const auto& st : s.steps) {
+        flows.clear();
+        for (const auto& t : st.transfers) flows.push_back({e[t.src], e[t.dst]});
+        const AlphaBeta ab = Flows(cl, flows);
+        worst.alpha_s = std::max(worst.alpha_s, ab.alpha_s);
+        worst.bandwidth_Bps = std::min(worst.bandwidth_Bps, ab.bandwidth_Bps);
+      }
+      return worst;
+    }
+    case Algorithm::kDirect:
+      // The closed form already charges each rank's link with all its messages.
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j)
+          if (i != j) flows.push_back({e[i], e[j]});
+      return Flows(cl, flows, false);
+  }
+  return {};
+}
+
+HierarchicalTerms Hierarchical(const topo::Cluster& cl, const std::vector<int>& e) {
+  HierarchicalTerms h;
+  std::vector<int> nodes;
+  std::vector<std::vector<int>> local;
+  for (int x : e) {
+    const int node = cl.endpoint(x).node;
+    auto it = std::find(nodes.begin(), nodes.end(), node);
+    if (it == nodes.end()) {
+      nodes.push_back(node);
+      local.push_back({});
+      it = nodes.end() - 1;
+    }
+    local[it - nodes.begin()].push_back(x);
+  }
+  h.nodes = static_cast<int>(nodes.size());
+  h.local_size = static_cast<int>(local[0].size());
+  for (const auto& l : local)
+    if (static_cast<int>(l.size()) != h.local_size)
+      throw InputError("--algorithm hierarchical needs the same number of devices on every node");
+  std::vector<std::pair<int, int>> intra, inter;
+  for (const auto& l : local)
+    for (size_t i = 0; l.size() > 1 && i < l.size(); ++i)
+      intra.push_back({l[i], l[(i + 1) % l.size()]});
+  for (int j = 0; j < h.local_size && h.nodes > 1; ++j)
+    for (int k = 0; k < h.nodes; ++k) inter.push_back({local[k][j], local[(k + 1) % h.nodes][j]});
+  h.intra =
+      intra.empty() ? AlphaBeta{0, std::numeric_limits<double>::infinity()} : Flows(cl, intra);
+  h.inter =
+      inter.empty() ? AlphaBeta{0, std::numeric_limits<double>::infinity()} : Flows(cl, inter);
+  return h;
+}
+
+namespace {
+double HierarchicalTime(const HierarchicalTerms& h, double bytes) {
+  const double g = h.local_size, N = h.nodes;
+  double t = 0;
+  if (g > 1) t += 2 * (g - 1) * h.intra.alpha_s + 2 * (g - 1) / g * bytes / h.intra.bandwidth_Bps;
+  if (N > 1)
+    t += 2 * (N - 1) * h.inter.alpha_s + 2 * (N - 1) / N * (bytes / g) / h.inter.bandwidth_Bps;
+  return t;
+}
+}  // namespace
+
+double CollectiveTime(const topo::Cluster& cl, const std::vector<int>& e, Collective c, Algorithm a,
+                      double bytes) {
+  const int n = static_cast<int>(e.size());
+  if (n < 2) return 0;
+  if (a == Algorithm::kHierarchical) {
+    if (c != Collective::kAllReduce) plan::ClosedFormTime(c, a, n, bytes, 0, 1);  // throws
+    return HierarchicalTime(Hierarchical(cl, e), bytes);
+  }
+  const AlphaBeta ab = CollectiveTerms(cl, e, a);
+  return plan::ClosedFormTime(c, a, n, bytes, ab.alpha_s, ab.bandwidth_Bps);
+}
+
+// ---- The estimator ----
+
+struct Estimator::Impl {
+  const plan::Plan& plan;
+  const topo::Cluster& cl;
+  Calibration cal;
+
+  std::vector<int> rep;       // rank -> representative rank
+  std::vector<int> reps;      // representatives, increasing
+  std::vector<int> rep_slot;  // rank -> index in reps (for representatives)
+  std::vector<int> offset;    // first node of each representative
+  int task_nodes = 0;
+
+  // Nodes: [0, task_nodes) tasks of representatives, then joints.
+  enum Kind : uint8_t { kCompute, kMember, kJointColl, kJointP2P, kSendAlone };
+  std::vector<Kind> kind;
+  std::vector<double> dur;             // compute / joint durations
+  std::vector<int> joint_of;           // member -> joint
+  std::vector<int> send_rank;          // p2p joints and lone sends: the sending rep slot
+  std::vector<int> order;              // topological order of all nodes
+  std::vector<int> pred_begin, preds;  // CSR of predecessors (for start times)
+  // Collective joints: cached alpha-beta terms per (group, algorithm).
+  struct CollInfo {
+    Collective c;
+    Algorithm a;
+    double bytes;
+    int group;
+  };
+  std::vector<CollInfo> coll;  // per joint node - task_nodes (only for collective joints)
+  std::map<std::pair<int, int>, AlphaBeta> terms;
+  std::map<int, HierarchicalTerms> hier;
+  double comm_bytes = 0;
+  int devices = 0;
+
+  Impl(const plan::Plan& p, const topo::Cluster& c, const Calibration& k) : plan(p), cl(c), cal(k) {
+    Classes();
+    Build();
+    Durations();
+  }
+
+  // Ranks with identical programs on identical devices, whose peers are also alike.
+  void Classes() {
+    const int n = static_cast<int>(plan.ranks.size());
+    std::vector<size_t> sig(n);
+    auto mix = [](size_t h, size_t v) {
+      return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+    };
+    for (int r = 0; r < n; ++r) {
+      const plan::Rank& rk = plan.ranks[r];
+      const topo::Endpoint& e = cl.endpoint(rk.endpoint);
+      size_t h = std::hash<const void*>()(e.type);
+      h = mix(h, std::hash<double>()(e.speed_factor));
+      h = mix(h, static_cast<size_t>(rk.role));
+      h = mix(h, static_cast<size_t>(rk.stage + 1));
+      h = mix(h, rk.tasks.size());
+      for (const Task& t : rk.tasks) {
+        h = mix(h, static_cast<size_t>(t.kind) * 31 + static_cast<size_t>(t.phase));
+        h = mix(h, std::hash<double>()(t.flops));
+        h = mix(h, std::hash<double>()(t.bytes));
+        h = mix(h, std::hash<double>()(t.comm_bytes));
+        h = mix(h, static_cast<size_t>(t.group + 1));
+        h = mix(h, static_cast<size_t>(t.collective_id + 1));
+        h = mix(h, static_cast<size_t>(t.tag));
+        for (int d : t.deps) h = mix(h, static_cast<size_t>(d));
+      }
+      sig[r] = h;
+    }
+    // Refine with the classes of point-to-point peers until stable.
+    std::vector<int> cls(n);
+    size_t count = 0;
+    for (int round = 0; round < 8; ++round) {
+      std::map<size_t, int> ids;
+      for (int r = 0; r < n; ++r)
+        cls[r] = ids.emplace(sig[r], static_cast<int>(ids.size())).first->second;
+      if (ids.size() == count) break;
+      count = ids.size();
+      std::vector<size_t> next(n);
+      for (int r = 0; r < n; ++r) {
+        size_t h = static_cast<size_t>(cls[r]);
+        for (const Task& t : plan.ranks[r].tasks)
+          if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv)
+            h = mix(h, static_cast<size_t>(cls[t.peer]) + 1);
+        next[r] = h;
+      }
+      sig = next;
+    }
+    rep.assign(n, -1);
+    std::map<int, int> first;
+    for (int r = 0; r < n; ++r) {
+      auto [it, fresh] = first.emplace(cls[r], r);
+      rep[r] = it->second;
+      if (fresh) reps.push_back(r);
+    }
+    rep_slot.assign(n, -1);
+    offset.assign(reps.size() + 1, 0);
+    for (size_t i = 0; i < reps.size(); ++i) {
+      rep_slot[reps[i]] = static_cast<int>(i);
+      offset[i + 1] = offset[i] + static_cast<int>(plan.ranks[reps[i]].tasks.size());
+    }
+    task_nodes = offset.back();
+  }
+
+  int Node(int rank, int task) const { return offset[rep_slot[rank]] + task; }
+
+  void Build() {
+    kind.assign(task_nodes, kCompute);
+    joint_of.assign(task_nodes, -1);
+    std::vector<std::vector<int>> in(task_nodes);  // predecessors
+    send_rank.assign(task_nodes, -1);
+    // Sends of every rank, for matching receives.
+    std::map<std::tuple<int, int, int64_t>, std::pair<int, int>> sends;
+    for (size_t r = 0; r < plan.ranks.size(); ++r)
+      for (const Task& t : plan.ranks[r].tasks)
+        if (t.kind == TaskKind::kSend) {
+          sends[{static_cast<int>(r), t.peer, t.tag}] = {static_cast<int>(r), t.id};
+          comm_bytes += t.comm_bytes;
+        }
+    std::map<int64_t, int> coll_joint;
+    std::map<int64_t, bool> counted;
+    auto new_joint = [&](Kind k) {
+      kind.push_back(k);
+      joint_of.push_back(-1);
+      send_rank.push_back(-1);
+      in.push_back({});
+      return static_cast<int>(kind.size()) - 1;
+    };
+    for (size_t i = 0; i < reps.size(); ++i) {
+      const int r = reps[i];
+      for (const Task& t : plan.ranks[r].tasks) {
+        const int v = offset[i] + t.id;
+        for (int d : t.deps) in[v].push_back(offset[i] + d);
+        if (t.kind == TaskKind::kCollective) {
+          kind[v] = kMember;
+          auto it = coll_joint.find(t.collective_id);
+          int j;
+          if (it == coll_joint.end()) {
+            j = new_joint(kJointColl);
+            coll_joint[t.collective_id] = j;
+            coll.resize(j - task_nodes + 1);
+            coll[j - task_nodes] = {t.collective, t.algorithm, t.comm_bytes, t.group};
+          } else {
+            j = it->second;
+          }
+          joint_of[v] = j;
+        } else if (t.kind == TaskKind::kRecv) {
+          auto it = sends.find({t.peer, r, t.tag});
+          if (it == sends.end()) throw InputError("plan: unmatched receive");
+          const int sv = Node(rep[it->second.first], it->second.second);
+          int j = joint_of[sv];
+          if (j < 0) {
+            j = new_joint(kJointP2P);
+            joint_of[sv] = j;
+            kind[sv] = kMember;
+            send_rank[j] = rep_slot[rep[it->second.first]];
+          }
+          kind[v] = kMember;
+          joint_of[v] = j;
+        } else if (t.kind == TaskKind::kSend) {
+          if (kind[v] != kMember) kind[v] = kSendAlone;
+          send_rank[v] = static_cast<int>(i);
+        }
+      }
+    }
+    // Sends first seen alone may have been joined later by a receive.
+    for (int v = 0; v < task_nodes; ++v)
+      if (kind[v] == kSendAlone && joint_of[v] >= 0) kind[v] = kMember;
+    // Joint edges: the members' predecessors feed the joint, the joint feeds the members.
+    for (int v = 0; v < task_nodes; ++v)
+      if (joint_of[v] >= 0) {
+        const int j = joint_of[v];
+        for (int d : in[v]) in[j].push_back(d);
+        in[v] = {j};
+      }
+    // Collective bytes (all members together), once per collective call.
+    for (size_t r = 0; r < plan.ranks.size(); ++r)
+      for (const Task& t : plan.ranks[r].tasks)
+        if (t.kind == TaskKind::kCollective && !counted[t.collective_id]) {
+          counted[t.collective_id] = true;
+          const auto& members = plan.groups[t.group].ranks;
+          std::vector<int> node_of;
+          if (t.algorithm == Algorithm::kHierarchical)
+            for (int m : members) node_of.push_back(cl.endpoint(plan.ranks[m].endpoint).node);
+          comm_bytes += BytesFactor(t.collective, t.algorithm, t.group, node_of) * t.comm_bytes;
+        }
+    // Topological order (Kahn, lowest node first for determinism).
+    const int n = static_cast<int>(kind.size());
+    pred_begin.assign(n + 1, 0);
+    for (int v = 0; v < n; ++v) pred_begin[v + 1] = pred_begin[v] + static_cast<int>(in[v].size());
+    preds.resize(pred_begin[n]);
+    std::vector<std::vector<int>> out(n);
+    std::vector<int> indeg(n, 0);
+    for (int v = 0; v < n; ++v) {
+      std::copy(in[v].begin(), in[v].end(), preds.begin() + pred_begin[v]);
+      for (int d : in[v]) out[d].push_back(v);
+      indeg[v] = static_cast<int>(in[v].size());
+    }
+    order.reserve(n);
+    size_t head = 0;
+    std::vector<int> queue;
+    for (int v = 0; v < n; ++v)
+      if (indeg[v] == 0) queue.push_back(v);
+    while (head < queue.size()) {
+      const int v = queue[head++];
+      order.push_back(v);
+      for (int w : out[v])
+        if (--indeg[w] == 0) queue.push_back(w);
+    }
+    if (static_cast<int>(order.size()) != n)
+      throw InputError(
+          "plan: the ranks wait for each other in a cycle (a collective or message "
+          "order that deadlocks)");
+    std::vector<char> used(cl.num_devices(), 0);
+    for (const auto& r : plan.ranks)
+      if (r.endpoint < cl.num_devices() && !used[r.endpoint]) {
+        used[r.endpoint] = 1;
+        ++devices;
+      }
+  }
+
+  std::map<std::tuple<int, int, int>, double> factors;
+  double BytesFactor(Collective c, Algorithm a, int group, const std::vector<int>& node_of) {
+    auto key = std::make_tuple(static_cast<int>(c), static_cast<int>(a), group);
+    auto it = factors.find(key);
+    if (it != factors.end()) return it->second;
+    const int n = static_cast<int>(plan.groups[group].ranks.size());
+    const double f = plan::TotalBytesSent(c, a, n, 1.0, node_of);
+    factors[key] = f;
+    return f;
+  }
+
+  double CollDuration(const CollInfo& ci) {
+    const auto& members = plan.groups[ci.group].ranks;
+    const int n = static_cast<int>(members.size());
+    if (n < 2) return 0;
+    if (ci.a == Algorithm::kHierarchical) {
+      auto it = hier.find(ci.group);
+      if (it == hier.end()) {
+        std::vector<int> e;
+        for (int m : members) e.push_back(plan.ranks[m].endpoint);
+        it = hier.emplace(ci.group, Hierarchical(cl, e)).first;
+      }
+      return HierarchicalTime(it->second, ci.bytes);
+    }
+    auto key = std::make_pair(ci.group, static_cast<int>(ci.a));
+    auto it = terms.find(key);
+    if (it == terms.end()) {
+      std::vector<int> e;
+      for (int m : members) e.push_back(plan.ranks[m].endpoint);
+      it = terms.emplace(key, CollectiveTerms(cl, e, ci.a)).first;
+    }
+    return plan::ClosedFormTime(ci.c, ci.a, n, ci.bytes, it->second.alpha_s,
+                                it->second.bandwidth_Bps);
+  }
+
+  double P2PDuration(int from_ep, int to_ep, double bytes, int receivers) {
+    if (from_ep == to_ep) return 0;
+    const topo::Route& r = cl.route(from_ep, to_ep);
+    return r.latency_s + bytes * receivers / r.bandwidth_Bps;
+  }
+
+  void Durations() {
+    const int n = static_cast<int>(kind.size());
+    dur.assign(n, 0);
+    for (size_t i = 0; i < reps.size(); ++i) {
+      const plan::Rank& rk = plan.ranks[reps[i]];
+      const topo::Endpoint& e = cl.endpoint(rk.endpoint);
+      for (const Task& t : rk.tasks) {
+        const int v = offset[i] + t.id;
+        if (t.kind == TaskKind::kCompute) {
+          if (t.phase == Phase::kUpdate && cal.profile && cal.profile->params > 0 &&
+              cal.profile->update_s > 0) {
+            const double params = t.flops / plan::detail::UpdateFlopsPerParam(plan.optimizer);
+            dur[v] = cal.profile->update_s * params / cal.profile->params;
+          } else {
+            dur[v] = ComputeTime(t, e, plan.precision, cal, LayerNameOf(t.name));
+          }
+        } else if (t.kind == TaskKind::kSend && kind[v] == kSendAlone) {
+          dur[v] = P2PDuration(rk.endpoint, plan.ranks[t.peer].endpoint, t.comm_bytes, 1);
+        }
+      }
+    }
+    // Joints.
+    std::vector<int> receivers(n, 0), sender_ep(n, -1), receiver_ep(n, -1);
+    std::vector<double> p2p_bytes(n, 0);
+    for (size_t i = 0; i < reps.size(); ++i) {
+      const plan::Rank& rk = plan.ranks[reps[i]];
+      for (const Task& t : rk.tasks) {
+        const int v = offset[i] + t.id;
+        if (joint_of[v] < 0 || kind[joint_of[v]] != kJointP2P) continue;
+        const int j = joint_of[v];
+        if (t.kind == TaskKind::kRecv) {
+          ++receivers[j];
+          receiver_ep[j] = rk.endpoint;
+          p2p_bytes[j] = t.comm_bytes;
+        } else {
+          sender_ep[j] = rk.endpoint;
+        }
+      }
+    }
+    for (int j = task_nodes; j < n; ++j) {
+      if (kind[j] == kJointColl) dur[j] = CollDuration(coll[j - task_nodes]);
+      if (kind[j] == kJointP2P)
+        dur[j] = P2PDuration(sender_ep[j], receiver_ep[j], p2p_bytes[j], std::max(1, receivers[j]));
+    }
+  }
+};
+
+Estimator::Estimator(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal)
+    : impl_(std::make_unique<Impl>(plan, cluster, cal)) {}
+Estimator::~Estimator() = default;
+int Estimator::classes() const {
+  return static_cast<int>(impl_->reps.size());
+}
+
+void Estimator::Recalibrate(const Calibration& cal) {
+  impl_->cal = cal;
+  impl_->Durations();
+}
+
+namespace {
+// Measure of the union of intervals (sorted in place).
+double UnionLength(std::vector<std::pair<double, double>>& v) {
+  std::sort(v.begin(), v.end());
+  double total = 0, s = -1, e = -1;
+  for (auto [a, b] : v) {
+    if (b <= a) continue;
+    if (a > e) {
+      if (e > s) total += e - s;
+      s = a;
+      e = b;
+    } else {
+      e = std::max(e, b);
+    }
+  }
+  if (e > s) total += e - s;
+  return total;
+}
+}  // namespace
+
+Summary Estimator::Run(double single_device_time_s) const {
+  const Impl& m = *impl_;
+  const int n = static_cast<int>(m.kind.size());
+  std::vector<double> start(n, 0), end(n, 0);
+  std::vector<double> link_free(m.reps.size(), 0);
+  for (int v : m.order) {
+    double ready = 0;
+    for (int k = m.pred_begin[v]; k < m.pred_begin[v + 1]; ++k)
+      ready = std::max(ready, end[m.preds[k]]);
+    switch (m.kind[v]) {
+      case Impl::kMember:
+        start[v] = start[m.preds[m.pred_begin[v]]];
+        end[v] = ready;
+        break;
+      case Impl::kJointP2P:
+      case Impl::kSendAlone: {
+        double& lf = link_free[m.send_rank[v]];
+        start[v] = std::max(ready, lf);
+        end[v] = start[v] + m.dur[v];
+        lf = end[v];
+        break;
+      }
+      default:
+        start[v] = ready;
+        end[v] = ready + m.dur[v];
+    }
+  }
+  Summary s;
+  s.source = "estimate";
+  FillFromPlan(s, m.plan);
+  s.devices = m.devices;
+  s.comm_bytes = m.comm_bytes;
+  double T = 0;
+  for (int v = 0; v < m.task_nodes; ++v) T = std::max(T, end[v]);
+  struct Stats {
+    double finish = 0, compute = 0, comm = 0, exposed = 0, idle = 0;
+  };
+  std::vector<Stats> st(m.reps.size());
+  for (size_t i = 0; i < m.reps.size(); ++i) {
+    const plan::Rank& rk = m.plan.ranks[m.reps[i]];
+    std::vector<std::pair<double, double>> comp, comm, both;
+    Stats& x = st[i];
+    for (const Task& t : rk.tasks) {
+      const int v = m.offset[i] + t.id;
+      x.finish = std::max(x.finish, end[v]);
+      if (t.kind == TaskKind::kCompute) {
+        x.compute += m.dur[v];
+        if (end[v] > start[v]) comp.push_back({start[v], end[v]});
+      } else if (end[v] > start[v]) {
+        comm.push_back({start[v], end[v]});
+      }
+    }
+    both = comp;
+    both.insert(both.end(), comm.begin(), comm.end());
+    const double c_len = UnionLength(comp), m_len = UnionLength(comm), b_len = UnionLength(both);
+    x.comm = m_len;
+    x.exposed = b_len - c_len;
+    x.idle = std::max(0.0, T - b_len);
+  }
+  for (size_t r = 0; r < m.plan.ranks.size(); ++r) {
+    const Stats& x = st[m.rep_slot[m.rep[r]]];
+    RankSummary& o = s.ranks[r];
+    const topo::Endpoint& e = m.cl.endpoint(m.plan.ranks[r].endpoint);
+    o.endpoint = e.name;
+    o.finish_s = x.finish;
+    o.compute_time_s = x.compute;
+    o.comm_time_s = x.comm;
+    o.exposed_comm_time_s = x.exposed;
+    o.idle_time_s = x.idle;
+    o.memory_capacity_bytes = e.type ? e.type->memory_bytes : 0;
+    s.compute_time_s = std::max(s.compute_time_s, x.compute);
+    s.comm_time_s = std::max(s.comm_time_s, x.comm);
+    if (m.plan.ranks[r].role != plan::Role::kServer) {
+      s.exposed_comm_time_s = std::max(s.exposed_comm_time_s, x.exposed);
+      s.bubble_time_s = std::max(s.bubble_time_s, x.idle);
+    }
+  }
+  s.iteration_time_s = T;
+  s.throughput_samples_per_s = T > 0 ? static_cast<double>(m.plan.global_batch) / T : 0;
+  s.single_device_time_s = single_device_time_s;
+  if (single_device_time_s > 0 && T > 0) {
+    const auto& opt = m.plan.context.options;
+    double batch = opt.contains("batch") && opt["batch"].is_number()
+                       ? opt["batch"].get<double>()
+                       : static_cast<double>(m.plan.global_batch) / std::max(1, m.devices);
+    s.speedup = s.throughput_samples_per_s / (batch / single_device_time_s);
+    s.scaling_efficiency = m.devices > 0 ? s.speedup / m.devices : 0;
+  }
+  return s;
+}
+
+Summary Estimate(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal,
+                 double single_device_time_s) {
+  return Estimator(plan, cluster, cal).Run(single_device_time_s);
+}
+
+double SingleDeviceTime(const graph::Network& net, const topo::Cluster& cluster,
+                        const plan::StrategyOptions& o, int64_t batch, const Calibration& cal) {
+  plan::StrategyOptions one;
+  one.strategy = "dp";
+  one.gpus = 1;
+  one.batch = batch;
+  one.precision = o.precision;
+  one.optimizer = o.optimizer;
+  const plan::Plan p = plan::Lower(net, cluster, one);
+  return Estimator(p, cluster, cal).Run().iteration_time_s;
+}
+
+double CalibrateEfficiency(const graph::Network& net, const topo::Cluster& cluster,
+                           const plan::StrategyOptions& o, int64_t batch, double samples_per_s,
+                           const Calibration& base) {
+  if (!(samples_per_s > 0))
+    throw InputError("--single-gpu-throughput must be a positive number of samples per second");
+  plan::StrategyOptions one;
+  one.strategy = "dp";
+  one.gpus = 1;
+  one.batch = batch;
+  one.precision = o.precision;
+  one.optimizer = o.optimizer;
+  const plan::Plan p = plan::Lower(net, cluster, one);
+  Calibration cal = base;
+  cal.profile = nullptr;
+  Estimator est(p, cluster, cal);
+  const double target = static_cast<double>(batch) / samples_per_s;
+  auto time_at = [&](double eff) {
+    cal.efficiency = eff;
+    est.Recalibrate(cal);
+    return est.Run().iteration_time_s;
+  };
+  const double best = time_at(1.0);
+  if (best > target) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "--single-gpu-throughput %g: faster than %s on one %s can be at full "
+                  "efficiency (at most %.1f samples/s at batch %lld)",
+                  samples_per_s, net.name().c_str(),
+                  cluster.endpoint(0).type ? cluster.endpoint(0).type->name.c_str() : "device",
+                  static_cast<double>(batch) / best, static_cast<long long>(batch));
+    throw InputError(buf);
+  }
+  double lo = 1e-6, hi = 1.0;
+  for (int i = 0; i < 60; ++i) {
+    const double mid = std::sqrt(lo * hi);
+    if (time_at(mid) > target)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return hi;
+}
+
+void CheckMemory(const plan::Plan& plan, const topo::Cluster& cluster) {
+  std::map<int, std::vector<int>> on;
+  for (size_t r = 0; r < plan.ranks.size(); ++r)
+    on[plan.ranks[r].endpoint].push_back(static_cast<int>(r));
+  // Memory in binary units: "93.1 GiB", "12.0 MiB", "1.4 KiB", "928 B".
+  auto gib = [](double b) {
+    char buf[32];
+    if (b >= 1024.0 * 1024 * 1024)
+      std::snprintf(buf, sizeof buf, "%.1f GiB", b / (1024.0 * 1024 * 1024));
+    else if (b >= 1024.0 * 1024)
+      std::snprintf(buf, sizeof buf, "%.1f MiB", b / (1024.0 * 1024));
+    else if (b >= 1024)
+      std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024);
+    else
+      std::snprintf(buf, sizeof buf, "%.0f B", b);
+    return std::string(buf);
+  };
+  for (const auto& [ep, ranks] : on) {
+    const topo::Endpoint& e = cluster.endpoint(ep);
+    if (!e.type || e.type->memory_bytes <= 0) continue;
+    double w = 0, g = 0, o = 0, a = 0, b = 0, ws = 0;
+    for (int r : ranks) {
+      const plan::Rank& rk = plan.ranks[r];
+      w += rk.memory_weights;
+      g += rk.memory_gradients;
+      o += rk.memory_optimizer;
+      a += rk.memory_activations;
+      b += rk.memory_buffers;
+      ws += rk.memory_workspace;
+    }
+    const double need = w + g + o + a + b + ws;
+    if (need > e.type->memory_bytes)
+      throw InputError("endpoint " + e.name + " needs " + gib(need) + " but has " +
+                       gib(e.type->memory_bytes) + " (weights " + gib(w) + ", gradients " + gib(g) +
+                       ", optimizer " + gib(o) + ", activations " + gib(a) + ", buffers " + gib(b) +
+                       ", workspace " + gib(ws) +
+                       "); use a smaller --batch, more --stages or --micro-batches, or "
+                       "--allow-oversubscribe");
+  }
+}
+
+}  // namespace convscale::cost

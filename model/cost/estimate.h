@@ -1,0 +1,110 @@
+// The closed-form cost model and the estimator (docs/plan-format.md, "Cost model").
+//
+// Compute: roofline per task, max(FLOPs / (peak[precision] x efficiency x speed_factor),
+// bytes / (memory bandwidth x speed_factor)) + the device's per-kernel overhead; a task with no
+// FLOPs and no bytes (a view such as flatten) costs nothing. With a profile, a layer's measured
+// time for the phase replaces the roofline (scaled linearly in samples).
+// Communication: alpha-beta per algorithm (collectives.h ClosedFormTime) with alpha the largest
+// route latency and B the bottleneck bandwidth of the algorithm's concurrent flows on the
+// cluster's routes, each link's bandwidth divided among the flows that cross it in the same
+// direction. Point-to-point: route latency + bytes / route bandwidth.
+// The estimator walks the task graph with the interpreters' rule (a task starts when its
+// dependencies are done; a collective starts when every member is ready; a send and its receive
+// run together when both are ready) with these durations and no contention between tasks.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/cost/summary.h"
+#include "model/graph/network.h"
+#include "model/plan/plan.h"
+#include "model/plan/strategy.h"
+#include "topologies/cluster.h"
+
+namespace convscale::cost {
+
+// Measured per-layer times (docs/plan-format.md, "Profile"), written by `convscale profile`.
+struct LayerProfile {
+  double forward_s = 0, backward_data_s = 0, backward_weight_s = 0;
+};
+struct Profile {
+  std::string model, device, precision;
+  int64_t batch = 0;  // samples the times were measured at
+  std::map<std::string, LayerProfile> layers;
+  double update_s = 0;  // optimizer step of the whole model
+  double params = 0;    // parameters the update_s covers
+};
+Profile LoadProfile(const std::string& path);
+Profile ProfileFromJson(const Json& j, const std::string& file);
+Json ToJson(const Profile& p);
+
+struct Calibration {
+  double efficiency = 0;          // > 0: replaces every device type's efficiency
+  double kernel_overhead_s = -1;  // >= 0: replaces every device type's per-kernel overhead
+  const Profile* profile = nullptr;
+};
+
+// Seconds of one compute task on an endpoint. `layer_name` is used to look up the profile.
+double ComputeTime(const plan::Task& t, const topo::Endpoint& e, const std::string& precision,
+                   const Calibration& cal, const std::string& layer_name = "");
+
+// Alpha (s) and bottleneck bandwidth (B/s) of a collective algorithm over endpoints in group
+// order (see the file comment). For kHierarchical use HierarchicalTerms.
+struct AlphaBeta {
+  double alpha_s = 0;
+  double bandwidth_Bps = 0;
+};
+AlphaBeta CollectiveTerms(const topo::Cluster& cl, const std::vector<int>& endpoints,
+                          plan::Algorithm a);
+// Intra-node ring (all nodes at once) and inter-node rings (one per local index, all at once).
+struct HierarchicalTerms {
+  AlphaBeta intra, inter;
+  int local_size = 1, nodes = 1;
+};
+HierarchicalTerms Hierarchical(const topo::Cluster& cl, const std::vector<int>& endpoints);
+
+// Collective time on the cluster: the closed form with the terms above.
+double CollectiveTime(const topo::Cluster& cl, const std::vector<int>& endpoints,
+                      plan::Collective c, plan::Algorithm a, double bytes);
+
+// A prepared estimator: groups ranks with identical programs (data-parallel replicas) into
+// classes and walks one representative of each, so that re-running it is cheap.
+class Estimator {
+ public:
+  Estimator(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal = {});
+  ~Estimator();
+  Estimator(const Estimator&) = delete;
+  Estimator& operator=(const Estimator&) = delete;
+  // Evaluates the plan. `single_device_time_s` (> 0) is the reference for speedup.
+  Summary Run(double single_device_time_s = 0) const;
+  // Recomputes compute durations for another calibration (same plan and cluster).
+  void Recalibrate(const Calibration& cal);
+  int classes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+Summary Estimate(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal = {},
+                 double single_device_time_s = 0);
+
+// Seconds of one training iteration of the network on one device (endpoint 0) at `batch` samples:
+// the reference for speedup.
+double SingleDeviceTime(const graph::Network& net, const topo::Cluster& cluster,
+                        const plan::StrategyOptions& o, int64_t batch, const Calibration& cal);
+
+// The efficiency that makes one device reach `samples_per_s` on the network at `batch` samples
+// (--single-gpu-throughput). InputError when the roofline cannot reach it even at efficiency 1.
+double CalibrateEfficiency(const graph::Network& net, const topo::Cluster& cluster,
+                           const plan::StrategyOptions& o, int64_t batch, double samples_per_s,
+                           const Calibration& base);
+
+// The memory check: every device endpoint must hold the ranks placed on it. Throws InputError
+// "endpoint node0/gpu3 needs 93.1 GiB but has 80.0 GiB (weights ..., ...)".
+void CheckMemory(const plan::Plan& plan, const topo::Cluster& cluster);
+
+}  // namespace convscale::cost

@@ -1,0 +1,434 @@
+// Shared lowering pieces: per-sample costs, the rank builder, forward/backward emitters, buckets,
+// the memory model and the Lower() entry point.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "model/plan/lower_common.h"
+#include "model/util/context.h"
+#include "model/util/error.h"
+
+namespace convscale::plan {
+
+namespace {
+template <typename E>
+struct Named {
+  E value;
+  const char* name;
+};
+constexpr Named<PsPlacement> kPlacements[] = {{PsPlacement::kDedicated, "dedicated"},
+                                              {PsPlacement::kHost, "host"},
+                                              {PsPlacement::kColocated, "colocated"}};
+constexpr Named<PipelineSchedule> kSchedules[] = {{PipelineSchedule::kGpipe, "gpipe"},
+                                                  {PipelineSchedule::k1F1B, "1f1b"}};
+constexpr Named<HybridKind> kHybrids[] = {{HybridKind::kDataPipeline, "dp-pp"},
+                                          {HybridKind::kOneWeirdTrick, "owt"}};
+
+template <typename E, size_t N>
+const char* NameIn(const Named<E> (&t)[N], E e) {
+  for (const auto& x : t)
+    if (x.value == e) return x.name;
+  return "unknown";
+}
+template <typename E, size_t N>
+E ParseIn(const Named<E> (&t)[N], const std::string& s, const char* what) {
+  std::vector<std::string> names;
+  std::string list;
+  for (const auto& x : t) {
+    if (s == x.name) return x.value;
+    names.emplace_back(x.name);
+    list += (list.empty() ? "" : ", ") + std::string(x.name);
+  }
+  throw std::invalid_argument("\"" + s + "\" is not " + what + " (" + list + ")" +
+                              DidYouMean(s, names));
+}
+}  // namespace
+
+const char* Name(PsPlacement p) {
+  return NameIn(kPlacements, p);
+}
+PsPlacement ParsePsPlacement(const std::string& s) {
+  return ParseIn(kPlacements, s, "a parameter-server placement");
+}
+const char* Name(PipelineSchedule s) {
+  return NameIn(kSchedules, s);
+}
+PipelineSchedule ParsePipelineSchedule(const std::string& s) {
+  return ParseIn(kSchedules, s, "a pipeline schedule");
+}
+const char* Name(HybridKind h) {
+  return NameIn(kHybrids, h);
+}
+HybridKind ParseHybridKind(const std::string& s) {
+  return ParseIn(kHybrids, s, "a hybrid kind");
+}
+
+Json OptionsToJson(const StrategyOptions& o) {
+  Json j = Json::object();
+  j["strategy"] = o.strategy;
+  j["gpus"] = o.gpus;
+  j["batch"] = o.batch;
+  j["global_batch"] = o.global_batch;
+  j["precision"] = o.precision;
+  j["optimizer"] = o.optimizer;
+  if (o.strategy == "dp" || o.strategy == "hybrid") {
+    j["algorithm"] = Name(o.algorithm);
+    j["bucket_bytes"] = o.bucket_bytes;
+    j["grad_precision"] = Name(o.grad_precision);
+  }
+  if (o.strategy == "mp" || o.strategy == "hybrid") {
+    j["stages"] = o.stages;
+    j["micro_batches"] = o.micro_batches;
+    j["schedule"] = Name(o.schedule);
+  }
+  if (o.strategy == "hybrid") j["hybrid"] = Name(o.hybrid);
+  if (o.strategy == "ps") {
+    j["servers"] = o.servers;
+    j["ps_placement"] = Name(o.ps_placement);
+    j["async"] = o.async;
+    j["staleness"] = o.staleness;
+    j["grad_precision"] = Name(o.grad_precision);
+  }
+  return j;
+}
+
+namespace detail {
+
+int ActivationBytes(const std::string& precision) {
+  if (precision == "fp32" || precision == "tf32") return 4;
+  if (precision == "fp16" || precision == "bf16") return 2;
+  throw InputError("--precision " + precision +
+                   ": not a compute precision (fp32, tf32, fp16, bf16)" +
+                   DidYouMean(precision, {"fp32", "tf32", "fp16", "bf16"}));
+}
+
+NetCosts::NetCosts(const graph::Network& network, const std::string& precision) : net(network) {
+  if (net.batch() < 1)
+    throw InputError(net.name() + ": the network has no inferred shapes (call Infer first)");
+  n = static_cast<int>(net.size());
+  act_scale = ActivationBytes(precision) / 4.0;
+  const double B = static_cast<double>(net.batch());
+  auto resize = [&](auto&... v) { (v.assign(n, 0), ...); };
+  resize(fwd_flops, bwd_data_flops, bwd_weight_flops, fwd_bytes, bwd_data_bytes, bwd_weight_bytes,
+         out_bytes, in_bytes, saved_bytes, params, weight_bytes);
+  has_bwd_data.assign(n, 0);
+  has_bwd_weight.assign(n, 0);
+  needs_bwd.assign(n, 0);
+  consumers.assign(n, {});
+  for (int v = 0; v < n; ++v) {
+    const graph::Layer& l = net.layer(v);
+    for (int u : l.inputs) consumers[u].push_back(v);
+    if (l.type == graph::LayerType::kInput) continue;
+    order.push_back(v);
+    const graph::LayerCost& c = l.cost;
+    double in = 0;
+    for (const auto& s : l.in_shapes) in += static_cast<double>(s.elements()) * 4.0;
+    fwd_flops[v] = c.flops_forward / B;
+    bwd_data_flops[v] = c.flops_backward_data / B;
+    bwd_weight_flops[v] = c.flops_backward_weight / B;
+    out_bytes[v] = c.output_bytes / B * act_scale;
+    in_bytes[v] = in * act_scale;
+    saved_bytes[v] = c.saved_bytes / B * act_scale;
+    const bool view = l.type == graph::LayerType::kFlatten;  // a view: no kernel, no traffic
+    fwd_bytes[v] = view ? 0 : in_bytes[v] + out_bytes[v];
+    bwd_data_bytes[v] = view ? 0 : out_bytes[v] + saved_bytes[v] + in_bytes[v];
+    bwd_weight_bytes[v] = out_bytes[v] + saved_bytes[v];
+    params[v] = static_cast<double>(c.params);
+    weight_bytes[v] = c.weight_bytes;
+    total_params += params[v];
+    has_bwd_data[v] = l.needs_input_grad;
+    has_bwd_weight[v] = c.params > 0;
+    needs_bwd[v] = has_bwd_data[v] || has_bwd_weight[v];
+    if (c.params > 0) param_layers.push_back(v);
+  }
+}
+
+double NetCosts::Flops(int v, Phase ph, int64_t samples) const {
+  const double s = static_cast<double>(samples);
+  switch (ph) {
+    case Phase::kForward:
+      return fwd_flops[v] * s;
+    case Phase::kBackwardData:
+      return bwd_data_flops[v] * s;
+    case Phase::kBackwardWeight:
+      return bwd_weight_flops[v] * s;
+    default:
+      return 0;
+  }
+}
+
+double NetCosts::Bytes(int v, Phase ph, int64_t samples) const {
+  const double s = static_cast<double>(samples);
+  switch (ph) {
+    case Phase::kForward:
+      return fwd_bytes[v] * s + weight_bytes[v];
+    case Phase::kBackwardData:
+      return bwd_data_bytes[v] * s + weight_bytes[v];
+    case Phase::kBackwardWeight:
+      return bwd_weight_bytes[v] * s + 2 * weight_bytes[v];
+    default:
+      return 0;
+  }
+}
+
+namespace {
+void Normalize(std::vector<int>& deps) {
+  deps.erase(std::remove(deps.begin(), deps.end(), -1), deps.end());
+  std::sort(deps.begin(), deps.end());
+  deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+}
+}  // namespace
+
+int RankBuilder::Add(Task t) {
+  t.id = static_cast<int>(rank_.tasks.size());
+  Normalize(t.deps);
+  rank_.tasks.push_back(std::move(t));
+  return rank_.tasks.back().id;
+}
+
+int RankBuilder::Compute(std::string name, Phase ph, int layer, int mb, int64_t samples,
+                         double flops, double bytes, std::vector<int> deps) {
+  Task t;
+  t.kind = TaskKind::kCompute;
+  t.name = std::move(name);
+  t.phase = ph;
+  t.layer = layer;
+  t.micro_batch = mb;
+  t.samples = samples;
+  t.flops = flops;
+  t.bytes = bytes;
+  deps.push_back(last_compute_);
+  t.deps = std::move(deps);
+  last_compute_ = Add(std::move(t));
+  return last_compute_;
+}
+
+int RankBuilder::Collective(std::string name, plan::Collective c, Algorithm a, CommPrecision p,
+                            int group, int64_t id, double bytes, std::vector<int> deps,
+                            int bucket) {
+  Task t;
+  t.kind = TaskKind::kCollective;
+  t.name = std::move(name);
+  t.collective = c;
+  t.algorithm = a;
+  t.precision = p;
+  t.group = group;
+  t.collective_id = id;
+  t.comm_bytes = bytes;
+  t.bucket = bucket;
+  deps.push_back(last_comm_);
+  t.deps = std::move(deps);
+  last_comm_ = Add(std::move(t));
+  return last_comm_;
+}
+
+int RankBuilder::Send(std::string name, int peer, int64_t tag, double bytes, CommPrecision p,
+                      std::vector<int> deps, int mb) {
+  Task t;
+  t.kind = TaskKind::kSend;
+  t.name = std::move(name);
+  t.peer = peer;
+  t.tag = tag;
+  t.comm_bytes = bytes;
+  t.precision = p;
+  t.micro_batch = mb;
+  t.deps = std::move(deps);
+  return Add(std::move(t));
+}
+
+int RankBuilder::Recv(std::string name, int peer, int64_t tag, double bytes, CommPrecision p,
+                      std::vector<int> deps, int mb) {
+  Task t;
+  t.kind = TaskKind::kRecv;
+  t.name = std::move(name);
+  t.peer = peer;
+  t.tag = tag;
+  t.comm_bytes = bytes;
+  t.precision = p;
+  t.micro_batch = mb;
+  t.deps = std::move(deps);
+  return Add(std::move(t));
+}
+
+void EmitForward(RankBuilder& b, const NetCosts& c, const std::vector<int>& layers, int mb,
+                 int64_t samples, Pass& pass, const std::string& suffix) {
+  for (int v : layers) {
+    std::vector<int> deps;
+    for (int u : c.net.layer(v).inputs) deps.push_back(pass.fwd[u]);
+    pass.fwd[v] = b.Compute(c.net.layer(v).name + "/fwd" + suffix, Phase::kForward, v, mb, samples,
+                            c.Flops(v, Phase::kForward, samples),
+                            c.Bytes(v, Phase::kForward, samples), std::move(deps));
+  }
+}
+
+void EmitBackward(RankBuilder& b, const NetCosts& c, const std::vector<int>& layers,
+                  const std::vector<char>& in_set, int mb, int64_t samples, Pass& pass,
+                  const std::string& suffix) {
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    const int v = *it;
+    if (!c.needs_bwd[v]) continue;
+    std::vector<int> deps;
+    bool any_consumer = false;
+    for (int w : c.consumers[v]) {
+      if (pass.bwd_data[w] >= 0) deps.push_back(pass.bwd_data[w]);
+      any_consumer = any_consumer || in_set[w] || pass.bwd_data[w] >= 0;
+    }
+    if (!any_consumer) deps.push_back(pass.fwd[v]);  // an output: the loss starts backward
+    const std::string& name = c.net.layer(v).name;
+    if (c.has_bwd_data[v]) {
+      pass.bwd_data[v] = b.Compute(name + "/bwd-data" + suffix, Phase::kBackwardData, v, mb,
+                                   samples, c.Flops(v, Phase::kBackwardData, samples),
+                                   c.Bytes(v, Phase::kBackwardData, samples), deps);
+      pass.bwd_any[v] = pass.bwd_data[v];
+    }
+    if (c.has_bwd_weight[v]) {
+      pass.bwd_weight[v] = b.Compute(name + "/bwd-weight" + suffix, Phase::kBackwardWeight, v, mb,
+                                     samples, c.Flops(v, Phase::kBackwardWeight, samples),
+                                     c.Bytes(v, Phase::kBackwardWeight, samples), deps);
+      pass.bwd_any[v] = pass.bwd_weight[v];
+    }
+  }
+}
+
+double UpdateFlopsPerParam(const std::string& optimizer) {
+  // SGD with momentum: m = mu*m + g; w -= lr*m (4 FLOPs). Adam: two moment updates, bias
+  // correction folded into the step size, sqrt, divide, step (12 FLOPs).
+  return optimizer == "adam" ? 12 : 4;
+}
+double UpdateBytesPerParam(const std::string& optimizer) {
+  // fp32: SGD reads w, g, m and writes w, m; Adam reads w, g, m, v and writes w, m, v.
+  return optimizer == "adam" ? 28 : 20;
+}
+int OptimizerStateCopies(const std::string& optimizer) {
+  return optimizer == "adam" ? 2 : 1;
+}
+
+void FillMemory(Rank& r, const MemoryInput& m) {
+  const bool half = m.precision == "fp16" || m.precision == "bf16";
+  r.memory_weights = m.params * (4 + (half ? 2 : 0));  // fp32 masters (+ a half-precision copy)
+  r.memory_gradients = m.params * 4;
+  r.memory_optimizer = m.optimizer_here ? m.params * 4 * OptimizerStateCopies(m.optimizer) : 0;
+  r.memory_activations = m.saved_per_sample * m.samples_in_flight;
+  r.memory_buffers = m.buffers;
+  r.memory_workspace = m.workspace;
+}
+
+double Workspace(const NetCosts& c, const std::vector<int>& layers, int64_t samples) {
+  double w = 0;
+  for (int v : layers) w = std::max(w, (c.in_bytes[v] + c.out_bytes[v]) * 2);
+  return w * static_cast<double>(samples);
+}
+
+int DevicesUsed(const topo::Cluster& cl, const StrategyOptions& o) {
+  const int have = cl.num_devices();
+  if (o.gpus < 0) throw InputError("--gpus " + std::to_string(o.gpus) + ": must be at least 1");
+  if (o.gpus > have)
+    throw InputError("--gpus " + std::to_string(o.gpus) + ": cluster \"" + cl.name() + "\" has " +
+                     std::to_string(have) + " devices");
+  return o.gpus > 0 ? o.gpus : have;
+}
+
+StrategyOptions ResolveBatch(const StrategyOptions& o, int replicas) {
+  StrategyOptions r = o;
+  if (o.batch > 0 && o.global_batch > 0 && o.batch * replicas != o.global_batch)
+    throw InputError("--batch " + std::to_string(o.batch) + " and --global-batch " +
+                     std::to_string(o.global_batch) + " disagree: " + std::to_string(replicas) +
+                     " replicas x " + std::to_string(o.batch) + " = " +
+                     std::to_string(o.batch * replicas));
+  if (o.batch > 0) {
+    r.batch = o.batch;
+  } else if (o.global_batch > 0) {
+    if (o.global_batch % replicas != 0)
+      throw InputError("--global-batch " + std::to_string(o.global_batch) +
+                       ": not divisible by the " + std::to_string(replicas) +
+                       " data-parallel replicas");
+    r.batch = o.global_batch / replicas;
+  } else {
+    r.batch = kDefaultBatchPerDevice;
+  }
+  r.global_batch = r.batch * replicas;
+  return r;
+}
+
+void FillHeader(Plan& p, const StrategyOptions& o, const topo::Cluster& cl, int64_t global_batch) {
+  p.context.model = o.model;
+  p.context.cluster = o.cluster.empty() ? cl.name() : o.cluster;
+  p.context.strategy = o.strategy;
+  p.context.options = OptionsToJson(o);
+  p.context.convscale_version = Version();
+  p.context.git_sha = GitSha();
+  p.global_batch = global_batch;
+  p.precision = o.precision;
+  p.optimizer = o.optimizer;
+  p.cluster_endpoints = cl.num_endpoints();
+}
+
+std::vector<std::vector<int>> Buckets(const NetCosts& c, const std::vector<int>& param_layers,
+                                      double cap, int grad_bytes_per_elem) {
+  std::vector<std::vector<int>> out;
+  std::vector<int> cur;
+  double size = 0;
+  for (auto it = param_layers.rbegin(); it != param_layers.rend(); ++it) {
+    cur.push_back(*it);
+    size += c.params[*it] * grad_bytes_per_elem;
+    if (size >= cap) {
+      out.push_back(std::move(cur));
+      cur.clear();
+      size = 0;
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+int EmitBuckets(RankBuilder& b, const NetCosts& c, const std::vector<std::vector<int>>& buckets,
+                const std::vector<int>& ready, const StrategyOptions& o, int group,
+                int64_t first_collective_id) {
+  int last = -1;
+  const int eb = BytesPerElement(o.grad_precision);
+  for (size_t k = 0; k < buckets.size(); ++k) {
+    std::vector<int> deps;
+    double bytes = 0;
+    for (int v : buckets[k]) {
+      deps.push_back(ready[v]);
+      bytes += c.params[v] * eb;
+    }
+    last = b.Collective("bucket" + std::to_string(k) + "/all-reduce", plan::Collective::kAllReduce,
+                        o.algorithm, o.grad_precision, group,
+                        first_collective_id + static_cast<int64_t>(k), bytes, std::move(deps),
+                        static_cast<int>(k));
+    b.task(last).layers = buckets[k];
+  }
+  return last;
+}
+
+}  // namespace detail
+
+Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const StrategyOptions& o) {
+  detail::NetCosts costs(net, o.precision);
+  if (o.optimizer != "sgd" && o.optimizer != "adam")
+    throw InputError("--optimizer " + o.optimizer + ": not an optimizer (sgd, adam)" +
+                     DidYouMean(o.optimizer, {"sgd", "adam"}));
+  if (o.batch < 0 || o.global_batch < 0)
+    throw InputError("--batch and --global-batch must be positive");
+  if (o.micro_batches < 1)
+    throw InputError("--micro-batches " + std::to_string(o.micro_batches) + ": must be at least 1");
+  if (!(o.bucket_bytes > 0)) throw InputError("--bucket-size must be positive");
+  Plan p;
+  if (o.strategy == "dp")
+    p = detail::LowerDataParallel(costs, cluster, o);
+  else if (o.strategy == "mp")
+    p = detail::LowerPipeline(costs, cluster, o);
+  else if (o.strategy == "ps")
+    p = detail::LowerParameterServer(costs, cluster, o);
+  else if (o.strategy == "hybrid")
+    p = o.hybrid == HybridKind::kOneWeirdTrick ? detail::LowerOneWeirdTrick(costs, cluster, o)
+                                               : detail::LowerPipeline(costs, cluster, o);
+  else
+    throw InputError("--strategy " + o.strategy + ": not a strategy (dp, mp, ps, hybrid)" +
+                     DidYouMean(o.strategy, {"dp", "mp", "ps", "hybrid"}));
+  Validate(p, "lowered plan");
+  return p;
+}
+
+}  // namespace convscale::plan

@@ -1,0 +1,145 @@
+// Shared pieces of the strategy lowerings (internal to model/plan): per-sample layer costs, a
+// per-rank task builder that encodes stream order as dependencies, the forward/backward emitters
+// and the memory model.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/graph/network.h"
+#include "model/plan/plan.h"
+#include "model/plan/strategy.h"
+#include "topologies/cluster.h"
+
+namespace convscale::plan::detail {
+
+// Bytes per activation element at a compute precision (fp32/tf32: 4, fp16/bf16: 2). Throws
+// InputError for an unknown precision.
+int ActivationBytes(const std::string& precision);
+
+// Per-sample costs of every layer, scaled to the compute precision (activation traffic and saved
+// activations shrink with 2-byte precisions; weights stay fp32 masters).
+struct NetCosts {
+  NetCosts(const graph::Network& net, const std::string& precision);
+  const graph::Network& net;
+  int n = 0;  // vertices
+  double act_scale = 1;
+  // Per sample:
+  std::vector<double> fwd_flops, bwd_data_flops, bwd_weight_flops;
+  std::vector<double> fwd_bytes, bwd_data_bytes, bwd_weight_bytes;  // activation traffic only
+  std::vector<double> out_bytes, in_bytes, saved_bytes;
+  // Per model:
+  std::vector<double> params, weight_bytes;  // weight_bytes: fp32
+  std::vector<char> has_bwd_data, has_bwd_weight, needs_bwd;
+  std::vector<std::vector<int>> consumers;
+  std::vector<int> order;         // non-input layers in topological (vertex) order
+  std::vector<int> param_layers;  // layers with parameters, forward order
+  double total_params = 0;
+
+  double Flops(int v, Phase ph, int64_t samples) const;
+  double Bytes(int v, Phase ph, int64_t samples) const;
+};
+
+// Appends tasks to one rank. Compute tasks run in list order (each depends on the previous
+// compute task: one compute stream); collectives run in list order (each depends on the previous
+// collective: one communication stream); sends and receives are ordered only by their data
+// dependencies.
+class RankBuilder {
+ public:
+  explicit RankBuilder(Rank& r) : rank_(r) {}
+  int Compute(std::string name, Phase ph, int layer, int mb, int64_t samples, double flops,
+              double bytes, std::vector<int> deps);
+  int Collective(std::string name, plan::Collective c, Algorithm a, CommPrecision p, int group,
+                 int64_t id, double bytes, std::vector<int> deps, int bucket = -1);
+  int Send(std::string name, int peer, int64_t tag, double bytes, CommPrecision p,
+           std::vector<int> deps, int mb = 0);
+  int Recv(std::string name, int peer, int64_t tag, double bytes, CommPrecision p,
+           std::vector<int> deps, int mb = 0);
+  Task& task(int id) { return rank_.tasks[id]; }
+  int last_compute() const { return last_compute_; }
+  int last_comm() const { return last_comm_; }
+  Rank& rank() { return rank_; }
+
+ private:
+  int Add(Task t);
+  Rank& rank_;
+  int last_compute_ = -1;
+  int last_comm_ = -1;
+};
+
+// Task ids of one pass over a set of layers (indexed by vertex; -1 = none). Before emitting, a
+// caller may store the id of a receive task in `fwd[u]` for a producer u that lives on another
+// rank, and in `bwd_data[c]` for a consumer c on another rank whose input gradient arrives.
+struct Pass {
+  explicit Pass(int n) : fwd(n, -1), bwd_data(n, -1), bwd_weight(n, -1), bwd_any(n, -1) {}
+  std::vector<int> fwd, bwd_data, bwd_weight;
+  std::vector<int> bwd_any;  // the last backward task of a layer
+};
+
+// Forward tasks of `layers` (topological order) for `samples` samples of micro-batch `mb`.
+void EmitForward(RankBuilder& b, const NetCosts& c, const std::vector<int>& layers, int mb,
+                 int64_t samples, Pass& pass, const std::string& suffix);
+// Backward tasks of `layers` in reverse order: backward-data then backward-weight per layer.
+// `in_set[v]` says whether v is one of `layers` (consumers outside it are ignored unless the
+// caller stored a receive in pass.bwd_data).
+void EmitBackward(RankBuilder& b, const NetCosts& c, const std::vector<int>& layers,
+                  const std::vector<char>& in_set, int mb, int64_t samples, Pass& pass,
+                  const std::string& suffix);
+
+// Optimizer update of the given layers' parameters: FLOPs and bytes per parameter.
+double UpdateFlopsPerParam(const std::string& optimizer);
+double UpdateBytesPerParam(const std::string& optimizer);
+int OptimizerStateCopies(const std::string& optimizer);  // sgd momentum 1, adam 2
+
+// Memory model of one rank (docs/plan-format.md, "Memory model").
+struct MemoryInput {
+  double params = 0;             // parameters held
+  double saved_per_sample = 0;   // activations kept for backward, per sample (scaled)
+  double samples_in_flight = 0;  // samples whose activations are alive at the peak
+  double workspace = 0;          // largest transient (bytes)
+  double buffers = 0;            // communication buffers (bytes)
+  std::string precision = "fp32";
+  std::string optimizer = "sgd";
+  bool optimizer_here = true;  // false: a worker whose optimizer runs on the servers
+};
+void FillMemory(Rank& r, const MemoryInput& m);
+
+// Largest transient of a layer set for `samples` samples: input plus output activation (and their
+// gradients in backward), max over the layers.
+double Workspace(const NetCosts& c, const std::vector<int>& layers, int64_t samples);
+
+// Resolves the number of devices (--gpus) against the cluster.
+int DevicesUsed(const topo::Cluster& cl, const StrategyOptions& o);
+
+// Per-replica batch from --batch / --global-batch for `replicas` data-parallel replicas
+// (default kDefaultBatchPerDevice); the returned options have batch and global_batch resolved.
+StrategyOptions ResolveBatch(const StrategyOptions& o, int replicas);
+
+// Plan header fields shared by all strategies.
+void FillHeader(Plan& p, const StrategyOptions& o, const topo::Cluster& cl, int64_t global_batch);
+
+// Adds a group over `ranks` (device ranks) in the order the algorithm wants: the cluster's ring
+// for flat algorithms, node-major for hierarchical. Returns its index.
+int AddDeviceGroup(Plan& p, const topo::Cluster& cl, const std::vector<int>& ranks, Algorithm a);
+
+// Positions i of c.order after which exactly one tensor crosses (allowed stage boundaries).
+std::vector<int> AllowedCuts(const NetCosts& c);
+
+Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
+Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
+Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
+Plan LowerOneWeirdTrick(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
+
+// DDP-style buckets over the given parameter layers (reverse order), closed when the bucket
+// reaches `cap` bytes of communicated gradient (PyTorch closes on >=).
+std::vector<std::vector<int>> Buckets(const NetCosts& c, const std::vector<int>& param_layers,
+                                      double cap, int grad_bytes_per_elem);
+
+// Appends the gradient synchronisation of data-parallel training to a rank: one collective per
+// bucket, launched when the backward-weight tasks of its layers (`ready[v]`) are done, chained
+// on the communication stream. Returns the id of the last collective (-1 when none).
+int EmitBuckets(RankBuilder& b, const NetCosts& c, const std::vector<std::vector<int>>& buckets,
+                const std::vector<int>& ready, const StrategyOptions& o, int group,
+                int64_t first_collective_id);
+
+}  // namespace convscale::plan::detail

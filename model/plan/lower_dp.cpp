@@ -1,0 +1,99 @@
+// dp: synchronous data parallel in the style of PyTorch DDP.
+//
+// Every device holds a replica and processes `batch` samples. Backward runs layer by layer in
+// reverse order; gradients are grouped into buckets in reverse layer order (closed when a bucket
+// reaches the cap, 25 MiB by default) and each bucket's all-reduce is launched as soon as the
+// backward-weight tasks of its layers are done, while backward continues. All collectives share
+// one communication stream, so bucket b+1's all-reduce waits for bucket b's. The optimizer update
+// runs after the last all-reduce.
+#include <algorithm>
+
+#include "model/plan/lower_common.h"
+#include "model/util/error.h"
+
+namespace convscale::plan::detail {
+
+namespace {
+
+// Group order for the all-reduce: the cluster's ring (NCCL-like) for flat algorithms, node-major
+// for the hierarchical one (its schedule needs each node's members together).
+std::vector<int> GroupOrder(const topo::Cluster& cl, const std::vector<int>& devices, Algorithm a) {
+  if (a == Algorithm::kHierarchical) {
+    std::vector<int> d = devices;
+    std::stable_sort(d.begin(), d.end(),
+                     [&](int x, int y) { return cl.endpoint(x).node < cl.endpoint(y).node; });
+    return d;
+  }
+  return cl.Ring(devices);
+}
+
+}  // namespace
+
+int AddDeviceGroup(Plan& p, const topo::Cluster& cl, const std::vector<int>& ranks, Algorithm a) {
+  std::vector<int> devices;
+  for (int r : ranks) devices.push_back(p.ranks[r].endpoint);
+  std::vector<int> order = GroupOrder(cl, devices, a);
+  Group g;
+  for (int e : order)
+    for (int r : ranks)
+      if (p.ranks[r].endpoint == e) g.ranks.push_back(r);
+  if (g.ranks.size() != ranks.size())
+    throw RuntimeError("cluster ring over " + std::to_string(ranks.size()) + " devices returned " +
+                       std::to_string(order.size()) + " members");
+  p.groups.push_back(std::move(g));
+  return static_cast<int>(p.groups.size()) - 1;
+}
+
+Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& opts) {
+  const int n = DevicesUsed(cl, opts);
+  StrategyOptions o = ResolveBatch(opts, n);
+  o.gpus = n;
+  Plan p;
+  FillHeader(p, o, cl, o.global_batch);
+  p.ranks.resize(n);
+  std::vector<int> all(n);
+  for (int r = 0; r < n; ++r) {
+    p.ranks[r].endpoint = r;
+    p.ranks[r].role = Role::kWorker;
+    p.ranks[r].replica = r;
+    all[r] = r;
+  }
+  int group = -1;
+  if (n > 1) group = AddDeviceGroup(p, cl, all, o.algorithm);
+  const auto buckets =
+      Buckets(c, c.param_layers, o.bucket_bytes, BytesPerElement(o.grad_precision));
+  double bucket_max = 0;
+  for (const auto& bk : buckets) {
+    double s = 0;
+    for (int v : bk) s += c.params[v] * BytesPerElement(o.grad_precision);
+    bucket_max = std::max(bucket_max, s);
+  }
+  std::vector<char> in_set(c.n, 0);
+  for (int v : c.order) in_set[v] = 1;
+  double saved = 0;
+  for (int v : c.order) saved += c.saved_bytes[v];
+
+  for (int r = 0; r < n; ++r) {
+    RankBuilder b(p.ranks[r]);
+    Pass pass(c.n);
+    EmitForward(b, c, c.order, 0, o.batch, pass, "");
+    EmitBackward(b, c, c.order, in_set, 0, o.batch, pass, "");
+    const int last_ar = n > 1 ? EmitBuckets(b, c, buckets, pass.bwd_weight, o, group, 0) : -1;
+    const int u = b.Compute("update", Phase::kUpdate, -1, 0, 0,
+                            c.total_params * UpdateFlopsPerParam(o.optimizer),
+                            c.total_params * UpdateBytesPerParam(o.optimizer), {last_ar});
+    b.task(u).layers = c.param_layers;
+    MemoryInput m;
+    m.params = c.total_params;
+    m.saved_per_sample = saved;
+    m.samples_in_flight = static_cast<double>(o.batch);
+    m.workspace = Workspace(c, c.order, o.batch);
+    m.buffers = n > 1 ? 2 * bucket_max : 0;
+    m.precision = o.precision;
+    m.optimizer = o.optimizer;
+    FillMemory(p.ranks[r], m);
+  }
+  return p;
+}
+
+}  // namespace convscale::plan::detail

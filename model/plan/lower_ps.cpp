@@ -1,0 +1,196 @@
+// ps: parameter server (Li et al., OSDI'14; BytePS placements).
+//
+// W workers (one per device) and S servers. Servers live on dedicated server hosts
+// (--ps-placement dedicated, the cluster's ClusterOptions::server_hosts), on the host CPUs of the
+// workers' nodes (host), or on the worker devices themselves (colocated: server k shares device
+// k's endpoint). Parameters are sharded by bytes: a layer whose gradient exceeds 4,096,000 bytes
+// (BytePS's default partition) is split evenly over all servers; smaller layers go whole to the
+// least-loaded server, largest first.
+//
+// Sync: after a layer's backward-weight, each worker pushes its gradient shards (send); each
+// server receives the W pushes of a shard, sums them (aggregate), applies the optimizer (update)
+// and sends the new parameters back (pull, a receive on the worker). Async: a server applies each
+// worker's push on its own (update) and answers that worker at once; Plan::async is set and the
+// staleness bound recorded (interpreters that model staleness read it).
+#include <algorithm>
+#include <numeric>
+
+#include "model/plan/lower_common.h"
+#include "model/util/error.h"
+
+namespace convscale::plan::detail {
+
+namespace {
+constexpr double kPartitionBytes = 4096000;  // BYTEPS_PARTITION_BYTES default
+
+struct Shard {
+  int layer;
+  int server;
+  double bytes;  // communicated gradient bytes
+};
+}  // namespace
+
+Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& opts) {
+  const int W = DevicesUsed(cl, opts);
+  StrategyOptions o = ResolveBatch(opts, W);
+  o.gpus = W;
+  const int dedicated_hosts = cl.num_endpoints() - cl.num_devices() - cl.num_nodes();
+  std::vector<int> nodes;
+  for (int d = 0; d < W; ++d)
+    if (std::find(nodes.begin(), nodes.end(), cl.endpoint(d).node) == nodes.end())
+      nodes.push_back(cl.endpoint(d).node);
+  int S = o.servers;
+  if (S == 0)
+    S = o.ps_placement == PsPlacement::kDedicated ? std::max(1, dedicated_hosts)
+                                                  : static_cast<int>(nodes.size());
+  if (S < 1) throw InputError("--servers " + std::to_string(S) + ": must be at least 1");
+  if (o.ps_placement == PsPlacement::kDedicated && S > dedicated_hosts)
+    throw InputError("--servers " + std::to_string(S) +
+                     " with --ps-placement dedicated needs that many server hosts; cluster \"" +
+                     cl.name() + "\" has " + std::to_string(dedicated_hosts) +
+                     " (use --ps-placement host or colocated)");
+  if (o.ps_placement == PsPlacement::kColocated && S > W)
+    throw InputError("--servers " + std::to_string(S) + " with --ps-placement colocated: only " +
+                     std::to_string(W) + " workers to share");
+  o.servers = S;
+  Plan p;
+  FillHeader(p, o, cl, o.global_batch);
+  p.async = o.async;
+  p.staleness_bound = o.async ? o.staleness : -1;
+
+  // Sharding.
+  const int eb = BytesPerElement(o.grad_precision);
+  std::vector<int> by_size = c.param_layers;
+  std::stable_sort(by_size.begin(), by_size.end(),
+                   [&](int a, int b) { return c.params[a] > c.params[b]; });
+  std::vector<double> load(S, 0);
+  std::vector<std::vector<Shard>> shards_of(c.n);
+  for (int v : by_size) {
+    const double g = c.params[v] * eb;
+    if (g > kPartitionBytes && S > 1) {
+      for (int k = 0; k < S; ++k) {
+        shards_of[v].push_back({v, k, g / S});
+        load[k] += g / S;
+      }
+    } else {
+      const int k = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+      shards_of[v].push_back({v, k, g});
+      load[k] += g;
+    }
+  }
+  // Shards in push order (reverse layer order), numbered: the tag base.
+  std::vector<Shard> shards;
+  for (auto it = c.param_layers.rbegin(); it != c.param_layers.rend(); ++it)
+    for (const Shard& s : shards_of[*it]) shards.push_back(s);
+  Json load_json = Json::array();
+  for (double l : load) load_json.push_back(l);
+  p.context.options["server_bytes"] = load_json;
+
+  p.ranks.resize(W + S);
+  for (int w = 0; w < W; ++w) {
+    p.ranks[w].endpoint = w;
+    p.ranks[w].role = Role::kWorker;
+    p.ranks[w].replica = w;
+  }
+  for (int k = 0; k < S; ++k) {
+    Rank& r = p.ranks[W + k];
+    r.role = Role::kServer;
+    switch (o.ps_placement) {
+      case PsPlacement::kDedicated:
+        r.endpoint = cl.server(k);
+        break;
+      case PsPlacement::kHost:
+        r.endpoint = cl.host_cpu(nodes[k % nodes.size()]);
+        break;
+      case PsPlacement::kColocated:
+        r.endpoint = k;
+        break;
+    }
+  }
+  std::vector<char> in_set(c.n, 0);
+  for (int v : c.order) in_set[v] = 1;
+  double saved = 0, max_layer = 0;
+  for (int v : c.order) saved += c.saved_bytes[v];
+  for (int v : c.param_layers) max_layer = std::max(max_layer, c.params[v] * eb);
+
+  for (int w = 0; w < W; ++w) {
+    RankBuilder b(p.ranks[w]);
+    Pass pass(c.n);
+    EmitForward(b, c, c.order, 0, o.batch, pass, "");
+    EmitBackward(b, c, c.order, in_set, 0, o.batch, pass, "");
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const Shard& s = shards[i];
+      const int t = b.Send("push " + c.net.layer(s.layer).name + " s" + std::to_string(s.server),
+                           W + s.server, static_cast<int64_t>(i) * 2, s.bytes, o.grad_precision,
+                           {pass.bwd_weight[s.layer]});
+      b.task(t).layers = {s.layer};
+    }
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const Shard& s = shards[i];
+      const int t =
+          b.Recv("pull " + c.net.layer(s.layer).name + " s" + std::to_string(s.server),
+                 W + s.server, static_cast<int64_t>(i) * 2 + 1, s.bytes, o.grad_precision, {});
+      b.task(t).layers = {s.layer};
+    }
+    MemoryInput m;
+    m.params = c.total_params;
+    m.saved_per_sample = saved;
+    m.samples_in_flight = static_cast<double>(o.batch);
+    m.workspace = Workspace(c, c.order, o.batch);
+    m.buffers = 2 * max_layer;
+    m.precision = o.precision;
+    m.optimizer = o.optimizer;
+    m.optimizer_here = false;
+    FillMemory(p.ranks[w], m);
+  }
+  for (int k = 0; k < S; ++k) {
+    RankBuilder b(p.ranks[W + k]);
+    double params = 0, max_shard = 0;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const Shard& s = shards[i];
+      if (s.server != k) continue;
+      const double elems = s.bytes / eb;
+      params += elems;
+      max_shard = std::max(max_shard, s.bytes);
+      const std::string name = c.net.layer(s.layer).name;
+      const int64_t tag = static_cast<int64_t>(i) * 2;
+      if (!o.async) {
+        std::vector<int> got;
+        for (int w = 0; w < W; ++w)
+          got.push_back(b.Recv("push " + name + " w" + std::to_string(w), w, tag, s.bytes,
+                               o.grad_precision, {}));
+        const int agg = b.Compute(name + "/aggregate", Phase::kAggregate, s.layer, 0, 0,
+                                  elems * (W - 1), s.bytes * (W + 1), got);
+        b.task(agg).layers = {s.layer};
+        const int up = b.Compute(name + "/update", Phase::kUpdate, s.layer, 0, 0,
+                                 elems * UpdateFlopsPerParam(o.optimizer),
+                                 elems * UpdateBytesPerParam(o.optimizer), {agg});
+        b.task(up).layers = {s.layer};
+        for (int w = 0; w < W; ++w)
+          b.Send("pull " + name + " w" + std::to_string(w), w, tag + 1, s.bytes, o.grad_precision,
+                 {up});
+      } else {
+        for (int w = 0; w < W; ++w) {
+          const int got = b.Recv("push " + name + " w" + std::to_string(w), w, tag, s.bytes,
+                                 o.grad_precision, {});
+          const int up = b.Compute(name + "/update w" + std::to_string(w), Phase::kUpdate, s.layer,
+                                   0, 0, elems * UpdateFlopsPerParam(o.optimizer),
+                                   elems * UpdateBytesPerParam(o.optimizer), {got});
+          b.task(up).layers = {s.layer};
+          b.Send("pull " + name + " w" + std::to_string(w), w, tag + 1, s.bytes, o.grad_precision,
+                 {up});
+        }
+      }
+    }
+    MemoryInput m;
+    m.params = params;
+    m.buffers = (o.async ? 2 : W) * max_shard;
+    m.precision = "fp32";
+    m.optimizer = o.optimizer;
+    FillMemory(p.ranks[W + k], m);
+    p.ranks[W + k].memory_weights = params * 4;
+  }
+  return p;
+}
+
+}  // namespace convscale::plan::detail
