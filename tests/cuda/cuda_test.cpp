@@ -376,7 +376,7 @@ TEST(CudaNccl, AllReduceOnOneRankKeepsTheBuffer) {
 // ---- The command line without a device ----
 
 // Runs a shell command; returns the exit status (-signal when killed) and the combined output.
-std::pair<int, std::string> Run(const std::string& cmd) {
+std::pair<int, std::string> Shell(const std::string& cmd) {
   std::string out;
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
   std::array<char, 4096> buf{};
@@ -390,15 +390,15 @@ TEST(CudaCli, ExecuteWithoutDeviceExitsNonZeroWithTheCudaError) {
   const std::string why = CudaUnavailableReason();
   if (why.empty()) GTEST_SKIP() << "a CUDA device is present; this test is for machines without";
   const std::string bin = CONVSCALE_BINARY;
-  if (Run(bin + " execute --help").first != 0)
+  if (Shell(bin + " execute --help").first != 0)
     GTEST_SKIP() << "this convscale has no execute command";
   const auto dir = std::filesystem::temp_directory_path() / "convscale_cuda_test";
   std::filesystem::create_directories(dir);
   const std::string plan = (dir / "plan.json").string();
   const auto made =
-      Run(bin + " plan --model resnet18 --cluster dgx-h100 --gpus 1 --strategy dp -o " + plan);
+      Shell(bin + " plan --model resnet18 --cluster dgx-h100 --gpus 1 --strategy dp -o " + plan);
   if (made.first != 0) GTEST_SKIP() << "could not make a plan to execute: " << made.second;
-  const auto [rc, out] = Run(bin + " execute --backend cuda --plan " + plan + " --iterations 1");
+  const auto [rc, out] = Shell(bin + " execute --backend cuda --plan " + plan + " --iterations 1");
   EXPECT_GT(rc, 0) << out;  // an exit code, not a signal
   EXPECT_NE(out.find("no CUDA device: " + why), std::string::npos) << out;
 }
