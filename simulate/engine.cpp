@@ -1,0 +1,379 @@
+#include "simulate/engine.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <simgrid/kernel/Timer.hpp>
+#include <simgrid/s4u.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <queue>
+#include <string>
+#include <unordered_map>
+
+#include "model/util/error.h"
+
+namespace convscale::sim {
+namespace sg4 = simgrid::s4u;
+
+namespace {
+
+// The state of the one run in this process. SimGrid's callbacks are static, so they reach it
+// through `g_run`.
+class Run {
+ public:
+  Run(const Dag& dag, const Platform& platform, const EngineOptions& options)
+      : dag_(dag), platform_(platform), opt_(options), n_(static_cast<int64_t>(dag.nodes.size())) {
+    const int ranks = dag.num_ranks();
+    indeg_.resize(static_cast<size_t>(n_ * opt_.iterations));
+    for (int it = 0; it < opt_.iterations; ++it)
+      std::copy(dag.indeg.begin(), dag.indeg.end(), indeg_.begin() + it * n_);
+    for (int it = 1; it < opt_.iterations; ++it)
+      for (int r = 0; r < ranks; ++r) ++indeg_[it * n_ + dag.iter_start[r]];
+    busy_.assign(ranks, 0);
+    queues_.resize(ranks);
+    result_.iteration_end.assign(opt_.iterations, 0);
+    result_.rank_end.assign(ranks, 0);
+    result_.rank_start.assign(ranks, 0);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    result_.task_begin.assign(dag.num_tasks(), nan);
+    result_.task_end.assign(dag.num_tasks(), nan);
+    ends_left_.assign(opt_.iterations, ranks);
+  }
+
+  void Start() {
+    for (int r = 0; r < dag_.num_ranks(); ++r) work_.push_back(dag_.iter_start[r]);
+    Drain(0);
+  }
+
+  // A SimGrid flow finished.
+  void FlowDone(int64_t gid, double start, double end) {
+    const Node& nd = dag_.nodes[gid % n_];
+    if (nd.flags & (kFlagPush | kFlagPull)) Staleness(gid, nd, end);
+    work_.push_back(gid);
+    Drain(end);
+  }
+
+  // A kernel timer fired.
+  void TimerDone(int64_t gid) {
+    const double now = sg4::Engine::get_clock();
+    const Node& nd = dag_.nodes[gid % n_];
+    if (nd.kind == NodeKind::kCompute) {
+      busy_[nd.rank] = 0;
+      if (nd.flags & kFlagServerUpdate) ++version_[Key(0, nd.rank, nd.shard)];
+      StartCompute(nd.rank, now);
+    }
+    work_.push_back(gid);
+    Drain(now);
+  }
+
+  void Finish() {
+    int64_t left = 0;
+    for (int64_t v : indeg_) left += v > 0;
+    if (left > 0 || !work_.empty())
+      throw RuntimeError("simulate: deadlock: " + std::to_string(left) +
+                         " tasks never became ready (a dependency cycle across ranks, or a "
+                         "send without its receive)");
+  }
+
+  RawResult& result() { return result_; }
+  std::vector<sg4::Activity*>& to_unref() { return to_unref_; }
+
+ private:
+  void Drain(double now) {
+    while (!work_.empty()) {
+      const int64_t gid = work_.back();
+      work_.pop_back();
+      Completed(gid, now);
+    }
+  }
+
+  void Completed(int64_t gid, double now) {
+    const int it = static_cast<int>(gid / n_);
+    const int64_t local = gid % n_;
+    const Node& nd = dag_.nodes[local];
+    if (it == opt_.record_iteration) {
+      if (nd.begin_task >= 0 && nd.kind == NodeKind::kJoin) result_.task_begin[nd.begin_task] = now;
+      if (nd.end_task >= 0) result_.task_end[nd.end_task] = now;
+      if (local == dag_.iter_start[nd.rank]) result_.rank_start[nd.rank] = now;
+    }
+    if (local == dag_.iter_end[nd.rank]) {
+      if (it == opt_.record_iteration) result_.rank_end[nd.rank] = now;
+      result_.iteration_end[it] = std::max(result_.iteration_end[it], now);
+      if (it + 1 < opt_.iterations) {
+        const int64_t next = (it + 1) * n_ + dag_.iter_start[nd.rank];
+        if (--indeg_[next] == 0) work_.push_back(next);
+      }
+    }
+    for (int64_t k = dag_.succ_offset[local]; k < dag_.succ_offset[local + 1]; ++k) {
+      const int64_t s = it * n_ + dag_.succ[k];
+      if (--indeg_[s] == 0) Ready(s, now);
+    }
+  }
+
+  void Ready(int64_t gid, double now) {
+    const Node& nd = dag_.nodes[gid % n_];
+    const bool record = gid / n_ == opt_.record_iteration;
+    if (record && nd.begin_task >= 0 && nd.kind != NodeKind::kCompute)
+      result_.task_begin[nd.begin_task] = now;
+    switch (nd.kind) {
+      case NodeKind::kJoin:
+        work_.push_back(gid);
+        break;
+      case NodeKind::kCompute:
+        queues_[nd.rank].push(gid);
+        StartCompute(nd.rank, now);
+        break;
+      case NodeKind::kDelay:
+        if (nd.amount <= 0) {
+          work_.push_back(gid);
+        } else {
+          ++result_.activities;
+          simgrid::kernel::timer::Timer::set(now + nd.amount, [this, gid] { TimerDone(gid); });
+        }
+        break;
+      case NodeKind::kFlow:
+        if (nd.src == nd.dst || nd.amount <= 0) {
+          work_.push_back(gid);
+          break;
+        }
+        if (nd.flags & kFlagPull) pull_version_[gid] = Version(Key(0, nd.rank, nd.shard));
+        ++result_.activities;
+        sg4::CommPtr c = sg4::Comm::sendto_async(platform_.host(nd.src), platform_.host(nd.dst),
+                                                 static_cast<uint64_t>(std::llround(nd.amount)));
+        c->set_data(reinterpret_cast<void*>(static_cast<intptr_t>(gid + 1)));
+        c->add_ref();
+        break;
+    }
+  }
+
+  // Starts the next queued kernel on `rank` if its stream is idle.
+  void StartCompute(int rank, double now) {
+    if (busy_[rank] || queues_[rank].empty()) return;
+    const int64_t gid = queues_[rank].top();
+    queues_[rank].pop();
+    busy_[rank] = 1;
+    const Node& nd = dag_.nodes[gid % n_];
+    if (gid / n_ == opt_.record_iteration) {
+      double t = now;
+      for (int32_t k = nd.chain_begin; k < nd.chain_end; ++k) {
+        result_.task_begin[dag_.chain_task[k]] = t;
+        t += dag_.chain_seconds[k];
+        result_.task_end[dag_.chain_task[k]] = t;
+      }
+    }
+    ++result_.activities;
+    simgrid::kernel::timer::Timer::set(now + nd.amount, [this, gid] { TimerDone(gid); });
+  }
+
+  // (worker, server, shard) packed: 20 + 20 + 24 bits.
+  static uint64_t Key(int worker, int server, int shard) {
+    return (static_cast<uint64_t>(worker) << 44) | (static_cast<uint64_t>(server) << 24) |
+           static_cast<uint64_t>(shard + 1);
+  }
+  int64_t Version(uint64_t key) const {
+    const auto it = version_.find(key);
+    return it == version_.end() ? 0 : it->second;
+  }
+
+  // Staleness of a gradient: updates the server applied to its shard between the weights the
+  // worker computed with (its last pull) and the gradient's arrival.
+  void Staleness(int64_t gid, const Node& nd, double now) {
+    const bool push = nd.flags & kFlagPush;
+    const int worker = push ? nd.rank : nd.peer;
+    const int server = push ? nd.peer : nd.rank;
+    const uint64_t key = Key(worker + 1, server, nd.shard);
+    if (!push) {
+      auto it = pull_version_.find(gid);
+      worker_version_[key] = it->second;
+      pull_version_.erase(it);
+      return;
+    }
+    if (gid / n_ < opt_.first_measured) return;
+    const auto it = worker_version_.find(key);
+    const int64_t seen = it == worker_version_.end() ? 0 : it->second;
+    result_.staleness.push_back(static_cast<double>(Version(Key(0, server, nd.shard)) - seen));
+  }
+
+  struct Later {  // min-heap on node id
+    bool operator()(int64_t a, int64_t b) const { return a > b; }
+  };
+
+  const Dag& dag_;
+  const Platform& platform_;
+  EngineOptions opt_;
+  int64_t n_;
+  std::vector<int32_t> indeg_;
+  std::vector<int64_t> work_;
+  std::vector<uint8_t> busy_;
+  std::vector<std::priority_queue<int64_t, std::vector<int64_t>, Later>> queues_;
+  std::unordered_map<uint64_t, int64_t> version_;
+  std::unordered_map<int64_t, int64_t> pull_version_;
+  std::unordered_map<uint64_t, int64_t> worker_version_;
+  std::vector<int> ends_left_;
+  std::vector<sg4::Activity*> to_unref_;
+  RawResult result_;
+};
+
+Run* g_run = nullptr;
+
+// ---- Running the engine in a child process ------------------------------------------------
+
+void PutBytes(std::string& out, const void* p, size_t n) {
+  out.append(static_cast<const char*>(p), n);
+}
+void PutI64(std::string& out, int64_t v) { PutBytes(out, &v, sizeof v); }
+void PutVec(std::string& out, const std::vector<double>& v) {
+  PutI64(out, static_cast<int64_t>(v.size()));
+  PutBytes(out, v.data(), v.size() * sizeof(double));
+}
+
+class Reader {
+ public:
+  explicit Reader(const std::string& s) : s_(s) {}
+  int64_t I64() {
+    int64_t v;
+    Get(&v, sizeof v);
+    return v;
+  }
+  std::vector<double> Vec() {
+    std::vector<double> v(static_cast<size_t>(I64()));
+    Get(v.data(), v.size() * sizeof(double));
+    return v;
+  }
+  std::string Str(size_t n) {
+    std::string v(n, '\0');
+    Get(v.data(), n);
+    return v;
+  }
+
+ private:
+  void Get(void* p, size_t n) {
+    if (pos_ + n > s_.size()) throw RuntimeError("simulate: truncated result from the engine");
+    std::memcpy(p, s_.data() + pos_, n);
+    pos_ += n;
+  }
+  const std::string& s_;
+  size_t pos_ = 0;
+};
+
+bool WriteAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    const ssize_t w = ::write(fd, s.data() + off, s.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    off += static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+RawResult RunDag(const Dag& dag, const topo::Cluster& cluster,
+                 const PlatformOptions& platform_options, const EngineOptions& options) {
+  if (g_run != nullptr) throw RuntimeError("simulate: one simulation per process (SimGrid 3.32)");
+  int argc = 1;
+  char arg0[] = "convscale";
+  char* argv[] = {arg0, nullptr};
+  sg4::Engine engine(&argc, argv);
+  ConfigureEngine(engine);
+  Platform platform(cluster, platform_options);
+
+  Run run(dag, platform, options);
+  g_run = &run;
+  sg4::Activity::on_completion_cb([](sg4::Activity const& a) {
+    if (a.get_state() != sg4::Activity::State::FINISHED) return;
+    const auto tag = reinterpret_cast<intptr_t>(a.get_data<void>());
+    if (tag <= 0) return;
+    g_run->to_unref().push_back(const_cast<sg4::Activity*>(&a));
+    g_run->FlowDone(static_cast<int64_t>(tag - 1), a.get_start_time(), a.get_finish_time());
+  });
+  sg4::Engine::on_time_advance_cb([](double) {
+    for (sg4::Activity* a : g_run->to_unref()) a->unref();
+    g_run->to_unref().clear();
+  });
+  run.Start();
+  engine.run();
+  for (sg4::Activity* a : run.to_unref()) a->unref();
+  run.to_unref().clear();
+  run.Finish();
+  RawResult out = std::move(run.result());
+  g_run = nullptr;
+  return out;
+}
+
+// Runs RunDag in a forked child and returns its result. The child's message for an error it
+// caught comes back as the same exception type.
+RawResult RunDagInChild(const Dag& dag, const topo::Cluster& cluster, const PlatformOptions& po,
+                     const EngineOptions& eo) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw RuntimeError(std::string("simulate: pipe: ") + std::strerror(errno));
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw RuntimeError(std::string("simulate: fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    try {
+      RawResult r = RunDag(dag, cluster, po, eo);
+      out = "R";
+      PutVec(out, r.iteration_end);
+      PutVec(out, r.rank_start);
+      PutVec(out, r.rank_end);
+      PutVec(out, r.task_begin);
+      PutVec(out, r.task_end);
+      PutVec(out, r.staleness);
+      PutI64(out, r.activities);
+    } catch (const InputError& e) {
+      out = std::string("I") + e.what();
+    } catch (const std::exception& e) {
+      out = std::string("E") + e.what();
+    }
+    const bool ok = WriteAll(fds[1], out);
+    ::close(fds[1]);
+    ::_exit(ok ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string data;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (data.empty()) {
+    if (WIFSIGNALED(status))
+      throw RuntimeError("simulate: SimGrid stopped with signal " +
+                         std::to_string(WTERMSIG(status)) + " (its message is above)");
+    throw RuntimeError("simulate: the simulation process exited with status " +
+                       std::to_string(WEXITSTATUS(status)) + " and no result");
+  }
+  if (data[0] == 'I') throw InputError(data.substr(1));
+  if (data[0] == 'E') throw RuntimeError(data.substr(1));
+  Reader rd(data);
+  rd.Str(1);
+  RawResult r;
+  r.iteration_end = rd.Vec();
+  r.rank_start = rd.Vec();
+  r.rank_end = rd.Vec();
+  r.task_begin = rd.Vec();
+  r.task_end = rd.Vec();
+  r.staleness = rd.Vec();
+  r.activities = rd.I64();
+  return r;
+}
+
+}  // namespace convscale::sim

@@ -1,0 +1,215 @@
+#include "simulate/platform.h"
+
+#include <simgrid/kernel/routing/NetPoint.hpp>
+#include <simgrid/kernel/routing/NetZoneImpl.hpp>
+#include <simgrid/s4u.hpp>
+#include <xbt/log.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "model/util/error.h"
+
+namespace convscale::sim {
+namespace sg4 = simgrid::s4u;
+namespace skr = simgrid::kernel::routing;
+
+const std::vector<std::string>& NetworkConfig() {
+  static const std::vector<std::string> kConfig = {
+      "network/model:CM02",        // plain max-min sharing, latency + size / bandwidth
+      "network/crosstraffic:0",    // no ACK traffic on the reverse direction
+      "network/TCP-gamma:0",       // no window cap on long-latency routes
+      "surf/precision:1e-13",      // simulated-time rounding (default 1e-9 s)
+      "maxmin/precision:1e-10",    // solver rounding (default 1e-5)
+      "contexts/guard-size:0",     // no guard page per actor stack (many actors at scale)
+  };
+  return kConfig;
+}
+
+void ConfigureEngine(sg4::Engine& engine) {
+  xbt_log_control_set("xbt_cfg.thres:warning");
+  xbt_log_control_set("root.thres:warning");
+  for (const auto& c : NetworkConfig()) engine.set_config(c);
+}
+
+double EndpointFlopRate(const topo::Endpoint& e, topo::Precision precision) {
+  if (e.type == nullptr) return 1e12 * e.speed_factor;
+  double peak = e.type->peak_flops[static_cast<int>(precision)];
+  if (peak <= 0) peak = e.type->peak_flops[static_cast<int>(topo::Precision::kFP32)];
+  if (peak <= 0) peak = 1e12;
+  return peak * e.type->efficiency * e.speed_factor;
+}
+
+std::string SimgridLinkName(const topo::Link& link, bool forward) {
+  if (link.shared) return link.name;
+  return link.name + (forward ? "_UP" : "_DOWN");
+}
+
+namespace {
+
+// A netzone whose routes are topo::Cluster::route, computed on first use and cached.
+class LazyClusterZone : public skr::NetZoneImpl {
+ public:
+  LazyClusterZone(const std::string& name, const topo::Cluster& cluster)
+      : NetZoneImpl(name), cluster_(cluster) {}
+
+  void Register(const sg4::Host* host, int endpoint) {
+    const auto id = host->get_netpoint()->id();
+    if (endpoint_of_.size() <= id) endpoint_of_.resize(id + 1, -1);
+    endpoint_of_[id] = endpoint;
+  }
+  void AddLink(simgrid::kernel::resource::StandardLinkImpl* up,
+               simgrid::kernel::resource::StandardLinkImpl* down, double latency) {
+    up_.push_back(up);
+    down_.push_back(down);
+    latency_.push_back(latency);
+  }
+
+  void get_local_route(const skr::NetPoint* src, const skr::NetPoint* dst, skr::Route* into,
+                       double* latency) override {
+    const int a = endpoint_of_.at(src->id());
+    const int b = endpoint_of_.at(dst->id());
+    if (a < 0 || b < 0) throw RuntimeError("simulate: route between unknown SimGrid hosts");
+    if (a == b) return;  // same endpoint: no network (the interpreter never sends to itself)
+    const uint64_t key = (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) {
+      Cached c;
+      for (const topo::Hop& h : cluster_.route(a, b).hops) {
+        c.links.push_back(h.forward ? up_[h.link] : down_[h.link]);
+        c.latency += latency_[h.link];
+      }
+      it = cache_.emplace(key, std::move(c)).first;
+    }
+    into->link_list_.insert(into->link_list_.end(), it->second.links.begin(),
+                            it->second.links.end());
+    if (latency) *latency += it->second.latency;
+  }
+
+ private:
+  struct Cached {
+    std::vector<simgrid::kernel::resource::StandardLinkImpl*> links;
+    double latency = 0;
+  };
+  const topo::Cluster& cluster_;
+  std::vector<int> endpoint_of_;
+  std::vector<simgrid::kernel::resource::StandardLinkImpl*> up_, down_;
+  std::vector<double> latency_;
+  std::unordered_map<uint64_t, Cached> cache_;
+};
+
+bool IsFabric(const topo::Link& l) {
+  return l.level.rfind("fabric", 0) == 0;
+}
+
+double EffectiveBandwidth(const topo::Link& l, const PlatformOptions& o) {
+  return IsFabric(l) ? l.bandwidth_Bps * (1 - o.background_load) : l.bandwidth_Bps;
+}
+
+std::string Num(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string XmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+void CheckOptions(const PlatformOptions& o) {
+  if (!(o.background_load >= 0 && o.background_load < 1))
+    throw InputError("--background-load: " + Num(o.background_load) +
+                     " is not a fraction in [0, 1)");
+}
+
+}  // namespace
+
+Platform::Platform(const topo::Cluster& cluster, const PlatformOptions& options) {
+  CheckOptions(options);
+  auto* impl = new LazyClusterZone(cluster.name(), cluster);
+  sg4::NetZone* zone = impl->get_iface();
+  const int n = cluster.num_endpoints();
+  hosts_.resize(n);
+  for (int e = 0; e < n; ++e) {
+    const topo::Endpoint& ep = cluster.endpoint(e);
+    hosts_[e] = zone->create_host(ep.name, EndpointFlopRate(ep, options.precision))->seal();
+    impl->Register(hosts_[e], e);
+  }
+  const auto& links = cluster.links();
+  bandwidths_.reserve(links.size());
+  for (const topo::Link& l : links) {
+    const double bw = EffectiveBandwidth(l, options);
+    bandwidths_.push_back(bw);
+    if (l.shared) {
+      sg4::Link* s = zone->create_link(l.name, bw)
+                         ->set_latency(l.latency_s)
+                         ->set_sharing_policy(sg4::Link::SharingPolicy::SHARED)
+                         ->seal();
+      impl->AddLink(s->get_impl(), s->get_impl(), l.latency_s);
+    } else {
+      auto* d = zone->create_split_duplex_link(l.name, bw)->set_latency(l.latency_s);
+      d->seal();
+      auto* sd = static_cast<sg4::SplitDuplexLink*>(d);
+      impl->AddLink(sd->get_link_up()->get_impl(), sd->get_link_down()->get_impl(), l.latency_s);
+    }
+  }
+  zone->seal();
+}
+
+Platform::~Platform() = default;
+
+std::string ExportSimgridXml(const topo::Cluster& cluster, const PlatformOptions& options) {
+  CheckOptions(options);
+  std::ostringstream x;
+  x << "<?xml version='1.0'?>\n"
+    << "<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
+    << "<!-- Generated by convscale cluster export-simgrid from cluster \""
+    << XmlEscape(cluster.name()) << "\". Units: bytes/s, seconds, FLOP/s. -->\n"
+    << "<platform version=\"4.1\">\n  <config>\n";
+  for (const auto& c : NetworkConfig()) {
+    const auto colon = c.find(':');
+    x << "    <prop id=\"" << c.substr(0, colon) << "\" value=\"" << c.substr(colon + 1)
+      << "\"/>\n";
+  }
+  x << "  </config>\n  <zone id=\"" << XmlEscape(cluster.name()) << "\" routing=\"Full\">\n";
+  const int n = cluster.num_endpoints();
+  for (int e = 0; e < n; ++e) {
+    const topo::Endpoint& ep = cluster.endpoint(e);
+    x << "    <host id=\"" << XmlEscape(ep.name) << "\" speed=\""
+      << Num(EndpointFlopRate(ep, options.precision)) << "f\"/>\n";
+  }
+  for (const topo::Link& l : cluster.links()) {
+    x << "    <link id=\"" << XmlEscape(l.name) << "\" bandwidth=\""
+      << Num(EffectiveBandwidth(l, options)) << "Bps\" latency=\"" << Num(l.latency_s)
+      << "s\" sharing_policy=\"" << (l.shared ? "SHARED" : "SPLITDUPLEX") << "\"/>\n";
+  }
+  const auto& links = cluster.links();
+  for (int a = 0; a < n; ++a) {
+    for (int b = 0; b < n; ++b) {
+      if (a == b) continue;
+      x << "    <route src=\"" << XmlEscape(cluster.endpoint(a).name) << "\" dst=\""
+        << XmlEscape(cluster.endpoint(b).name) << "\" symmetrical=\"NO\">";
+      for (const topo::Hop& h : cluster.route(a, b).hops) {
+        const topo::Link& l = links[h.link];
+        x << "<link_ctn id=\"" << XmlEscape(l.name) << "\"";
+        if (!l.shared) x << " direction=\"" << (h.forward ? "UP" : "DOWN") << "\"";
+        x << "/>";
+      }
+      x << "</route>\n";
+    }
+  }
+  x << "  </zone>\n</platform>\n";
+  return x.str();
+}
+
+}  // namespace convscale::sim

@@ -1,0 +1,451 @@
+#include "simulate/simulator.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <unordered_map>
+
+#include "model/cost/summary.h"
+#include "model/plan/collectives.h"
+#include "model/util/context.h"
+#include "model/util/error.h"
+#include "simulate/engine.h"
+
+namespace convscale::sim {
+
+namespace {
+
+// ---- Reducing the timeline ---------------------------------------------------------------
+
+// Total length of the union of intervals.
+double UnionLength(std::vector<std::pair<double, double>>& iv) {
+  std::sort(iv.begin(), iv.end());
+  double total = 0, s = 0, e = -1;
+  bool open = false;
+  for (const auto& [a, b] : iv) {
+    if (!open || a > e) {
+      if (open) total += e - s;
+      s = a;
+      e = b;
+      open = true;
+    } else {
+      e = std::max(e, b);
+    }
+  }
+  if (open) total += e - s;
+  return total;
+}
+
+// Length of the part of `comm` not covered by `busy` (both unions).
+double ExposedLength(std::vector<std::pair<double, double>> comm,
+                     std::vector<std::pair<double, double>> busy) {
+  const double c = UnionLength(comm);
+  std::vector<std::pair<double, double>> both;
+  // |comm \ busy| = |comm U busy| - |busy|
+  both.reserve(comm.size() + busy.size());
+  both.insert(both.end(), comm.begin(), comm.end());
+  both.insert(both.end(), busy.begin(), busy.end());
+  const double all = UnionLength(both);
+  const double b = UnionLength(busy);
+  (void)c;
+  return std::max(0.0, all - b);
+}
+
+bool IsComm(const plan::Task& t) { return t.kind != plan::TaskKind::kCompute; }
+
+}  // namespace
+
+std::pair<int, double> ParseStraggler(const std::string& text) {
+  const auto colon = text.find(':');
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument("no colon");
+    size_t used = 0;
+    const int rank = std::stoi(text.substr(0, colon), &used);
+    if (used != colon) throw std::invalid_argument("rank");
+    const std::string f = text.substr(colon + 1);
+    const double factor = std::stod(f, &used);
+    if (used != f.size()) throw std::invalid_argument("factor");
+    if (rank < 0 || !(factor > 0) || !std::isfinite(factor))
+      throw InputError("--straggler " + text +
+                       ": the rank must be >= 0 and the factor > 0 (0.5 = half as fast)");
+    return {rank, factor};
+  } catch (const std::invalid_argument&) {
+    throw InputError("--straggler " + text + ": expected RANK:FACTOR, e.g. 3:0.5");
+  } catch (const std::out_of_range&) {
+    throw InputError("--straggler " + text + ": expected RANK:FACTOR, e.g. 3:0.5");
+  }
+}
+
+SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
+                          const SimulateOptions& options) {
+  if (options.warmup < 0) throw InputError("--warmup: must be >= 0");
+  if (options.iterations < 1) throw InputError("--iterations: must be >= 1");
+  const int ranks = static_cast<int>(plan.ranks.size());
+  if (ranks == 0) throw InputError("plan: it has no ranks");
+  LoweringOptions lo = options.lowering;
+  if (!options.stragglers.empty()) {
+    lo.rank_speed.assign(ranks, 1.0);
+    for (const auto& [r, f] : options.stragglers) {
+      if (r >= ranks)
+        throw InputError("--straggler " + std::to_string(r) + ":" + std::to_string(f) +
+                         ": the plan has ranks 0.." + std::to_string(ranks - 1));
+      lo.rank_speed[r] *= f;
+    }
+  }
+  LoweredPlan lp = LowerPlan(plan, cluster, lo);
+  const Dag& dag = lp.dag;
+
+  EngineOptions eo;
+  eo.iterations = options.warmup + options.iterations;
+  eo.record_iteration = eo.iterations - 1;
+  eo.first_measured = options.warmup;
+  const RawResult raw = RunDagInChild(dag, cluster, lo.platform, eo);
+
+  SimulationResult r;
+  r.warmup = options.warmup;
+  r.top_links = options.top_links;
+  r.iterations = options.iterations;
+  r.collectives = lp.coarse ? "coarse" : "exact";
+  r.flows_per_iteration = lp.flows;
+  r.exact_flows_per_iteration = lp.exact_flows;
+  r.activities = raw.activities;
+  double prev = 0;
+  for (double e : raw.iteration_end) {
+    r.iteration_times_s.push_back(e - prev);
+    prev = e;
+  }
+  const double measured_start = options.warmup > 0 ? raw.iteration_end[options.warmup - 1] : 0;
+  r.iteration_time_s = (raw.iteration_end.back() - measured_start) / options.iterations;
+  const double T = r.iteration_time_s;
+  r.throughput_samples_per_s = T > 0 ? static_cast<double>(plan.global_batch) / T : 0;
+
+  // Devices used, and the one-device reference.
+  std::vector<int> eps;
+  for (const plan::Rank& rk : plan.ranks)
+    if (cluster.endpoint(rk.endpoint).kind == topo::EndpointKind::kDevice)
+      eps.push_back(rk.endpoint);
+  std::sort(eps.begin(), eps.end());
+  r.devices = static_cast<int>(std::unique(eps.begin(), eps.end()) - eps.begin());
+  {
+    double seconds = 0, update = 0;
+    const topo::Precision prec = [&] {
+      try {
+        return topo::ParsePrecision(plan.precision);
+      } catch (const std::invalid_argument&) {
+        return topo::Precision::kFP32;
+      }
+    }();
+    for (const plan::Rank& rk : plan.ranks) {
+      if (rk.role == plan::Role::kServer) continue;
+      const topo::Endpoint& ep = cluster.endpoint(rk.endpoint);
+      double rank_update = 0;
+      for (const plan::Task& t : rk.tasks) {
+        if (t.kind != plan::TaskKind::kCompute) continue;
+        const double s = ComputeSeconds(t, ep, prec);
+        if (t.phase == plan::Phase::kUpdate)
+          rank_update += s;
+        else
+          seconds += s;
+      }
+      update = std::max(update, rank_update);
+    }
+    // One device doing its share (global batch / devices) of every rank's work alone.
+    const int devices = std::max(1, r.devices);
+    r.single_device_time_s = seconds / devices + update;
+    if (r.single_device_time_s > 0 && plan.global_batch > 0)
+      r.single_device_throughput =
+          static_cast<double>(plan.global_batch) / devices / r.single_device_time_s;
+    if (r.single_device_throughput > 0)
+      r.speedup = r.throughput_samples_per_s / r.single_device_throughput;
+    r.scaling_efficiency = r.speedup / devices;
+  }
+
+  // Per-rank statistics and the timeline of the recorded iteration.
+  double t0 = std::numeric_limits<double>::infinity();
+  for (int k = 0; k < ranks; ++k) t0 = std::min(t0, raw.rank_start[k]);
+  r.ranks.resize(ranks);
+  for (int k = 0; k < ranks; ++k) {
+    const plan::Rank& rk = plan.ranks[k];
+    RankStats& s = r.ranks[k];
+    s.rank = k;
+    s.role = plan::Name(rk.role);
+    s.endpoint = cluster.endpoint(rk.endpoint).name;
+    std::vector<std::pair<double, double>> busy, comm;
+    std::vector<double> lane_end;  // communication lanes
+    const int64_t off = dag.task_offset[k];
+    std::vector<int> order;
+    for (const plan::Task& t : rk.tasks) {
+      const double b = raw.task_begin[off + t.id], e = raw.task_end[off + t.id];
+      if (std::isnan(b) || std::isnan(e)) continue;
+      if (IsComm(t))
+        comm.emplace_back(b, e);
+      else
+        busy.emplace_back(b, e);
+      order.push_back(t.id);
+      if (t.kind == plan::TaskKind::kSend) s.bytes_sent += t.comm_bytes;
+      if (t.kind == plan::TaskKind::kCollective) {
+        const int n = t.group >= 0 ? static_cast<int>(plan.groups[t.group].ranks.size()) : 1;
+        s.bytes_sent += plan::BytesSentPerRank(t.collective, t.algorithm, n, t.comm_bytes);
+      }
+    }
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return raw.task_begin[off + a] < raw.task_begin[off + b];
+    });
+    for (int id : order) {
+      const plan::Task& t = rk.tasks[id];
+      TimelineEvent ev;
+      ev.rank = k;
+      ev.task = id;
+      ev.begin_s = raw.task_begin[off + id] - t0;
+      ev.end_s = raw.task_end[off + id] - t0;
+      if (IsComm(t)) {
+        size_t lane = 0;
+        while (lane < lane_end.size() && lane_end[lane] > ev.begin_s + 1e-15) ++lane;
+        if (lane == lane_end.size()) lane_end.push_back(0);
+        lane_end[lane] = ev.end_s;
+        ev.lane = static_cast<int>(lane) + 1;
+      }
+      r.timeline.push_back(ev);
+    }
+    s.exposed_comm_s = ExposedLength(comm, busy);
+    s.busy_s = UnionLength(busy);
+    s.communicating_s = UnionLength(comm);
+    s.idle_s = std::max(0.0, T - s.busy_s - s.exposed_comm_s);
+    r.compute_time_s = std::max(r.compute_time_s, s.busy_s);
+    r.comm_time_s = std::max(r.comm_time_s, s.communicating_s);
+    r.exposed_comm_time_s = std::max(r.exposed_comm_time_s, s.exposed_comm_s);
+    r.bubble_time_s = std::max(r.bubble_time_s, s.idle_s);
+    r.memory_peak_bytes = std::max(r.memory_peak_bytes, rk.memory_peak());
+    s.finish_s = raw.rank_end[k] - t0;
+  }
+
+  // Bytes per link: every flow of one iteration along its route.
+  std::map<std::pair<int, int>, double> pair_bytes;
+  for (const Node& nd : dag.nodes)
+    if (nd.kind == NodeKind::kFlow && nd.src != nd.dst) {
+      pair_bytes[{nd.src, nd.dst}] += nd.amount;
+      r.comm_bytes += nd.amount;
+    }
+  const auto& links = cluster.links();
+  std::vector<double> fwd(links.size(), 0), bwd(links.size(), 0);
+  for (const auto& [pr, bytes] : pair_bytes)
+    for (const topo::Hop& h : cluster.route(pr.first, pr.second).hops)
+      (h.forward ? fwd : bwd)[h.link] += bytes;
+  for (size_t l = 0; l < links.size(); ++l) {
+    if (fwd[l] == 0 && bwd[l] == 0) continue;
+    LinkStats ls;
+    ls.link = static_cast<int>(l);
+    ls.name = links[l].name;
+    ls.level = links[l].level;
+    const bool fabric = links[l].level.rfind("fabric", 0) == 0;
+    ls.bandwidth_Bps =
+        links[l].bandwidth_Bps * (fabric ? 1 - lo.platform.background_load : 1.0);
+    ls.bytes_forward = fwd[l];
+    ls.bytes_backward = bwd[l];
+    const double busiest = links[l].shared ? fwd[l] + bwd[l] : std::max(fwd[l], bwd[l]);
+    ls.utilization = T > 0 ? busiest / (ls.bandwidth_Bps * T) : 0;
+    r.links.push_back(ls);
+  }
+  std::stable_sort(r.links.begin(), r.links.end(), [](const LinkStats& a, const LinkStats& b) {
+    return a.utilization > b.utilization;
+  });
+
+  if (plan.async || !raw.staleness.empty()) {
+    r.has_staleness = true;
+    r.staleness_samples = static_cast<int64_t>(raw.staleness.size());
+    double sum = 0;
+    for (double s : raw.staleness) {
+      sum += s;
+      r.staleness_max = std::max(r.staleness_max, s);
+    }
+    if (!raw.staleness.empty()) r.staleness_mean = sum / static_cast<double>(raw.staleness.size());
+  }
+  return r;
+}
+
+// ---- Writers -------------------------------------------------------------------------------
+
+namespace {
+
+// Rounds to 12 significant digits so the JSON does not carry solver noise (1e-13 s precision).
+double R12(double v) {
+  if (v == 0 || !std::isfinite(v)) return v;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.12g", v);
+  return std::strtod(buf, nullptr);
+}
+
+}  // namespace
+
+cost::Summary ToSummary(const SimulationResult& r, const plan::Plan& plan,
+                        const topo::Cluster& cluster) {
+  cost::Summary s;
+  s.source = "simulate";
+  cost::FillFromPlan(s, plan);
+  if (s.cluster.empty()) s.cluster = cluster.name();
+  s.devices = r.devices;
+  s.iteration_time_s = R12(r.iteration_time_s);
+  s.throughput_samples_per_s = R12(r.throughput_samples_per_s);
+  s.single_device_time_s = R12(r.single_device_time_s);
+  s.speedup = R12(r.speedup);
+  s.scaling_efficiency = R12(r.scaling_efficiency);
+  s.compute_time_s = R12(r.compute_time_s);
+  s.comm_time_s = R12(r.comm_time_s);
+  s.exposed_comm_time_s = R12(r.exposed_comm_time_s);
+  s.bubble_time_s = R12(r.bubble_time_s);
+  s.comm_bytes = R12(r.comm_bytes);
+  for (size_t k = 0; k < r.ranks.size() && k < s.ranks.size(); ++k) {
+    const RankStats& x = r.ranks[k];
+    cost::RankSummary& o = s.ranks[k];
+    o.endpoint = x.endpoint;
+    o.finish_s = R12(x.finish_s);
+    o.compute_time_s = R12(x.busy_s);
+    o.comm_time_s = R12(x.communicating_s);
+    o.exposed_comm_time_s = R12(x.exposed_comm_s);
+    o.idle_time_s = R12(x.idle_s);
+    const topo::Endpoint& ep = cluster.endpoint(plan.ranks[k].endpoint);
+    if (ep.type != nullptr) o.memory_capacity_bytes = ep.type->memory_bytes;
+  }
+  Json its = Json::array();
+  for (double t : r.iteration_times_s) its.push_back(R12(t));
+  s.extra["iteration_times_s"] = its;
+  if (r.has_staleness) {
+    Json st = Json::object();
+    st["mean"] = R12(r.staleness_mean);
+    st["max"] = R12(r.staleness_max);
+    st["samples"] = r.staleness_samples;
+    s.extra["staleness"] = st;
+  }
+  Json bytes = Json::array();
+  for (const RankStats& x : r.ranks) bytes.push_back(R12(x.bytes_sent));
+  s.extra["rank_bytes_sent"] = bytes;
+  Json links = Json::array();
+  for (size_t i = 0; i < r.links.size() && static_cast<int>(i) < r.top_links; ++i) {
+    const LinkStats& l = r.links[i];
+    Json x = Json::object();
+    x["link"] = l.name;
+    x["level"] = l.level;
+    x["bandwidth_Bps"] = R12(l.bandwidth_Bps);
+    x["bytes_forward"] = R12(l.bytes_forward);
+    x["bytes_backward"] = R12(l.bytes_backward);
+    x["utilization"] = R12(l.utilization);
+    links.push_back(x);
+  }
+  s.extra["top_links"] = links;
+  Json sim = Json::object();
+  sim["engine"] = "SimGrid 3.32 S4U";
+  Json cfg = Json::array();
+  for (const auto& c : NetworkConfig()) cfg.push_back(c);
+  sim["network_model"] = cfg;
+  sim["collectives"] = r.collectives;
+  sim["warmup"] = r.warmup;
+  sim["iterations"] = r.iterations;
+  sim["flows_per_iteration"] = r.flows_per_iteration;
+  sim["exact_flows_per_iteration"] = r.exact_flows_per_iteration;
+  sim["simgrid_activities"] = r.activities;
+  s.extra["simulation"] = sim;
+  return s;
+}
+
+Json SummaryJson(const SimulationResult& r, const plan::Plan& plan, const topo::Cluster& cluster) {
+  return cost::ToJson(ToSummary(r, plan, cluster));
+}
+
+std::string SummaryCsv(const SimulationResult& r, const plan::Plan& plan) {
+  std::ostringstream o;
+  auto num = [](double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.12g", v);
+    return std::string(buf);
+  };
+  o << "model,cluster,strategy,predicted_by,collectives,devices,ranks,global_batch,"
+       "iteration_time_s,throughput_samples_per_s,speedup,scaling_efficiency,compute_time_s,"
+       "comm_time_s,exposed_comm_time_s,bubble_time_s,comm_bytes,memory_peak_bytes,"
+       "staleness_mean,staleness_max\n";
+  auto field = [](const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  o << field(plan.context.model) << "," << field(plan.context.cluster) << ","
+    << field(plan.context.strategy) << ",simulate," << r.collectives << "," << r.devices << ","
+    << r.ranks.size() << "," << plan.global_batch << "," << num(r.iteration_time_s) << ","
+    << num(r.throughput_samples_per_s) << "," << num(r.speedup) << ","
+    << num(r.scaling_efficiency) << "," << num(r.compute_time_s) << "," << num(r.comm_time_s)
+    << "," << num(r.exposed_comm_time_s) << "," << num(r.bubble_time_s) << ","
+    << num(r.comm_bytes) << "," << num(r.memory_peak_bytes) << ","
+    << (r.has_staleness ? num(r.staleness_mean) : "") << ","
+    << (r.has_staleness ? num(r.staleness_max) : "") << "\n";
+  return o.str();
+}
+
+std::string ChromeTrace(const SimulationResult& r, const plan::Plan& plan,
+                        const topo::Cluster& cluster) {
+  // Chrome trace event format: "X" complete events, microseconds; one pid per rank, tid 0 the
+  // compute stream, tids 1.. the communication lanes (concurrent collectives get separate lanes).
+  std::string o;
+  o.reserve(r.timeline.size() * 160 + 1024);
+  o += "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
+  bool first = true;
+  auto sep = [&] {
+    if (!first) o += ",\n";
+    first = false;
+  };
+  auto esc = [](const std::string& s) {
+    std::string e;
+    for (char c : s) {
+      if (c == '"' || c == '\\') e += '\\';
+      if (static_cast<unsigned char>(c) < 0x20) continue;
+      e += c;
+    }
+    return e;
+  };
+  char buf[512];
+  std::vector<int> lanes(plan.ranks.size(), 0);
+  for (const TimelineEvent& ev : r.timeline) lanes[ev.rank] = std::max(lanes[ev.rank], ev.lane);
+  for (size_t k = 0; k < plan.ranks.size(); ++k) {
+    sep();
+    o += "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":" + std::to_string(k) +
+         ",\"args\":{\"name\":\"rank " + std::to_string(k) + " (" +
+         esc(cluster.endpoint(plan.ranks[k].endpoint).name) + ", " +
+         plan::Name(plan.ranks[k].role) + ")\"}}";
+    sep();
+    o += "{\"ph\":\"M\",\"name\":\"process_sort_index\",\"pid\":" + std::to_string(k) +
+         ",\"args\":{\"sort_index\":" + std::to_string(k) + "}}";
+    for (int l = 0; l <= lanes[k]; ++l) {
+      sep();
+      o += "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":" + std::to_string(k) +
+           ",\"tid\":" + std::to_string(l) + ",\"args\":{\"name\":\"" +
+           (l == 0 ? std::string("compute") : "comm " + std::to_string(l)) + "\"}}";
+    }
+  }
+  for (const TimelineEvent& ev : r.timeline) {
+    const plan::Task& t = plan.ranks[ev.rank].tasks[ev.task];
+    sep();
+    std::snprintf(buf, sizeof buf,
+                  "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"cat\":\"%s\","
+                  "\"name\":\"",
+                  ev.rank, ev.lane, ev.begin_s * 1e6, (ev.end_s - ev.begin_s) * 1e6,
+                  t.kind == plan::TaskKind::kCompute ? plan::Name(t.phase) : plan::Name(t.kind));
+    o += buf;
+    o += esc(t.name.empty() ? std::string(plan::Name(t.kind)) + " " + std::to_string(t.id)
+                            : t.name);
+    o += "\",\"args\":{";
+    if (t.kind == plan::TaskKind::kCompute) {
+      std::snprintf(buf, sizeof buf, "\"flops\":%.17g,\"layer\":%d", t.flops, t.layer);
+    } else {
+      std::snprintf(buf, sizeof buf, "\"bytes\":%.17g,\"bucket\":%d", t.comm_bytes, t.bucket);
+    }
+    o += buf;
+    o += "}}";
+  }
+  o += "\n]}\n";
+  return o;
+}
+
+}  // namespace convscale::sim

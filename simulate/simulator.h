@@ -1,0 +1,107 @@
+// Simulating a plan on a cluster: lower (lowering.h), run on SimGrid (engine.h) and reduce the
+// timeline to a summary with the schema the executor writes too (docs/simulator.md, "Outputs").
+//
+// SimGrid 3.32 allows one engine per process, so Simulate() runs the engine in a forked child
+// that sends the raw timings back over a pipe; the caller's process never holds SimGrid state and
+// may call Simulate() any number of times (tests, sweeps).
+//
+// Definitions (all per steady iteration, seconds unless named otherwise):
+//  - iteration_time_s: mean of the measured iterations (after `warmup`), each measured from the
+//    end of the previous iteration to the time the last rank finished.
+//  - Per rank, on the recorded (last) iteration: busy = compute stream busy; communicating = union
+//    of the spans of its collectives and sends/receives; exposed = communicating and not busy;
+//    idle = iteration time - busy - exposed.
+//  - compute_time_s / comm_time_s / exposed_comm_time_s / bubble_time_s (idle): the largest
+//    over ranks (model/cost/summary.h).
+//  - comm_bytes: bytes put on the network in one iteration, all ranks together.
+//  - single_device_time_s: one device doing its share (global batch / devices) of all ranks'
+//    compute alone, plus one optimizer update; speedup = throughput over that device's.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/cost/summary.h"
+#include "model/plan/plan.h"
+#include "model/util/json.h"
+#include "simulate/lowering.h"
+#include "topologies/cluster.h"
+
+namespace convscale::sim {
+
+struct SimulateOptions {
+  int warmup = 1;
+  int iterations = 3;  // measured iterations
+  LoweringOptions lowering;
+  std::vector<std::pair<int, double>> stragglers;  // rank, speed factor (0.5 = half as fast)
+  int top_links = 10;                              // links listed in the summary
+};
+
+struct RankStats {
+  int rank = 0;
+  std::string role;
+  std::string endpoint;
+  double busy_s = 0, communicating_s = 0, exposed_comm_s = 0, idle_s = 0;
+  double bytes_sent = 0;
+  double finish_s = 0;  // end of the rank's recorded iteration, from the iteration's start
+};
+
+struct LinkStats {
+  int link = 0;
+  std::string name, level;
+  double bandwidth_Bps = 0;  // as simulated (after background load)
+  double bytes_forward = 0, bytes_backward = 0;
+  double utilization = 0;  // busiest direction's bytes / (bandwidth x iteration time)
+};
+
+struct TimelineEvent {
+  int rank = 0;
+  int lane = 0;  // 0: compute stream; 1..: communication lanes
+  int task = 0;  // task id in the rank
+  double begin_s = 0, end_s = 0;
+};
+
+struct SimulationResult {
+  double iteration_time_s = 0;
+  std::vector<double> iteration_times_s;  // every iteration, warm-up included
+  double throughput_samples_per_s = 0;
+  double single_device_throughput = 0;
+  double single_device_time_s = 0;
+  double speedup = 0;
+  double scaling_efficiency = 0;
+  double compute_time_s = 0, comm_time_s = 0, exposed_comm_time_s = 0, bubble_time_s = 0;
+  double comm_bytes = 0;
+  double memory_peak_bytes = 0;
+  int devices = 0;
+  std::vector<RankStats> ranks;
+  std::vector<LinkStats> links;  // links that carried bytes, busiest first
+  bool has_staleness = false;
+  double staleness_mean = 0, staleness_max = 0;
+  int64_t staleness_samples = 0;
+  std::string collectives;  // "exact" or "coarse" (what was used)
+  int64_t flows_per_iteration = 0;
+  int64_t exact_flows_per_iteration = 0;
+  int64_t activities = 0;
+  int warmup = 0, iterations = 0, top_links = 10;
+  std::vector<TimelineEvent> timeline;  // the recorded iteration, times from its start
+};
+
+// Throws InputError for bad options (a straggler rank out of range, ...), RuntimeError when the
+// simulation fails (deadlock, SimGrid abort).
+SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
+                          const SimulateOptions& options);
+
+// Parses "RANK:FACTOR" (--straggler).
+std::pair<int, double> ParseStraggler(const std::string& text);
+
+// Outputs. Deterministic: the same result gives the same bytes (the context's timestamp aside,
+// which CONVSCALE_FIXED_TIMESTAMP pins).
+cost::Summary ToSummary(const SimulationResult& r, const plan::Plan& plan,
+                        const topo::Cluster& cluster);
+Json SummaryJson(const SimulationResult& r, const plan::Plan& plan, const topo::Cluster& cluster);
+std::string SummaryCsv(const SimulationResult& r, const plan::Plan& plan);
+std::string ChromeTrace(const SimulationResult& r, const plan::Plan& plan,
+                        const topo::Cluster& cluster);
+
+}  // namespace convscale::sim
