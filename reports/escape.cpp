@@ -32,8 +32,10 @@ std::string HtmlEscape(std::string_view s) {
 }
 
 std::string MarkdownEscape(std::string_view s) {
-  std::string out;
-  for (char c : HtmlEscape(s)) {
+  // Markdown punctuation backslash-escaped; & < > as entities so no raw HTML reaches the
+  // renderer (quotes are harmless outside attributes and stay readable).
+  std::string md;
+  for (char c : s) {
     switch (c) {
       case '\\':
       case '`':
@@ -49,18 +51,27 @@ std::string MarkdownEscape(std::string_view s) {
       case ')':
       case '!':
       case '~':
-        out += '\\';
-        out += c;
+        md += '\\';
+        md += c;
         break;
       case '\n':
       case '\r':
-        out += ' ';
+        md += ' ';
+        break;
+      case '&':
+        md += "&amp;";
+        break;
+      case '<':
+        md += "&lt;";
+        break;
+      case '>':
+        md += "&gt;";
         break;
       default:
-        out += c;
+        md += c;
     }
   }
-  return out;
+  return md;
 }
 
 std::string CsvField(std::string_view s) {

@@ -11,7 +11,7 @@ namespace convscale::reports {
 // & < > " ' become entities: safe in element text and in quoted attribute values.
 std::string HtmlEscape(std::string_view s);
 
-// For Markdown table cells and headings: HTML-escaped (renderers pass raw HTML through), then
+// For Markdown table cells and headings: & < > as entities (renderers pass raw HTML through),
 // Markdown punctuation (\ ` * _ [ ] | # etc.) backslash-escaped; newlines become spaces.
 std::string MarkdownEscape(std::string_view s);
 

@@ -81,7 +81,7 @@ TEST(JsonWriter, KeysAndValues) {
   ASSERT_EQ(sw["knees"].size(), 3u);
   EXPECT_EQ(sw["knees"][0]["gpus"], 8);
   const Json& cmp = j["comparisons"][0];
-  EXPECT_DOUBLE_EQ(cmp["phases"][0]["error_pct"].get<double>(), 10.000000000000009);
+  EXPECT_NEAR(cmp["phases"][0]["error_pct"].get<double>(), 10.0, 1e-9);
   EXPECT_EQ(cmp["points"].size(), 3u);
 }
 
@@ -130,10 +130,9 @@ TEST(MarkdownWriter, Tables) {
   const std::string md = One("markdown", r, "report.md");
   const auto lines = Lines(md);
   EXPECT_EQ(lines[0], "# convscale report: vgg16");
-  EXPECT_NE(md.find("## Strategy selection: vgg16 on dgx\\-a100\\-hdr200, 16 GPUs"),
-            std::string::npos)
+  EXPECT_NE(md.find("## Strategy selection: vgg16 on dgx-a100-hdr200, 16 GPUs"), std::string::npos)
       << md;
-  EXPECT_NE(md.find("**Use `hybrid owt`**: fastest: VGG\\-16's fully connected layers hold 90% of "
+  EXPECT_NE(md.find("**Use `hybrid owt`**: fastest: VGG-16's fully connected layers hold 90% of "
                     "the parameters: one weird trick keeps them off the network."),
             std::string::npos);
   size_t header = 0;
@@ -150,7 +149,7 @@ TEST(MarkdownWriter, Tables) {
   EXPECT_NE(
       md.find("- dp: adding GPUs pays up to 8; going to 16 adds 6% of a GPU's worth per added GPU"),
       std::string::npos);
-  EXPECT_NE(md.find("| iteration | 110.0 ms | 100.0 ms | +10% |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| iteration | 110 ms | 100 ms | +10% |"), std::string::npos) << md;
 }
 
 TEST(HtmlWriter, SelfContainedWithCharts) {
@@ -198,8 +197,7 @@ TEST(Escaping, HostileNamesInEveryFormat) {
   EXPECT_NE(html.find("cl&quot;us&#39;ter&lt;b&gt;"), std::string::npos);
   const std::string md = One("markdown", r, "report.md");
   EXPECT_EQ(Count(md, "<script"), 0u);
-  EXPECT_NE(md.find("&lt;script&gt;alert\\(&quot;x&quot;\\)&lt;/script&gt;&#39;&amp;"),
-            std::string::npos);
+  EXPECT_NE(md.find("&lt;script&gt;alert\\(\"x\"\\)&lt;/script&gt;'&amp;"), std::string::npos);
   const Json j = ParseJson(One("json", r, "report.json"), "report.json");
   EXPECT_EQ(j["selections"][0]["model"], kHostile);  // JSON keeps the string, escaped by JSON
   const std::string csv = One("csv", r, "selection.csv");
