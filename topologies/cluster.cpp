@@ -363,15 +363,17 @@ double NodeEgress(const NodeTemplate& t, const LinkSpec& nic) {
 
 double ClusterImpl::ComputeBisection() const {
   if (num_devices_ < 2) return 0;
-  if (num_nodes_ == 1) return NodeBisection(*tmpl_[0]);
   const auto closed = fabric_->ClosedFormSwitchBisection();
-  if (closed && num_nodes_ % 2 == 0 && !partial_ && num_servers_ == 0) {
+  if (num_nodes_ > 1 && closed && num_nodes_ % 2 == 0 && !partial_ && num_servers_ == 0) {
     // Node-aligned halves: half the nodes' egress, or the fabric's own bisection; a cut that
     // halves every node instead costs every node's own bisection.
-    const double egress = num_nodes_ / 2 * NodeEgress(*full_, node_type_->nic);
-    const double split = num_nodes_ * NodeBisection(*full_);
-    return std::min({egress, *closed, split});
+    double best = std::min(num_nodes_ / 2 * NodeEgress(*full_, node_type_->nic), *closed);
+    if (full_->devices >= 2) best = std::min(best, num_nodes_ * NodeBisection(*full_));
+    return best;
   }
+  // A single node, or no closed form: every balanced cut when there are few devices, else the
+  // cut between the first and the second half of the devices.
+  if (num_devices_ <= 16) return BruteForceBisection(*this);
   std::vector<int> half(num_devices_ / 2);
   for (int d = 0; d < num_devices_ / 2; ++d) half[d] = d;
   return CutBetween(half);
