@@ -6,7 +6,9 @@
 // (softmax + cross-entropy); inception_v3 in training mode also has one after its auxiliary head.
 #include "model/graph/zoo.h"
 
+#include <cctype>
 #include <filesystem>
+#include <map>
 
 #include "model/graph/model_json.h"
 #include "model/util/error.h"
@@ -469,9 +471,25 @@ Network BuildZooModel(const std::string& name) {
                    " (run \"convscale models\" for the list, or give a model file)");
 }
 
-// A zoo name builds the built-in network; anything else is read as a model file in the JSON
-// format (docs/model-format.md). A name that is neither a zoo model nor an existing file is
-// reported as an unknown model, with the closest zoo name.
+namespace {
+std::map<std::string, ModelFileReader>& Readers() {
+  static std::map<std::string, ModelFileReader> readers;
+  return readers;
+}
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
+void RegisterModelFileReader(const std::string& extension, ModelFileReader reader) {
+  Readers()[Lower(extension)] = reader;
+}
+
+// A zoo name builds the built-in network; anything else is read as a model file: by the reader
+// registered for its extension, else in the JSON format (docs/model-format.md). A name that is
+// neither a zoo model nor an existing file is reported as an unknown model, with the closest zoo
+// name.
 Network LoadModel(const std::string& name_or_file, int64_t batch) {
   if (IsZooModel(name_or_file)) {
     Network net = BuildZooModel(name_or_file);
@@ -484,7 +502,10 @@ Network LoadModel(const std::string& name_or_file, int64_t batch) {
                      DidYouMean(name_or_file, ZooNames()) +
                      " (not a zoo model and no such file; run \"convscale models\" for the list)");
   }
-  Network net = LoadModelJson(name_or_file);
+  const std::string ext = Lower(std::filesystem::path(name_or_file).extension().string());
+  auto reader = Readers().find(ext);
+  Network net =
+      reader != Readers().end() ? reader->second(name_or_file) : LoadModelJson(name_or_file);
   net.Infer(batch, name_or_file);
   return net;
 }
