@@ -40,7 +40,7 @@ TEST(ClusterCli, ShowJsonKeys) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["devices"], 32);
   EXPECT_EQ(j["nodes"], 4);
-XX
+  // The first 2 nodes' 16 NICs at 25 GB/s; both leaves are non-blocking.
   EXPECT_DOUBLE_EQ(j["bisection_bandwidth_Bps"].get<double>(), 2 * 8 * 25e9);
   EXPECT_DOUBLE_EQ(j["min_pair_bandwidth_Bps"].get<double>(), 25e9);
   EXPECT_GT(j["max_pair_latency_s"].get<double>(), 0);
