@@ -399,6 +399,8 @@ TEST(CudaCli, ExecuteWithoutDeviceExitsNonZeroWithTheCudaError) {
       Shell(bin + " plan --model resnet18 --cluster dgx-h100 --gpus 1 --strategy dp -o " + plan);
   if (made.first != 0) GTEST_SKIP() << "could not make a plan to execute: " << made.second;
   const auto [rc, out] = Shell(bin + " execute --backend cuda --plan " + plan + " --iterations 1");
+  if (out.find("\"cuda\" is not available in this build") != std::string::npos)
+    GTEST_SKIP() << "this convscale's execute does not offer --backend cuda yet: " << out;
   EXPECT_GT(rc, 0) << out;  // an exit code, not a signal
   EXPECT_NE(out.find("no CUDA device: " + why), std::string::npos) << out;
 }
