@@ -1,10 +1,11 @@
-// models, model show NAME|FILE, model export NAME -o FILE.
+// models, model show NAME|FILE, model export NAME -o FILE, model import FILE.onnx -o FILE.
 //
 // Counting conventions (docs/model-format.md): MACs are the multiply-adds of convolutions and
 // linear layers (torchvision's "GFLOPS" column); FLOPs count every layer with 1 MAC = 2 FLOPs;
 // G = 1e9; bytes assume fp32.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -14,8 +15,12 @@
 #include "model/graph/model_json.h"
 #include "model/graph/zoo.h"
 #include "model/util/context.h"
+#include "model/util/error.h"
 #include "model/util/json.h"
 #include "model/util/units.h"
+#ifdef CONVSCALE_HAVE_ONNX
+#include "model/onnx/onnx_import.h"
+#endif
 
 namespace convscale::cli {
 namespace {
@@ -179,12 +184,18 @@ struct ModelOptions {
   std::string output;
   std::string export_model;
   std::string export_output;
+  std::string import_file;
+  std::string import_output;
 };
 
 }  // namespace
 
 void AddModelCommands(CLI::App& app, Action& action) {
   auto opt = std::make_shared<ModelOptions>();
+#ifdef CONVSCALE_HAVE_ONNX
+  // Every command that reads a model (graph::LoadModel) then reads .onnx files too.
+  graph::RegisterModelFileReader(".onnx", graph::ImportOnnx);
+#endif
 
   auto* models = app.add_subcommand("models", "List the built-in model zoo");
   models->add_flag("--json", opt->models_json, "Print JSON instead of a table");
@@ -195,7 +206,7 @@ void AddModelCommands(CLI::App& app, Action& action) {
     };
   });
 
-  auto* model = app.add_subcommand("model", "Show or export a CNN model");
+  auto* model = app.add_subcommand("model", "Show, export or import a CNN model");
   model->require_subcommand(1);
 
   auto* show = model->add_subcommand("show", "Print the layer table and totals of a model");
@@ -223,6 +234,31 @@ void AddModelCommands(CLI::App& app, Action& action) {
       const graph::Network net = graph::LoadModel(opt->export_model, 1);
       Emit(opt->export_output, graph::ModelToJsonText(net));
       return 0;
+    };
+  });
+
+  auto* imp = model->add_subcommand(
+      "import", "Read an ONNX model (docs/onnx.md) and write it in the JSON model format");
+  imp->add_option("file", opt->import_file, "ONNX file (.onnx)")->required();
+  imp->add_option("-o", opt->import_output, "output file (\"-\" for stdout)")->required();
+  imp->callback([&action, opt] {
+    action = [opt]() -> int {
+      const std::string& file = opt->import_file;
+      const auto ext = std::filesystem::path(file).extension().string();
+      if (ext != ".onnx" && ext != ".ONNX")
+        throw InputError(file +
+                         ": \"model import\" reads ONNX files (.onnx); for a zoo name or a "
+                         "JSON model use \"model export\"");
+#ifdef CONVSCALE_HAVE_ONNX
+      graph::Network net = graph::ImportOnnx(file);
+      net.Infer(1, file);
+      Emit(opt->import_output, graph::ModelToJsonText(net));
+      return 0;
+#else
+      throw InputError(file +
+                       ": this convscale was built without ONNX support (install "
+                       "libonnx-dev and libprotobuf-dev, then reconfigure and rebuild)");
+#endif
     };
   });
 }
