@@ -25,6 +25,7 @@
 #include "model/util/context.h"
 #include "model/util/error.h"
 #include "model/util/units.h"
+#include "topologies/cluster.h"
 #ifdef CONVSCALE_HAVE_CPU_BACKEND
 #include "execute/cpu/onednn_backend.h"
 #include "execute/launch.h"
@@ -70,6 +71,27 @@ void DumpWeights(const std::string& dir, int rank, const graph::Network& net,
     out.append(static_cast<const char*>(b.data), b.bytes);
   }
   WriteFileAtomic(dir + "/rank" + std::to_string(rank) + ".weights", out);
+}
+
+// Each rank's node in the plan's cluster (for hierarchical collectives); every rank its own node
+// when the cluster cannot be loaded.
+std::vector<int> NodesOf(const plan::Plan& plan) {
+  std::vector<int> nodes;
+  try {
+    topo::ClusterOptions o;
+    const Json& opt = plan.context.options;
+    if (opt.contains("gpus") && opt["gpus"].is_number_integer()) o.gpus = opt["gpus"].get<int>();
+    if (opt.contains("nodes") && opt["nodes"].is_number_integer())
+      o.nodes = opt["nodes"].get<int>();
+    auto cluster = topo::LoadCluster(plan.context.cluster, o);
+    for (const plan::Rank& r : plan.ranks) {
+      const int n = r.endpoint < cluster->num_endpoints() ? cluster->endpoint(r.endpoint).node : -1;
+      nodes.push_back(n >= 0 ? n : 100000 + int(nodes.size()));
+    }
+  } catch (const std::exception&) {
+    nodes.clear();
+  }
+  return nodes;
 }
 
 // Test-set loss and accuracy on a rank that holds every layer (forward only, micro-batch 0).
@@ -129,6 +151,7 @@ int RunExecute(const ExecuteArgs& a) {
     opt.momentum = a.momentum;
     exec::RuntimeOptions ro;
     ro.peer_timeout_s = a.peer_timeout_s;
+    ro.node_of_rank = NodesOf(plan);
     exec::Runtime runtime(plan, net, *backend, *comm, opt, a.seed, ro);
 
     int total = a.warmup + a.iterations;
@@ -382,7 +405,10 @@ int RunProfile(const ProfileArgs& a) {
       j["context"]["host"] = launch.host();
       j["measured"] = true;
       j["model"] = net.name();
+      j["device"] = backend->device_description();
+      j["precision"] = "fp32";
       j["batch"] = a.batch;
+      j["params"] = net.Totals().params;
       j["layers"] = layers;
       j["update_s"] = exec::Summarise(upd).median;
       if (size >= 2) {

@@ -107,6 +107,29 @@ struct Runtime::Impl {
         rp(p.ranks.at(size_t(c.rank()))),
         rank(c.rank()) {}
 
+  // The stage-boundary tensor a send/recv without layers carries: the task's layer and phase when
+  // set, else decoded from the tag the lowering gives crossing tensors (docs/plan-format.md:
+  // (m * layers + producer) * 2, +1 for the gradient). {-1, false} when it is neither (then the
+  // message is a payload of comm_bytes).
+  struct Boundary {
+    int layer = -1;
+    bool grad = false;
+  };
+  Boundary BoundaryOf(const plan::Task& t) const {
+    Boundary b;
+    if (t.layer >= 0) {
+      b = {t.layer, IsGradientMessage(t)};
+    } else if (t.tag >= 0) {
+      const int64_t L = int64_t(net.size()), q = t.tag / 2;
+      if (q / L == t.micro_batch) b = {int(q % L), t.tag % 2 == 1};
+    }
+    if (b.layer <= 0 || b.layer >= int(net.size())) return {};
+    const double expect = double(net.layer(b.layer).out.elements()) * 4.0;
+    if (t.comm_bytes > 0 && std::fabs(t.comm_bytes - expect * double(micro_batch)) > 0.5) return {};
+    return b;
+  }
+  int64_t micro_batch = 1;
+
   CommGroup Group(const plan::Task& t) const {
     if (t.group < 0 || t.group >= int(plan.groups.size()))
       throw RuntimeError("rank " + std::to_string(rank) + ": task \"" + t.name + "\" names group " +
@@ -114,6 +137,10 @@ struct Runtime::Impl {
     CommGroup g;
     g.ranks = plan.groups[size_t(t.group)].ranks;
     g.index = t.group;
+    if (!options.node_of_rank.empty())
+      for (int r : g.ranks) g.node_of.push_back(options.node_of_rank.at(size_t(r)));
+    else
+      for (size_t i = 0; i < g.ranks.size(); ++i) g.node_of.push_back(int(i));
     return g;
   }
 
@@ -200,14 +227,17 @@ struct Runtime::Impl {
           } else {
             PrepareLayerBuffers(t, params, DataType::kF32);
           }
-        } else if (IsGradientMessage(t) && t.kind == TaskKind::kRecv && t.layer >= 0) {
-          CommBuffers cb;
-          cb.staging = backend.Allocate(backend.ActivationGrad(t.layer, t.micro_batch).bytes);
-          buffers[t.id] = cb;
-        } else if (t.layer < 0) {
-          CommBuffers cb;
-          cb.staging = backend.Allocate(std::max<size_t>(1, size_t(t.comm_bytes)));
-          buffers[t.id] = cb;
+        } else {
+          const Boundary b = BoundaryOf(t);
+          if (b.layer < 0) {
+            CommBuffers cb;
+            cb.staging = backend.Allocate(std::max<size_t>(1, size_t(t.comm_bytes)));
+            buffers[t.id] = cb;
+          } else if (b.grad && t.kind == TaskKind::kRecv) {
+            CommBuffers cb;
+            cb.staging = backend.Allocate(backend.ActivationGrad(b.layer, t.micro_batch).bytes);
+            buffers[t.id] = cb;
+          }
         }
       }
     }
@@ -220,8 +250,9 @@ struct Runtime::Impl {
   Buffer MessageBuffer(const plan::Task& t) {
     auto it = buffers.find(t.id);
     if (it != buffers.end()) return Wire(it->second);
-    if (IsGradientMessage(t)) return backend.ActivationGrad(t.layer, t.micro_batch);
-    return backend.Activation(t.layer, t.micro_batch);
+    const Boundary b = BoundaryOf(t);
+    if (b.grad) return backend.ActivationGrad(b.layer, t.micro_batch);
+    return backend.Activation(b.layer, t.micro_batch);
   }
 
   void RunCompute(const plan::Task& t, const std::vector<int>& owned, IterationResult& result) {
@@ -366,9 +397,11 @@ struct Runtime::Impl {
             if (t.kind == TaskKind::kRecv && bit != buffers.end()) {
               if (!t.layers.empty() && rp.role != Role::kServer) {
                 Unpack(bit->second);
-              } else if (t.layers.empty() && IsGradientMessage(t) && t.layer >= 0) {
-                backend.Accumulate(backend.ActivationGrad(t.layer, t.micro_batch),
-                                   bit->second.staging, DataType::kF32);
+              } else if (t.layers.empty()) {
+                const Boundary b = BoundaryOf(t);
+                if (b.grad)
+                  backend.Accumulate(backend.ActivationGrad(b.layer, t.micro_batch),
+                                     bit->second.staging, DataType::kF32);
               }
             }
             if (t.kind == TaskKind::kSend && !t.layers.empty() && rp.role != Role::kServer)
@@ -492,6 +525,7 @@ Runtime::Runtime(const plan::Plan& plan, const graph::Network& net, ComputeBacke
     if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.layer >= 0)
       param_layers.insert(t.layer);
   }
+  m.micro_batch = micro_batch_;
   BackendConfig cfg;
   cfg.micro_batch = micro_batch_;
   cfg.micro_batches = micro_batches_;

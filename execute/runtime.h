@@ -62,6 +62,9 @@ struct RuntimeOptions {
   // as lost and fails. 0 disables the watchdog.
   double peer_timeout_s = 30;
   bool record_tasks = true;
+  // The node of each rank (index = rank), for hierarchical collectives; empty = every rank its
+  // own node. The CLI takes it from the plan's cluster description.
+  std::vector<int> node_of_rank;
 };
 
 // Which replica / samples a rank's micro-batch gets: replica r of R, micro-batch m of M, with the

@@ -99,6 +99,35 @@ void DoublingAllGather(std::vector<OpStep>& st, size_t first, int n, int me, siz
   st.resize(std::max(st.size(), step));
 }
 
+// NCCL's binary tree over 0..n-1 (src/graph/trees.cc, ncclGetBtree): the parent, -1 for the root.
+int BtreeParent(int n, int rank) {
+  if (rank == 0) return -1;
+  int bit = 1;
+  while (bit < n && !(bit & rank)) bit <<= 1;
+  int up = (rank ^ bit) | (bit << 1);
+  if (up >= n) up = rank ^ bit;
+  return up;
+}
+// ncclGetDtree: tree 2 mirrors tree 1 (n even) or shifts it by one (n odd).
+std::vector<std::vector<int>> DoubleTree(int n) {
+  std::vector<std::vector<int>> parent(2, std::vector<int>(static_cast<size_t>(n), -1));
+  for (int r = 0; r < n; ++r) parent[0][size_t(r)] = BtreeParent(n, r);
+  for (int r = 0; r < n; ++r) {
+    const int v = (n % 2 == 0) ? n - 1 - r : (r - 1 + n) % n;
+    const int pv = BtreeParent(n, v);
+    parent[1][size_t(r)] = pv < 0 ? -1 : ((n % 2 == 0) ? n - 1 - pv : (pv + 1) % n);
+  }
+  return parent;
+}
+int TreeDepth(const std::vector<int>& parent, int r) {
+  int d = 0;
+  while (parent[size_t(r)] >= 0) {
+    r = parent[size_t(r)];
+    ++d;
+  }
+  return d;
+}
+
 int Depth(int v) {
   int d = 0;
   while (v > 0) {
@@ -189,15 +218,37 @@ std::vector<OpStep> MemberSteps(Collective c, Algorithm a, int n, int me, size_t
       return st;
     case Algorithm::kTree: {
       if (c == Collective::kAllReduce) {
-        // Two trees, each on half the buffer: labels in member order, and mirrored.
-        const Range h0 = Chunk(0, count, 2, 0), h1 = Chunk(0, count, 2, 1);
-        auto id = [](int l) { return l; };
-        auto mirror = [n](int l) { return n - 1 - l; };
-        TreeReduce(st, 0, n, me, id, h0);
-        TreeReduce(st, 0, n, n - 1 - me, mirror, h1);
-        const size_t up = st.size();
-        TreeBroadcast(st, up, n, me, id, h0);
-        TreeBroadcast(st, up, n, n - 1 - me, mirror, h1);
+        // NCCL's double binary tree (as plan::BuildSchedule): each tree reduces half the buffer
+        // level by level (deepest first) to its root and broadcasts it back down.
+        const auto parent = DoubleTree(n);
+        std::vector<std::vector<int>> depth(2, std::vector<int>(static_cast<size_t>(n)));
+        int height = 0;
+        for (int t = 0; t < 2; ++t)
+          for (int r = 0; r < n; ++r)
+            height =
+                std::max(height, depth[size_t(t)][size_t(r)] = TreeDepth(parent[size_t(t)], r));
+        const Range half[2] = {Chunk(0, count, 2, 0), Chunk(0, count, 2, 1)};
+        for (int level = height; level >= 1; --level) {
+          const size_t step = size_t(height - level);
+          for (int t = 0; t < 2; ++t)
+            for (int r = 0; r < n; ++r) {
+              if (depth[size_t(t)][size_t(r)] != level) continue;
+              const int p = parent[size_t(t)][size_t(r)];
+              if (r == me) Add(st, step, {p, true, half[t].offset, half[t].count, false});
+              if (p == me) Add(st, step, {r, false, half[t].offset, half[t].count, true});
+            }
+        }
+        for (int level = 1; level <= height; ++level) {
+          const size_t step = size_t(height + level - 1);
+          for (int t = 0; t < 2; ++t)
+            for (int r = 0; r < n; ++r) {
+              if (depth[size_t(t)][size_t(r)] != level) continue;
+              const int p = parent[size_t(t)][size_t(r)];
+              if (p == me) Add(st, step, {r, true, half[t].offset, half[t].count, false});
+              if (r == me) Add(st, step, {p, false, half[t].offset, half[t].count, false});
+            }
+        }
+        st.resize(size_t(2 * height));
       } else if (c == Collective::kBroadcast || c == Collective::kReduce) {
         auto member = [n, root](int l) { return Mod(l + root, n); };
         const int label = Mod(me - root, n);
@@ -310,7 +361,7 @@ std::string MatchesPlanSchedule(Collective c, Algorithm a, int n, size_t count, 
     for (const auto& [k, b] : plan_steps[s]) {
       auto it = ours[s].find(k);
       const double got = it == ours[s].end() ? 0 : it->second;
-      if (std::fabs(got - b) > element_bytes)
+      if (std::fabs(got - b) > double(element_bytes) * n)
         return what + ": step " + std::to_string(s) + ": member " + std::to_string(k.first) +
                " -> " + std::to_string(k.second) + ": the plan sends " + std::to_string(b) +
                " bytes, the executor " + std::to_string(got);

@@ -11,9 +11,9 @@
 //  - halving-doubling (Rabenseifner; n a power of two): recursive halving reduce-scatter (partner
 //    i xor d for d = n/2 .. 1, keeping the half of the current range the bit of i selects), then
 //    recursive doubling all-gather.
-//  - tree: double binary tree for all-reduce (NCCL's idea: half the buffer reduced up a binary
-//    tree over members in order, the other half up the mirrored tree, then broadcast down both);
-//    one binary tree rooted at the root for broadcast and reduce.
+//  - tree: NCCL's double binary tree for all-reduce (ncclGetDtree: half the buffer reduced up
+//    each tree level by level, deepest first, then broadcast back down); one binary tree (heap
+//    order from the root) for broadcast and reduce.
 //  - hierarchical (all-reduce): ring reduce-scatter inside each node, ring all-reduce of each
 //    chunk across nodes among members with the same local index, ring all-gather inside nodes.
 //  - direct: every member sends each chunk straight to its owner (reduce-scatter), then each
@@ -44,7 +44,8 @@ std::vector<OpStep> MemberSteps(plan::Collective c, plan::Algorithm a, int n, in
                                 int root, const std::vector<int>& node_of);
 
 // "" when the transfers of all members, step by step, equal plan::BuildSchedule's for the same
-// collective (bytes within one element), else a description of the first difference.
+// collective (bytes within n elements: the plan splits bytes exactly, the
+// executor in whole elements), else a description of the first difference.
 std::string MatchesPlanSchedule(plan::Collective c, plan::Algorithm a, int n, size_t count,
                                 int element_bytes, int root, const std::vector<int>& node_of);
 

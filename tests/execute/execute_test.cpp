@@ -1,0 +1,406 @@
+// The executor: collective schedules (run in-process, members stepped in lock-step), and end-to-end
+// runs under mpirun: data-parallel gradients after each all-reduce algorithm, parameter server and
+// pipeline weights, against single-process training of the same global batch; a lost rank.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "execute/cpu/schedules.h"
+#include "execute/measured.h"
+
+namespace convscale::exec {
+namespace {
+
+namespace fs = std::filesystem;
+using plan::Algorithm;
+using plan::Collective;
+
+// Runs every member's steps in lock-step on float buffers (messages are copied before any
+// receive is applied, as concurrent transfers would be).
+std::vector<std::vector<float>> Simulate(Collective c, Algorithm a, int n, size_t count, int root,
+                                         std::vector<std::vector<float>> bufs,
+                                         const std::vector<int>& node_of = {}) {
+  std::vector<std::vector<cpu::OpStep>> steps;
+  size_t max_steps = 0;
+  for (int m = 0; m < n; ++m) {
+    steps.push_back(cpu::MemberSteps(c, a, n, m, count, root, node_of));
+    max_steps = std::max(max_steps, steps.back().size());
+  }
+  for (size_t s = 0; s < max_steps; ++s) {
+    // (src, dst) -> queued messages in order.
+    std::map<std::pair<int, int>, std::vector<std::vector<float>>> wire;
+    for (int m = 0; m < n; ++m)
+      if (s < steps[size_t(m)].size())
+        for (const cpu::Op& op : steps[size_t(m)][s].ops)
+          if (op.send)
+            wire[{m, op.peer}].emplace_back(bufs[size_t(m)].begin() + long(op.offset),
+                                            bufs[size_t(m)].begin() + long(op.offset + op.count));
+    for (int m = 0; m < n; ++m)
+      if (s < steps[size_t(m)].size())
+        for (const cpu::Op& op : steps[size_t(m)][s].ops)
+          if (!op.send) {
+            auto& q = wire[{op.peer, m}];
+            EXPECT_FALSE(q.empty()) << "step " << s << ": member " << m << " waits for " << op.peer
+                                    << " which sends nothing";
+            if (q.empty()) return bufs;
+            std::vector<float> msg = q.front();
+            q.erase(q.begin());
+            EXPECT_EQ(msg.size(), op.count);
+            for (size_t i = 0; i < op.count && i < msg.size(); ++i)
+              bufs[size_t(m)][op.offset + i] =
+                  op.reduce ? bufs[size_t(m)][op.offset + i] + msg[i] : msg[i];
+          }
+    for (auto& [k, q] : wire)
+      EXPECT_TRUE(q.empty()) << "step " << s << ": " << k.first << " -> " << k.second
+                             << " sent a message nobody received";
+  }
+  return bufs;
+}
+
+std::vector<std::vector<float>> Inputs(int n, size_t count) {
+  std::vector<std::vector<float>> b(size_t(n), std::vector<float>(count));
+  for (int m = 0; m < n; ++m)
+    for (size_t i = 0; i < count; ++i) b[size_t(m)][i] = float((m + 1) * 1000 + int(i));
+  return b;
+}
+float Sum(int n, size_t i) {
+  float s = 0;
+  for (int m = 0; m < n; ++m) s += float((m + 1) * 1000 + int(i));
+  return s;
+}
+// Chunk c of n over count elements (the communicator's split: the last takes the remainder).
+std::pair<size_t, size_t> ChunkOf(size_t count, int n, int c) {
+  const size_t base = count / size_t(n);
+  return {base * size_t(c), c == n - 1 ? count - base * size_t(n - 1) : base};
+}
+
+struct Case {
+  Algorithm a;
+  int n;
+};
+
+class AllReduceSchedule : public ::testing::TestWithParam<Case> {};
+
+TEST_P(AllReduceSchedule, EveryMemberEndsWithTheSum) {
+  const auto [a, n] = GetParam();
+  for (size_t count : {size_t(1), size_t(7), size_t(64), size_t(1001)}) {
+    if (count < size_t(n) && a != Algorithm::kTree) continue;
+    auto out = Simulate(Collective::kAllReduce, a, n, count, 0, Inputs(n, count));
+    for (int m = 0; m < n; ++m)
+      for (size_t i = 0; i < count; ++i)
+        ASSERT_EQ(out[size_t(m)][i], Sum(n, i)) << plan::Name(a) << " n=" << n << " count=" << count
+                                                << " member " << m << " [" << i << "]";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Algorithms, AllReduceSchedule,
+    ::testing::Values(Case{Algorithm::kRing, 2}, Case{Algorithm::kRing, 3},
+                      Case{Algorithm::kRing, 4}, Case{Algorithm::kRing, 8},
+                      Case{Algorithm::kHalvingDoubling, 2}, Case{Algorithm::kHalvingDoubling, 4},
+                      Case{Algorithm::kHalvingDoubling, 8}, Case{Algorithm::kTree, 2},
+                      Case{Algorithm::kTree, 3}, Case{Algorithm::kTree, 4},
+                      Case{Algorithm::kTree, 7}, Case{Algorithm::kHierarchical, 4},
+                      Case{Algorithm::kDirect, 3}, Case{Algorithm::kDirect, 4}));
+
+TEST(Schedules, HierarchicalUsesNodes) {
+  const int n = 4;
+  const size_t count = 100;
+  auto out = Simulate(Collective::kAllReduce, Algorithm::kHierarchical, n, count, 0,
+                      Inputs(n, count), {0, 0, 1, 1});
+  for (int m = 0; m < n; ++m)
+    for (size_t i = 0; i < count; ++i) ASSERT_EQ(out[size_t(m)][i], Sum(n, i));
+  // Two members per node: the first step stays inside the nodes.
+  for (const cpu::Op& op : cpu::MemberSteps(Collective::kAllReduce, Algorithm::kHierarchical, n, 0,
+                                            count, 0, {0, 0, 1, 1})[0]
+                               .ops)
+    EXPECT_EQ(op.peer, 1);
+}
+
+TEST(Schedules, ReduceScatterLeavesMemberIWithChunkI) {
+  for (Algorithm a : {Algorithm::kRing, Algorithm::kHalvingDoubling, Algorithm::kDirect}) {
+    const int n = 4;
+    const size_t count = 103;
+    auto out = Simulate(Collective::kReduceScatter, a, n, count, 0, Inputs(n, count));
+    for (int m = 0; m < n; ++m) {
+      auto [off, len] = ChunkOf(count, n, m);
+      for (size_t i = off; i < off + len; ++i)
+        ASSERT_EQ(out[size_t(m)][i], Sum(n, i)) << plan::Name(a) << " member " << m;
+    }
+  }
+}
+
+TEST(Schedules, AllGatherBroadcastReduce) {
+  const int n = 4;
+  const size_t count = 50;
+  for (Algorithm a : {Algorithm::kRing, Algorithm::kHalvingDoubling, Algorithm::kDirect}) {
+    auto in = Inputs(n, count);
+    auto out = Simulate(Collective::kAllGather, a, n, count, 0, in);
+    for (int m = 0; m < n; ++m)
+      for (int c = 0; c < n; ++c) {
+        auto [off, len] = ChunkOf(count, n, c);
+        for (size_t i = off; i < off + len; ++i) ASSERT_EQ(out[size_t(m)][i], in[size_t(c)][i]);
+      }
+  }
+  for (Algorithm a : {Algorithm::kRing, Algorithm::kTree, Algorithm::kDirect})
+    for (int root : {0, 2}) {
+      auto in = Inputs(n, count);
+      auto b = Simulate(Collective::kBroadcast, a, n, count, root, in);
+      auto r = Simulate(Collective::kReduce, a, n, count, root, in);
+      for (int m = 0; m < n; ++m)
+        for (size_t i = 0; i < count; ++i) ASSERT_EQ(b[size_t(m)][i], in[size_t(root)][i]);
+      for (size_t i = 0; i < count; ++i) ASSERT_EQ(r[size_t(root)][i], Sum(n, i));
+    }
+}
+
+TEST(Schedules, RejectsCombinationsThatDoNotExist) {
+  EXPECT_THROW(
+      cpu::MemberSteps(Collective::kAllReduce, Algorithm::kHalvingDoubling, 3, 0, 10, 0, {}),
+      std::invalid_argument);
+  EXPECT_THROW(cpu::MemberSteps(Collective::kReduceScatter, Algorithm::kTree, 4, 0, 10, 0, {}),
+               std::invalid_argument);
+}
+
+TEST(Schedules, MatchThePlansSchedule) {
+  for (Algorithm a : {Algorithm::kRing, Algorithm::kHalvingDoubling, Algorithm::kTree})
+    for (int n : {2, 4, 8})
+      EXPECT_EQ(cpu::MatchesPlanSchedule(Collective::kAllReduce, a, n, 1 << 20, 4, 0, {}), "")
+          << plan::Name(a) << " n=" << n;
+}
+
+TEST(Measured, SpreadIsMedianMinMaxMeanStddev) {
+  const Spread s = Summarise({3, 1, 2, 10});
+  EXPECT_DOUBLE_EQ(s.median, 2.5);
+  EXPECT_DOUBLE_EQ(s.min, 1);
+  EXPECT_DOUBLE_EQ(s.max, 10);
+  EXPECT_DOUBLE_EQ(s.mean, 4);
+  EXPECT_NEAR(s.stddev, std::sqrt((1 + 9 + 4 + 36) / 3.0), 1e-12);
+}
+
+// ---- End-to-end under mpirun ----------------------------------------------------------------
+
+struct Run {
+  int rc = -1;
+  std::string output;
+  double seconds = 0;
+};
+
+Run Shell(const std::string& cmd) {
+  Run r;
+  const auto t0 = std::chrono::steady_clock::now();
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+bool HaveMpirun() {
+  return Shell("command -v mpirun").rc == 0;
+}
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!HaveMpirun()) GTEST_SKIP() << "mpirun is not installed";
+    dir_ = fs::temp_directory_path() /
+           ("convscale-exec-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  std::string Bin() const { return CONVSCALE_BINARY; }
+  std::string Plan(const std::string& name, const std::string& args) {
+    const std::string path = (dir_ / (name + ".json")).string();
+    const Run r = Shell(Bin() + " plan --model fashion_cnn --cluster cpu-minicluster " + args +
+                        " -o " + path);
+    EXPECT_EQ(r.rc, 0) << r.output;
+    return path;
+  }
+  // Runs the plan and returns the folder holding each rank's weights.
+  std::string Execute(const std::string& plan, int ranks, const std::string& args) {
+    const std::string out = (dir_ / (fs::path(plan).stem().string() + "-w")).string();
+    fs::create_directories(out);
+    const std::string launch = ranks == 1 ? ""
+                                          : "mpirun --allow-run-as-root --oversubscribe -np " +
+                                                std::to_string(ranks) + " ";
+    const Run r = Shell("OMP_NUM_THREADS=1 timeout 120 " + launch + Bin() + " execute --plan " +
+                        plan + " -o " + out + "/summary.json --dump-weights " + out + " " + args);
+    EXPECT_EQ(r.rc, 0) << r.output;
+    return out;
+  }
+  fs::path dir_;
+};
+
+using Weights = std::map<std::string, std::vector<float>>;
+Weights Load(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  Weights w;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string name;
+    size_t count = 0;
+    ls >> name >> count;
+    std::vector<float> v(count);
+    in.read(reinterpret_cast<char*>(v.data()), std::streamsize(count * 4));
+    w[name] = std::move(v);
+  }
+  return w;
+}
+// Largest difference over the layers present in both.
+double MaxDiff(const Weights& a, const Weights& b, size_t* compared) {
+  double m = 0;
+  *compared = 0;
+  for (const auto& [k, v] : b) {
+    auto it = a.find(k);
+    if (it == a.end() || it->second.size() != v.size()) continue;
+    ++*compared;
+    for (size_t i = 0; i < v.size(); ++i) m = std::max(m, double(std::fabs(v[i] - it->second[i])));
+  }
+  return m;
+}
+
+// One SGD step with learning rate 1 and no momentum: w1 = w0 - g, with w0 the same seeded
+// parameters everywhere, so equal weights mean equal gradients (all-reduced mean over the global
+// batch of 32 against one process's full batch).
+class DataParallelGradients : public EndToEnd,
+                              public ::testing::WithParamInterface<std::tuple<std::string, int>> {};
+
+TEST_P(DataParallelGradients, EqualTheSingleProcessGradient) {
+  const auto [algorithm, ranks] = GetParam();
+  const std::string step = "--iterations 1 --warmup 0 --lr 1 --momentum 0";
+  const std::string single = Execute(Plan("single", "--gpus 1 --global-batch 32"), 1, step);
+  const std::string dp = Execute(
+      Plan("dp", "--gpus " + std::to_string(ranks) + " --global-batch 32 --algorithm " + algorithm),
+      ranks, step);
+  const Weights ref = Load(single + "/rank0.weights");
+  ASSERT_EQ(ref.size(), 4u);  // conv1, conv2, fc1, fc2
+  for (int r = 0; r < ranks; ++r) {
+    size_t compared = 0;
+    const double d = MaxDiff(ref, Load(dp + "/rank" + std::to_string(r) + ".weights"), &compared);
+    EXPECT_EQ(compared, 4u) << "rank " << r;
+    EXPECT_LT(d, 2e-5) << algorithm << " on " << ranks << " ranks, rank " << r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, DataParallelGradients,
+                         ::testing::Combine(::testing::Values("ring", "halving-doubling", "tree",
+                                                              "hierarchical"),
+                                            ::testing::Values(2, 4)),
+                         [](const auto& info) {
+                           std::string a = std::get<0>(info.param);
+                           for (char& c : a)
+                             if (c == '-') c = '_';
+                           return a + "_" + std::to_string(std::get<1>(info.param)) + "ranks";
+                         });
+
+// Three SGD-momentum steps: the synchronous parameter server and the pipeline reach the weights
+// of single-process training.
+TEST_F(EndToEnd, ParameterServerSyncMatchesSingleProcess) {
+  const std::string steps = "--iterations 3 --warmup 0 --lr 0.05";
+  const std::string single = Execute(Plan("single", "--gpus 1 --global-batch 32"), 1, steps);
+  const std::string plan = Plan("ps", "--gpus 2 --global-batch 32 --strategy ps --servers 1");
+  const int ranks = 3;  // two workers, one server
+  const std::string ps = Execute(plan, ranks, steps);
+  const Weights ref = Load(single + "/rank0.weights");
+  for (int r = 0; r < ranks; ++r) {
+    size_t compared = 0;
+    const double d = MaxDiff(ref, Load(ps + "/rank" + std::to_string(r) + ".weights"), &compared);
+    EXPECT_EQ(compared, 4u) << "rank " << r;
+    EXPECT_LT(d, 5e-5) << "rank " << r;
+  }
+}
+
+TEST_F(EndToEnd, PipelineMatchesSingleProcess) {
+  const std::string steps = "--iterations 3 --warmup 0 --lr 0.05";
+  const std::string single = Execute(Plan("single", "--gpus 1 --global-batch 32"), 1, steps);
+  for (int stages : {2, 4}) {
+    const std::string mp =
+        Execute(Plan("mp" + std::to_string(stages),
+                     "--gpus " + std::to_string(stages) +
+                         " --global-batch 32 --strategy mp --micro-batches 4 --schedule 1f1b"),
+                stages, steps);
+    const Weights ref = Load(single + "/rank0.weights");
+    size_t total = 0;
+    for (int r = 0; r < stages; ++r) {
+      size_t compared = 0;
+      const double d = MaxDiff(ref, Load(mp + "/rank" + std::to_string(r) + ".weights"), &compared);
+      total += compared;
+      EXPECT_LT(d, 5e-5) << stages << " stages, rank " << r;
+    }
+    EXPECT_EQ(total, 4u) << "every parameter layer lives on exactly one stage";
+  }
+}
+
+TEST_F(EndToEnd, SummaryIsMarkedMeasuredWithMemoryBesideThePrediction) {
+  const std::string out =
+      Execute(Plan("dp", "--gpus 2 --global-batch 32"), 2,
+              "--iterations 3 --warmup 1 --trace " + (dir_ / "t.json").string());
+  std::ifstream in(out + "/summary.json");
+  const Json j = Json::parse(in);
+  EXPECT_EQ(j["measured"], true);
+  EXPECT_EQ(j["iterations"]["measured"], 3);
+  EXPECT_EQ(j["iterations"]["times_s"].size(), 3u);
+  EXPECT_GT(j["iteration_time_s"].get<double>(), 0);
+  for (const char* k : {"throughput_samples_per_s", "compute_time_s", "comm_time_s",
+                        "exposed_comm_time_s", "bubble_time_s", "comm_bytes"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  ASSERT_EQ(j["ranks"].size(), 2u);
+  EXPECT_GT(j["ranks"][0]["memory_peak_bytes"].get<double>(), 0);
+  EXPECT_GT(j["ranks"][0]["memory_predicted_bytes"].get<double>(), 0);
+  std::ifstream tin(dir_ / "t.json");
+  const Json t = Json::parse(tin);
+  EXPECT_GT(t["traceEvents"].size(), 50u);
+}
+
+// A rank that dies mid-run: every other rank exits non-zero within 30 s, and the output names the
+// lost rank.
+TEST_F(EndToEnd, LostRankStopsTheJobNamingIt) {
+  const std::string plan = Plan("dp3", "--gpus 3 --global-batch 30");
+  const Run r = Shell(
+      "OMP_NUM_THREADS=1 timeout 60 mpirun --allow-run-as-root --oversubscribe "
+      "-np 3 " +
+      Bin() + " execute --plan " + plan +
+      " --iterations 20 --warmup 0 --kill-rank 1 --kill-after 2 --peer-timeout 20");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.rc, 124) << "timed out: " << r.output;
+  EXPECT_LT(r.seconds, 45);
+  EXPECT_NE(r.output.find("rank 1"), std::string::npos) << r.output;
+}
+
+TEST_F(EndToEnd, EmulatedClusterRunsAcrossNamespaces) {
+  const std::string script = std::string(CONVSCALE_SOURCE_DIR) + "/scripts/emulated-cluster";
+  const Run check = Shell(script + " --check");
+  if (check.rc != 0) GTEST_SKIP() << check.output;
+  const std::string plan = Plan("dp2", "--gpus 2 --global-batch 32");
+  const Run r = Shell("OMP_NUM_THREADS=1 timeout 120 " + script +
+                      " --hosts 2 --rate 1gbit -- mpirun -np 2 " + Bin() + " execute --plan " +
+                      plan + " --iterations 2 --warmup 1 -o " + (dir_ / "m.json").string());
+  ASSERT_EQ(r.rc, 0) << r.output;
+  std::ifstream in(dir_ / "m.json");
+  const Json j = Json::parse(in);
+  EXPECT_NE(j["ranks"][0]["host"], j["ranks"][1]["host"]);
+  EXPECT_EQ(Shell("ip netns list | grep -c '^cs' || true").output, "0\n");
+}
+
+}  // namespace
+}  // namespace convscale::exec
