@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 
+#include "model/graph/model_json.h"
 #include "model/graph/zoo.h"
 #include "model/onnx/onnx_import.h"
 #include "model/util/error.h"
@@ -168,6 +169,23 @@ TEST(OnnxImport, ThreeLayerCnnMatchesHandCounts) {
   EXPECT_DOUBLE_EQ(net.Totals().macs_forward, 442368.0 + 1179648.0 + 320.0);
   net.Infer(8, path);
   EXPECT_DOUBLE_EQ(net.Totals().macs_forward, 8 * (442368.0 + 1179648.0 + 320.0));
+}
+
+// `convscale model import`: the imported network written in the JSON model format reads back to
+// the same layers and counts.
+TEST(OnnxImport, ImportedModelRoundTripsThroughJson) {
+  const Network net = ImportOnnx(ThreeLayerCnn().Write("three_layer_json.onnx"));
+  Network back = ModelFromJson(ParseJson(ModelToJsonText(net), "model.json"), "model.json");
+  back.Infer(1, "model.json");
+  ASSERT_EQ(back.size(), net.size());
+  for (int v = 0; v < static_cast<int>(net.size()); ++v) {
+    EXPECT_EQ(back.layer(v).name, net.layer(v).name);
+    EXPECT_EQ(back.layer(v).type, net.layer(v).type);
+  }
+  EXPECT_EQ(back.Totals().params, 5450);
+  EXPECT_EQ(back.Totals().macs_forward, net.Totals().macs_forward);
+  EXPECT_EQ(back.Totals().flops_backward, net.Totals().flops_backward);
+  EXPECT_EQ(back.num_classes(), 10);
 }
 
 // What torch.onnx writes for x.view(x.size(0), -1), nn.Linear as MatMul + Add, and nn.ReLU6 as
