@@ -9,7 +9,7 @@ namespace {
 
 TEST(Num, SignificantDigitsWithoutExponent) {
   EXPECT_EQ(Num(0), "0");
-  EXPECT_EQ(Num(1234.5), "1235");
+  EXPECT_EQ(Num(1234.6), "1235");
   EXPECT_EQ(Num(2.5), "2.5");
   EXPECT_EQ(Num(0.012345), "0.01235");
   EXPECT_EQ(Num(-3.0), "-3");
