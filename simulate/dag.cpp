@@ -42,8 +42,11 @@ Dag DagBuilder::Finish() {
   // A rank with no tasks still ends its iteration.
   std::vector<uint8_t> start_used(n, 0);
   for (const auto& e : edges_) start_used[e.first] = 1;
+  std::vector<uint8_t> end_reached(n, 0);
+  for (const auto& e : edges_) end_reached[e.second] = 1;
   for (int r = 0; r < ranks; ++r)
-    if (!start_used[dag_.iter_start[r]]) edges_.emplace_back(dag_.iter_start[r], dag_.iter_end[r]);
+    if (!start_used[dag_.iter_start[r]] || !end_reached[dag_.iter_end[r]])
+      edges_.emplace_back(dag_.iter_start[r], dag_.iter_end[r]);
   // Deterministic successor order: by (from, insertion order).
   std::stable_sort(edges_.begin(), edges_.end(),
                    [](const auto& x, const auto& y) { return x.first < y.first; });

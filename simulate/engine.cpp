@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <cmath>
 #include <functional>
 #include <limits>
 #include <queue>
@@ -228,7 +228,9 @@ Run* g_run = nullptr;
 void PutBytes(std::string& out, const void* p, size_t n) {
   out.append(static_cast<const char*>(p), n);
 }
-void PutI64(std::string& out, int64_t v) { PutBytes(out, &v, sizeof v); }
+void PutI64(std::string& out, int64_t v) {
+  PutBytes(out, &v, sizeof v);
+}
 void PutVec(std::string& out, const std::vector<double>& v) {
   PutI64(out, static_cast<int64_t>(v.size()));
   PutBytes(out, v.data(), v.size() * sizeof(double));
@@ -312,7 +314,7 @@ RawResult RunDag(const Dag& dag, const topo::Cluster& cluster,
 // Runs RunDag in a forked child and returns its result. The child's message for an error it
 // caught comes back as the same exception type.
 RawResult RunDagInChild(const Dag& dag, const topo::Cluster& cluster, const PlatformOptions& po,
-                     const EngineOptions& eo) {
+                        const EngineOptions& eo) {
   int fds[2];
   if (::pipe(fds) != 0) throw RuntimeError(std::string("simulate: pipe: ") + std::strerror(errno));
   std::fflush(stdout);

@@ -44,7 +44,8 @@ std::vector<int> NodeOf(const plan::Plan& p, const plan::Group& g, const topo::C
 
 // Link-direction slot for load counting: shared links count both directions together.
 int64_t Slot(const topo::Cluster& cl, const topo::Hop& h) {
-  return cl.links()[h.link].shared ? 2 * int64_t{h.link} : 2 * int64_t{h.link} + (h.forward ? 0 : 1);
+  return cl.links()[h.link].shared ? 2 * int64_t{h.link}
+                                   : 2 * int64_t{h.link} + (h.forward ? 0 : 1);
 }
 
 struct Pair {
@@ -55,8 +56,8 @@ struct Pair {
 
 // One coarse phase: a run of steps with the same transfer pairs.
 struct Phase {
-  std::vector<Pair> pairs;           // sorted
-  std::vector<double> bytes;         // per pair, summed over the phase's steps
+  std::vector<Pair> pairs;    // sorted
+  std::vector<double> bytes;  // per pair, summed over the phase's steps
   // Steps as (repeat count, bytes per pair): a ring's 2(n-1) equal steps are one entry.
   std::vector<std::pair<int, std::vector<double>>> steps;
 };
@@ -81,11 +82,17 @@ class Lowerer {
     LowerCollectives(coarse);
     for (int r = 0; r < ranks; ++r) {
       const auto& tasks = p_.ranks[r].tasks;
+      std::vector<uint8_t> needed(tasks.size(), 0);
       for (const plan::Task& t : tasks) {
         const int64_t g = d.task_offset[r] + t.id;
+        for (int dep : t.deps) needed[dep] = 1;
         if (chained_[g]) continue;
         for (int dep : t.deps) b_.Edge(exit_[d.task_offset[r] + dep], entry_[g]);
       }
+      // The rank's iteration ends with its last tasks (a flow node belongs to its sender, so the
+      // receiver's end must be tied to its own tasks explicitly).
+      for (const plan::Task& t : tasks)
+        if (!needed[t.id]) b_.Edge(exit_[d.task_offset[r] + t.id], b_.iter_end(r));
     }
     LoweredPlan out;
     out.coarse = coarse;
@@ -95,9 +102,7 @@ class Lowerer {
   }
 
  private:
-  double Speed(int r) const {
-    return o_.rank_speed.empty() ? 1.0 : o_.rank_speed[r];
-  }
+  double Speed(int r) const { return o_.rank_speed.empty() ? 1.0 : o_.rank_speed[r]; }
 
   // Compute tasks, fused into chains where a task's only dependency is the previous compute task
   // and nothing else waits on that one.
@@ -115,8 +120,7 @@ class Lowerer {
     for (const plan::Task& t : tasks)
       for (int dep : t.deps) {
         if (dep < 0 || dep >= static_cast<int>(tasks.size()) || dep >= t.id)
-          throw InputError("plan", "/ranks/" + std::to_string(r) + "/tasks/" +
-                                       std::to_string(t.id),
+          throw InputError("plan", "/ranks/" + std::to_string(r) + "/tasks/" + std::to_string(t.id),
                            "dependency " + std::to_string(dep) + " is not an earlier task");
         ++dependents[dep];
       }
@@ -207,8 +211,7 @@ class Lowerer {
         auto it = recvs.find(key);
         size_t& k = used[key];
         if (it == recvs.end() || k >= it->second.size())
-          throw InputError("plan", "/ranks/" + std::to_string(r) + "/tasks/" +
-                                       std::to_string(t.id),
+          throw InputError("plan", "/ranks/" + std::to_string(r) + "/tasks/" + std::to_string(t.id),
                            "send to rank " + std::to_string(t.peer) + " tag " +
                                std::to_string(t.tag) + " has no matching receive");
         const int64_t recv = it->second[k++];
@@ -246,9 +249,9 @@ class Lowerer {
       const auto [r0, g0] = members.front();
       const plan::Task& t = p_.ranks[r0].tasks[g0 - d.task_offset[r0]];
       if (t.group < 0 || t.group >= static_cast<int>(p_.groups.size()))
-        throw InputError("plan", "/ranks/" + std::to_string(r0) + "/tasks/" +
-                                     std::to_string(t.id) + "/group",
-                         "group " + std::to_string(t.group) + " does not exist");
+        throw InputError(
+            "plan", "/ranks/" + std::to_string(r0) + "/tasks/" + std::to_string(t.id) + "/group",
+            "group " + std::to_string(t.group) + " does not exist");
       const plan::Group& g = p_.groups[t.group];
       const int n = static_cast<int>(g.ranks.size());
       // Member m's task and its start join.
@@ -260,9 +263,9 @@ class Lowerer {
         const int rank = g.ranks[m];
         if (auto it = task_of_rank.find(rank); it != task_of_rank.end()) task_of[m] = it->second;
         if (task_of[m] < 0)
-          throw InputError("plan", "/groups/" + std::to_string(t.group),
-                           "collective " + std::to_string(cid) + " has no task on rank " +
-                               std::to_string(rank));
+          throw InputError(
+              "plan", "/groups/" + std::to_string(t.group),
+              "collective " + std::to_string(cid) + " has no task on rank " + std::to_string(rank));
         cur[m] = Join(rank, static_cast<int>(task_of[m]));
         entry_[task_of[m]] = cur[m];
       }

@@ -44,9 +44,9 @@ struct LoweringOptions {
 
 struct LoweredPlan {
   Dag dag;
-  bool coarse = false;        // collectives were lowered coarse
-  int64_t exact_flows = 0;    // flows the exact lowering has (per iteration)
-  int64_t flows = 0;          // flows actually in the Dag (per iteration)
+  bool coarse = false;      // collectives were lowered coarse
+  int64_t exact_flows = 0;  // flows the exact lowering has (per iteration)
+  int64_t flows = 0;        // flows actually in the Dag (per iteration)
 };
 
 // Seconds one compute task takes on `e` with an extra speed factor.

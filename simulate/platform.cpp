@@ -1,9 +1,9 @@
 #include "simulate/platform.h"
 
+#include <xbt/log.h>
 #include <simgrid/kernel/routing/NetPoint.hpp>
 #include <simgrid/kernel/routing/NetZoneImpl.hpp>
 #include <simgrid/s4u.hpp>
-#include <xbt/log.h>
 
 #include <cstdio>
 #include <sstream>
@@ -16,12 +16,12 @@ namespace skr = simgrid::kernel::routing;
 
 const std::vector<std::string>& NetworkConfig() {
   static const std::vector<std::string> kConfig = {
-      "network/model:CM02",        // plain max-min sharing, latency + size / bandwidth
-      "network/crosstraffic:0",    // no ACK traffic on the reverse direction
-      "network/TCP-gamma:0",       // no window cap on long-latency routes
-      "surf/precision:1e-13",      // simulated-time rounding (default 1e-9 s)
-      "maxmin/precision:1e-10",    // solver rounding (default 1e-5)
-      "contexts/guard-size:0",     // no guard page per actor stack (many actors at scale)
+      "network/model:CM02",      // plain max-min sharing, latency + size / bandwidth
+      "network/crosstraffic:0",  // no ACK traffic on the reverse direction
+      "network/TCP-gamma:0",     // no window cap on long-latency routes
+      "surf/precision:1e-13",    // simulated-time rounding (default 1e-9 s)
+      "maxmin/precision:1e-10",  // solver rounding (default 1e-5)
+      "contexts/guard-size:0",   // no guard page per actor stack (many actors at scale)
   };
   return kConfig;
 }
@@ -116,11 +116,20 @@ std::string XmlEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -55,7 +55,9 @@ double ExposedLength(std::vector<std::pair<double, double>> comm,
   return std::max(0.0, all - b);
 }
 
-bool IsComm(const plan::Task& t) { return t.kind != plan::TaskKind::kCompute; }
+bool IsComm(const plan::Task& t) {
+  return t.kind != plan::TaskKind::kCompute;
+}
 
 }  // namespace
 
@@ -242,8 +244,7 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
     ls.name = links[l].name;
     ls.level = links[l].level;
     const bool fabric = links[l].level.rfind("fabric", 0) == 0;
-    ls.bandwidth_Bps =
-        links[l].bandwidth_Bps * (fabric ? 1 - lo.platform.background_load : 1.0);
+    ls.bandwidth_Bps = links[l].bandwidth_Bps * (fabric ? 1 - lo.platform.background_load : 1.0);
     ls.bytes_forward = fwd[l];
     ls.bytes_backward = bwd[l];
     const double busiest = links[l].shared ? fwd[l] + bwd[l] : std::max(fwd[l], bwd[l]);
@@ -375,11 +376,10 @@ std::string SummaryCsv(const SimulationResult& r, const plan::Plan& plan) {
   o << field(plan.context.model) << "," << field(plan.context.cluster) << ","
     << field(plan.context.strategy) << ",simulate," << r.collectives << "," << r.devices << ","
     << r.ranks.size() << "," << plan.global_batch << "," << num(r.iteration_time_s) << ","
-    << num(r.throughput_samples_per_s) << "," << num(r.speedup) << ","
-    << num(r.scaling_efficiency) << "," << num(r.compute_time_s) << "," << num(r.comm_time_s)
-    << "," << num(r.exposed_comm_time_s) << "," << num(r.bubble_time_s) << ","
-    << num(r.comm_bytes) << "," << num(r.memory_peak_bytes) << ","
-    << (r.has_staleness ? num(r.staleness_mean) : "") << ","
+    << num(r.throughput_samples_per_s) << "," << num(r.speedup) << "," << num(r.scaling_efficiency)
+    << "," << num(r.compute_time_s) << "," << num(r.comm_time_s) << ","
+    << num(r.exposed_comm_time_s) << "," << num(r.bubble_time_s) << "," << num(r.comm_bytes) << ","
+    << num(r.memory_peak_bytes) << "," << (r.has_staleness ? num(r.staleness_mean) : "") << ","
     << (r.has_staleness ? num(r.staleness_max) : "") << "\n";
   return o.str();
 }
@@ -433,8 +433,8 @@ std::string ChromeTrace(const SimulationResult& r, const plan::Plan& plan,
                   ev.rank, ev.lane, ev.begin_s * 1e6, (ev.end_s - ev.begin_s) * 1e6,
                   t.kind == plan::TaskKind::kCompute ? plan::Name(t.phase) : plan::Name(t.kind));
     o += buf;
-    o += esc(t.name.empty() ? std::string(plan::Name(t.kind)) + " " + std::to_string(t.id)
-                            : t.name);
+    o +=
+        esc(t.name.empty() ? std::string(plan::Name(t.kind)) + " " + std::to_string(t.id) : t.name);
     o += "\",\"args\":{";
     if (t.kind == plan::TaskKind::kCompute) {
       std::snprintf(buf, sizeof buf, "\"flops\":%.17g,\"layer\":%d", t.flops, t.layer);

@@ -22,7 +22,9 @@ SimulateOptions Opts(CollectiveMode m, int warmup = 0, int iterations = 1) {
   return o;
 }
 
-double RelErr(double got, double want) { return std::abs(got - want) / want; }
+double RelErr(double got, double want) {
+  return std::abs(got - want) / want;
+}
 
 struct RingCase {
   int n;
@@ -80,9 +82,9 @@ TEST(ContentionTest, HierarchicalBeatsFlatRingAcrossSlowNetwork) {
   const double S = 100e6;
   for (CollectiveMode mode : {CollectiveMode::kExact, CollectiveMode::kCoarse}) {
     const double flat = Simulate(AllReducePlan(16, S), *cl, Opts(mode)).iteration_time_s;
-    const double hier = Simulate(AllReducePlan(16, S, plan::Algorithm::kHierarchical), *cl,
-                                 Opts(mode))
-                            .iteration_time_s;
+    const double hier =
+        Simulate(AllReducePlan(16, S, plan::Algorithm::kHierarchical), *cl, Opts(mode))
+            .iteration_time_s;
     // Flat: 30 steps of S/16 (4 hops of 1 us), the node-crossing edges at 12.5 GB/s.
     // Hierarchical: 3 + 3 intra-node steps of S/4 at 150 GB/s (2 hops), and 6 inter-node steps
     // in which the 4 rings of S/4 share each uplink (4 x S/16).
@@ -101,7 +103,7 @@ TEST(ContentionTest, HierarchicalBeatsFlatRingAcrossSlowNetwork) {
 struct CoarseCase {
   const char* name;
   int n;
-  bool tree;      // 4 nodes behind 2:1 oversubscribed uplinks, random-like placement
+  bool tree;       // 4 nodes behind 2:1 oversubscribed uplinks, random-like placement
   bool serialize;  // buckets on one stream (no overlap)
   double bucket_bytes;
   double flops;

@@ -20,8 +20,9 @@ inline plan::Task ComputeTask(int id, double flops, std::vector<int> deps, std::
   return t;
 }
 
-inline plan::Task CollectiveTask(int id, int group, int64_t cid, double bytes, std::vector<int> deps,
-                                 plan::Algorithm a = plan::Algorithm::kRing, int bucket = -1) {
+inline plan::Task CollectiveTask(int id, int group, int64_t cid, double bytes,
+                                 std::vector<int> deps, plan::Algorithm a = plan::Algorithm::kRing,
+                                 int bucket = -1) {
   plan::Task t;
   t.id = id;
   t.kind = plan::TaskKind::kCollective;
@@ -80,9 +81,10 @@ inline plan::Plan BucketPlan(int n, int layers, double flops, int buckets, doubl
     rk.endpoint = endpoints.empty() ? r : endpoints[r];
     auto& ts = rk.tasks;
     for (int l = 0; l < layers; ++l)
-      ts.push_back(ComputeTask(static_cast<int>(ts.size()), flops,
-                               ts.empty() ? std::vector<int>{} : std::vector<int>{static_cast<int>(ts.size()) - 1},
-                               "layer" + std::to_string(l) + "/fwd"));
+      ts.push_back(ComputeTask(
+          static_cast<int>(ts.size()), flops,
+          ts.empty() ? std::vector<int>{} : std::vector<int>{static_cast<int>(ts.size()) - 1},
+          "layer" + std::to_string(l) + "/fwd"));
     int prev_bucket = -1;
     int last_bwd = static_cast<int>(ts.size()) - 1;
     for (int l = layers - 1; l >= 0; --l) {

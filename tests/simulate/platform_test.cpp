@@ -81,8 +81,7 @@ namespace sg4 = simgrid::s4u;
     ::_exit(2);
   for (const topo::Link& l : c.links()) {
     const sg4::Link* up = e.link_by_name_or_null(l.name + "_UP");
-    if (up == nullptr || up->get_bandwidth() != l.bandwidth_Bps ||
-        up->get_latency() != l.latency_s)
+    if (up == nullptr || up->get_bandwidth() != l.bandwidth_Bps || up->get_latency() != l.latency_s)
       ::_exit(3);
   }
   CheckRoutesAndExit(c, hosts);
@@ -102,7 +101,8 @@ TEST(PlatformTest, ExportedXmlLoadsBackWithTheSameHostsLinksAndRoutes) {
   auto c = FakeCluster::Tree(2, 3, 300e9, 25e9, 0.5e-6, 7e12);
   const std::string xml = ExportSimgridXml(*c);
   EXPECT_NE(xml.find("<prop id=\"network/model\" value=\"CM02\"/>"), std::string::npos);
-  EXPECT_NE(xml.find("<link id=\"fabric/up1\" bandwidth=\"25000000000Bps\" latency=\"4.9999999999999998e-07s\" "
+  EXPECT_NE(xml.find("<link id=\"fabric/up1\" bandwidth=\"25000000000Bps\" "
+                     "latency=\"4.9999999999999998e-07s\" "
                      "sharing_policy=\"SPLITDUPLEX\"/>"),
             std::string::npos)
       << xml;

@@ -1,0 +1,83 @@
+// Simulator scale benchmark (issue 5, "Scale"): one ResNet-50 sync-DP iteration with buckets,
+// every layer's tasks included, on N GPUs.
+//
+//   simulate_bench [--gpus N] [--cluster NAME] [--collectives exact|coarse|auto]
+//                  [--iterations I] [--warmup W] [--model M]
+//
+// Prints one line of `key=value` fields: the simulated iteration time, the wall time of lowering
+// and of the SimGrid run, the peak RSS of this process (plan + lowered graph) and of the SimGrid
+// child process, and the flow and activity counts. Run by bench/simulate.sh.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "model/graph/zoo.h"
+#include "model/plan/strategy.h"
+#include "simulate/lowering.h"
+#include "simulate/simulator.h"
+
+using namespace convscale;
+
+int main(int argc, char** argv) {
+  int gpus = 1024, iterations = 1, warmup = 0;
+  std::string cluster_name = "dgx-a100-hdr200", mode = "auto", model = "resnet50";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--gpus")
+      gpus = std::stoi(v);
+    else if (k == "--cluster")
+      cluster_name = v;
+    else if (k == "--collectives")
+      mode = v;
+    else if (k == "--iterations")
+      iterations = std::stoi(v);
+    else if (k == "--warmup")
+      warmup = std::stoi(v);
+    else if (k == "--model")
+      model = v;
+    else {
+      std::fprintf(stderr, "simulate_bench: unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  try {
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    topo::ClusterOptions co;
+    co.gpus = gpus;
+    auto cluster = topo::LoadCluster(cluster_name, co);
+    auto net = graph::LoadModel(model, 1);
+    plan::StrategyOptions so;
+    so.strategy = "dp";
+    so.model = model;
+    so.cluster = cluster_name;
+    so.gpus = gpus;
+    so.batch = 32;
+    const plan::Plan p = plan::Lower(net, *cluster, so);
+    const auto t1 = Clock::now();
+    sim::SimulateOptions o;
+    o.iterations = iterations;
+    o.warmup = warmup;
+    o.lowering.collectives = sim::ParseCollectiveMode(mode);
+    const sim::SimulationResult r = sim::Simulate(p, *cluster, o);
+    const auto t2 = Clock::now();
+    rusage self{}, child{};
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &child);
+    std::printf(
+        "gpus=%d tasks=%zu collectives=%s iteration_s=%.9f plan_wall_s=%.3f simulate_wall_s=%.3f "
+        "rss_parent_MiB=%.1f rss_simgrid_MiB=%.1f flows=%lld exact_flows=%lld activities=%lld\n",
+        gpus, p.num_tasks(), r.collectives.c_str(), r.iteration_time_s,
+        std::chrono::duration<double>(t1 - t0).count(),
+        std::chrono::duration<double>(t2 - t1).count(), self.ru_maxrss / 1024.0,
+        child.ru_maxrss / 1024.0, static_cast<long long>(r.flows_per_iteration),
+        static_cast<long long>(r.exact_flows_per_iteration), static_cast<long long>(r.activities));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "simulate_bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,247 @@
+// simulate --plan FILE | --model M --cluster C --gpus N --strategy S [plan options]
+//          [--iterations N] [--warmup W] [--collectives exact|coarse|auto]
+//          [--straggler RANK:FACTOR]... [--background-load F] [--trace FILE] [--csv FILE]
+//          [--json] [-o FILE]
+// cluster export-simgrid NAME|FILE [--gpus N] [--nodes N] [--servers N] -o platform.xml
+//
+// Docs: docs/simulator.md.
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "model/graph/zoo.h"
+#include "model/plan/strategy.h"
+#include "model/util/error.h"
+#include "model/util/units.h"
+#include "simulate/platform.h"
+#include "simulate/simulator.h"
+
+namespace convscale::cli {
+namespace {
+
+struct SimulateArgs {
+  std::string plan_file, model, cluster, strategy = "dp", precision = "fp32", optimizer = "sgd";
+  std::string algorithm = "ring", bucket = "25MiB", grad_precision = "fp32";
+  std::string schedule = "gpipe", hybrid = "dp-pp", ps_placement = "dedicated";
+  int gpus = 0, nodes = 0, stages = 0, micro_batches = 1, servers = 0, staleness = -1;
+  int64_t batch = 0, global_batch = 0;
+  bool async = false;
+  int iterations = 3, warmup = 1;
+  std::string collectives = "auto";
+  std::vector<std::string> stragglers;
+  double background_load = 0;
+  std::string trace, csv, output;
+  bool json = false;
+};
+
+struct ExportArgs {
+  std::string cluster, output;
+  int gpus = 0, nodes = 0, servers = 0;
+};
+
+template <class F>
+auto Parsed(const std::string& flag, const std::string& value, F parse) {
+  try {
+    return parse(value);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(flag + " " + value + ": " + e.what());
+  }
+}
+
+plan::StrategyOptions StrategyFrom(const SimulateArgs& a) {
+  plan::StrategyOptions o;
+  o.strategy = a.strategy;
+  o.model = a.model;
+  o.cluster = a.cluster;
+  o.gpus = a.gpus;
+  o.batch = a.batch;
+  o.global_batch = a.global_batch;
+  o.precision = a.precision;
+  o.optimizer = a.optimizer;
+  o.algorithm = Parsed("--algorithm", a.algorithm, plan::ParseAlgorithm);
+  o.bucket_bytes =
+      Parsed("--bucket", a.bucket, [](const std::string& s) { return units::ParseBytes(s); });
+  o.grad_precision = Parsed("--grad-precision", a.grad_precision, plan::ParseCommPrecision);
+  o.stages = a.stages;
+  o.micro_batches = a.micro_batches;
+  o.schedule = Parsed("--schedule", a.schedule, plan::ParsePipelineSchedule);
+  o.hybrid = Parsed("--hybrid", a.hybrid, plan::ParseHybridKind);
+  o.servers = a.servers;
+  o.ps_placement = Parsed("--ps-placement", a.ps_placement, plan::ParsePsPlacement);
+  o.async = a.async;
+  o.staleness = a.staleness;
+  return o;
+}
+
+// Dedicated server hosts a parameter-server plan needs from the cluster.
+int ServerHosts(const std::string& strategy, const std::string& placement, int servers) {
+  if (strategy != "ps" || placement != "dedicated") return 0;
+  return servers > 0 ? servers : 1;
+}
+
+std::string Text(const sim::SimulationResult& r, const plan::Plan& p) {
+  std::ostringstream o;
+  char buf[256];
+  auto line = [&](const char* k, const std::string& v) {
+    std::snprintf(buf, sizeof buf, "%-24s %s\n", k, v.c_str());
+    o << buf;
+  };
+  auto pct = [](double f) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f%%", 100 * f);
+    return std::string(b);
+  };
+  line("model / strategy", p.context.model + " / " + p.context.strategy);
+  line("devices / ranks", std::to_string(r.devices) + " / " + std::to_string(r.ranks.size()));
+  line("iteration time", units::FormatTime(r.iteration_time_s));
+  std::snprintf(buf, sizeof buf, "%.1f samples/s", r.throughput_samples_per_s);
+  line("throughput", buf);
+  std::snprintf(buf, sizeof buf, "%.2f (efficiency %s)", r.speedup,
+                pct(r.scaling_efficiency).c_str());
+  line("speedup", buf);
+  line("compute (max rank)", units::FormatTime(r.compute_time_s));
+  line("communication",
+       units::FormatTime(r.comm_time_s) + ", exposed " + units::FormatTime(r.exposed_comm_time_s));
+  line("idle (max rank)", units::FormatTime(r.bubble_time_s));
+  line("bytes on the network", units::FormatBytes(r.comm_bytes));
+  if (r.has_staleness) {
+    std::snprintf(buf, sizeof buf, "mean %.2f, max %.0f updates", r.staleness_mean,
+                  r.staleness_max);
+    line("staleness", buf);
+  }
+  for (size_t i = 0; i < r.links.size() && i < 3; ++i) {
+    std::snprintf(buf, sizeof buf, "%s (%s) %s", r.links[i].name.c_str(), r.links[i].level.c_str(),
+                  pct(r.links[i].utilization).c_str());
+    line(i == 0 ? "busiest links" : "", buf);
+  }
+  line("collectives",
+       r.collectives + " (" + std::to_string(r.flows_per_iteration) + " flows per iteration)");
+  return o.str();
+}
+
+}  // namespace
+
+void AddSimulateCommands(CLI::App& app, Action& action) {
+  static SimulateArgs a;
+  auto* sim = app.add_subcommand(
+      "simulate", "Predict an iteration with SimGrid: contention, timelines, stragglers");
+  sim->add_option("--plan", a.plan_file, "plan JSON (from `convscale plan`)");
+  sim->add_option("--model", a.model, "zoo model name or model file");
+  sim->add_option("--cluster", a.cluster, "built-in cluster name or cluster JSON file");
+  sim->add_option("--gpus", a.gpus, "devices to use")->check(CLI::PositiveNumber);
+  sim->add_option("--nodes", a.nodes, "nodes to use")->check(CLI::PositiveNumber);
+  sim->add_option("--strategy", a.strategy, "dp, mp, ps or hybrid");
+  sim->add_option("--batch", a.batch, "samples per device")->check(CLI::PositiveNumber);
+  sim->add_option("--global-batch", a.global_batch, "samples per iteration")
+      ->check(CLI::PositiveNumber);
+  sim->add_option("--precision", a.precision, "compute precision: fp32, tf32, fp16, bf16");
+  sim->add_option("--optimizer", a.optimizer, "sgd or adam");
+  sim->add_option("--algorithm", a.algorithm,
+                  "all-reduce: ring, tree, hierarchical, halving-doubling, direct");
+  sim->add_option("--bucket", a.bucket, "gradient bucket cap (bytes, e.g. 25MiB)");
+  sim->add_option("--grad-precision", a.grad_precision, "gradient precision: fp32, fp16, bf16");
+  sim->add_option("--stages", a.stages, "pipeline stages")->check(CLI::NonNegativeNumber);
+  sim->add_option("--micro-batches", a.micro_batches, "micro-batches per iteration")
+      ->check(CLI::PositiveNumber);
+  sim->add_option("--schedule", a.schedule, "pipeline schedule: gpipe or 1f1b");
+  sim->add_option("--hybrid", a.hybrid, "hybrid kind: dp-pp or owt");
+  sim->add_option("--servers", a.servers, "parameter servers")->check(CLI::NonNegativeNumber);
+  sim->add_option("--ps-placement", a.ps_placement, "dedicated, host or colocated");
+  sim->add_flag("--async", a.async, "asynchronous parameter servers");
+  sim->add_option("--staleness", a.staleness, "async: staleness bound (-1 = unbounded)");
+  sim->add_option("--iterations", a.iterations, "measured iterations (default 3)")
+      ->check(CLI::PositiveNumber);
+  sim->add_option("--warmup", a.warmup, "warm-up iterations (default 1)")
+      ->check(CLI::NonNegativeNumber);
+  sim->add_option("--collectives", a.collectives,
+                  "exact (chunk by chunk), coarse (one flow per phase) or auto (default)");
+  sim->add_option("--straggler", a.stragglers,
+                  "RANK:FACTOR, a rank computing FACTOR as fast (repeatable)");
+  sim->add_option("--background-load", a.background_load,
+                  "fraction of every fabric link taken by background traffic");
+  sim->add_option("--trace", a.trace, "write the Chrome trace (Perfetto) timeline here");
+  sim->add_option("--csv", a.csv, "write the summary as CSV here");
+  sim->add_flag("--json", a.json, "print the summary JSON instead of text");
+  sim->add_option("-o,--output", a.output, "write the summary here instead of stdout");
+  sim->callback([&action] {
+    action = [] {
+      std::unique_ptr<topo::Cluster> cluster;
+      plan::Plan p;
+      if (!a.plan_file.empty()) {
+        if (!a.model.empty()) throw InputError("simulate: give either --plan or --model, not both");
+        p = plan::LoadPlan(a.plan_file);
+        const Json& o = p.context.options;
+        topo::ClusterOptions co;
+        co.gpus = a.gpus > 0 ? a.gpus : o.value("gpus", 0);
+        co.nodes = a.nodes;
+        co.server_hosts =
+            ServerHosts(p.context.strategy, o.value("ps_placement", ""), o.value("servers", 0));
+        const std::string name = a.cluster.empty() ? p.context.cluster : a.cluster;
+        if (name.empty())
+          throw InputError(a.plan_file + ": the plan names no cluster; give --cluster");
+        cluster = topo::LoadCluster(name, co);
+        if (p.cluster_endpoints > 0 && p.cluster_endpoints != cluster->num_endpoints())
+          throw InputError(a.plan_file + ": /cluster_endpoints: the plan was lowered for " +
+                           std::to_string(p.cluster_endpoints) + " endpoints; cluster \"" + name +
+                           "\" here has " + std::to_string(cluster->num_endpoints()) +
+                           " (give the same --gpus/--nodes)");
+      } else {
+        if (a.model.empty() || a.cluster.empty())
+          throw InputError("simulate: give --plan FILE, or --model and --cluster");
+        topo::ClusterOptions co;
+        co.gpus = a.gpus;
+        co.nodes = a.nodes;
+        co.server_hosts = ServerHosts(a.strategy, a.ps_placement, a.servers);
+        cluster = topo::LoadCluster(a.cluster, co);
+        auto net = graph::LoadModel(a.model, 1);
+        p = plan::Lower(net, *cluster, StrategyFrom(a));
+      }
+      sim::SimulateOptions so;
+      so.iterations = a.iterations;
+      so.warmup = a.warmup;
+      so.lowering.collectives = sim::ParseCollectiveMode(a.collectives);
+      so.lowering.platform.background_load = a.background_load;
+      for (const auto& s : a.stragglers) so.stragglers.push_back(sim::ParseStraggler(s));
+      const sim::SimulationResult r = sim::Simulate(p, *cluster, so);
+      if (!a.trace.empty()) Emit(a.trace, sim::ChromeTrace(r, p, *cluster));
+      if (!a.csv.empty()) Emit(a.csv, sim::SummaryCsv(r, p));
+      const bool json = a.json || (!a.output.empty() && a.output.size() > 5 &&
+                                   a.output.compare(a.output.size() - 5, 5, ".json") == 0);
+      Emit(a.output, json ? sim::SummaryJson(r, p, *cluster).dump(2) + "\n" : Text(r, p));
+      return 0;
+    };
+  });
+
+  // `cluster export-simgrid` joins the "cluster" group (added before this one in main.cpp).
+  CLI::App* cluster = nullptr;
+  try {
+    cluster = app.get_subcommand("cluster");
+  } catch (const CLI::OptionNotFound&) {
+    cluster = nullptr;
+  }
+  if (cluster != nullptr) {
+    static ExportArgs e;
+    auto* ex = cluster->add_subcommand(
+        "export-simgrid", "Write the SimGrid XML platform of a cluster (docs/simulator.md)");
+    ex->add_option("cluster", e.cluster, "built-in cluster name or cluster JSON file")->required();
+    ex->add_option("--gpus", e.gpus, "number of devices")->check(CLI::PositiveNumber);
+    ex->add_option("--nodes", e.nodes, "number of nodes")->check(CLI::PositiveNumber);
+    ex->add_option("--servers", e.servers, "dedicated parameter-server hosts")
+        ->check(CLI::NonNegativeNumber);
+    ex->add_option("-o,--output", e.output, "output file (default: stdout)");
+    ex->callback([&action] {
+      action = [] {
+        topo::ClusterOptions o;
+        o.gpus = e.gpus;
+        o.nodes = e.nodes;
+        o.server_hosts = e.servers;
+        auto c = topo::LoadCluster(e.cluster, o);
+        Emit(e.output, sim::ExportSimgridXml(*c));
+        return 0;
+      };
+    });
+  }
+}
+
+}  // namespace convscale::cli

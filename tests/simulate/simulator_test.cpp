@@ -1,0 +1,184 @@
+// Whole simulations: parameter servers, staleness, stragglers, outputs and determinism.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "simulate/simulator.h"
+#include "tests/simulate/fake_cluster.h"
+#include "tests/simulate/plans.h"
+
+namespace convscale::sim {
+namespace {
+
+using namespace testing;  // NOLINT: test helpers
+
+// W workers (endpoints 0..W-1) and one server (endpoint W). A worker computes 1 ms, pushes its
+// gradient of S bytes and pulls the new weights. Sync: the server sums all W pushes, updates and
+// answers every worker. Async: it updates and answers each push on its own.
+plan::Plan PsPlan(int W, double S, bool async) {
+  plan::Plan p;
+  p.context.strategy = "ps";
+  p.global_batch = 32 * W;
+  p.async = async;
+  for (int w = 0; w < W; ++w) {
+    plan::Rank r;
+    r.endpoint = w;
+    r.role = plan::Role::kWorker;
+    r.tasks.push_back(ComputeTask(0, 1e9, {}, "fwd+bwd"));
+    r.tasks.push_back(P2PTask(1, plan::TaskKind::kSend, W, 0, S, {0}, "push"));
+    r.tasks.push_back(P2PTask(2, plan::TaskKind::kRecv, W, 1, S, {}, "pull"));
+    r.tasks[1].layers = {0};
+    r.tasks[2].layers = {0};
+    p.ranks.push_back(r);
+  }
+  plan::Rank s;
+  s.endpoint = W;
+  s.role = plan::Role::kServer;
+  auto& ts = s.tasks;
+  if (!async) {
+    std::vector<int> got;
+    for (int w = 0; w < W; ++w) {
+      ts.push_back(P2PTask(w, plan::TaskKind::kRecv, w, 0, S, {}, "push w" + std::to_string(w)));
+      ts.back().layers = {0};
+      got.push_back(w);
+    }
+    ts.push_back(ComputeTask(W, 1e6, got, "aggregate", plan::Phase::kAggregate));
+    ts.push_back(ComputeTask(W + 1, 1e6, {W}, "update", plan::Phase::kUpdate));
+    ts.back().layer = 0;
+    for (int w = 0; w < W; ++w) {
+      ts.push_back(P2PTask(W + 2 + w, plan::TaskKind::kSend, w, 1, S, {W + 1},
+                           "pull w" + std::to_string(w)));
+      ts.back().layers = {0};
+    }
+  } else {
+    for (int w = 0; w < W; ++w) {
+      const int base = static_cast<int>(ts.size());
+      ts.push_back(P2PTask(base, plan::TaskKind::kRecv, w, 0, S, {}, "push"));
+      ts.back().layers = {0};
+      ts.push_back(ComputeTask(base + 1, 1e6, {base}, "update", plan::Phase::kUpdate));
+      ts.back().layer = 0;
+      ts.push_back(P2PTask(base + 2, plan::TaskKind::kSend, w, 1, S, {base + 1}, "pull"));
+      ts.back().layers = {0};
+    }
+  }
+  p.ranks.push_back(s);
+  return p;
+}
+
+SimulateOptions Opts(int warmup = 0, int iterations = 1) {
+  SimulateOptions o;
+  o.warmup = warmup;
+  o.iterations = iterations;
+  return o;
+}
+
+TEST(ParameterServerTest, ServerLinkBecomesTheBottleneckAsWorkersGrow) {
+  const double S = 50e6, B = 12.5e9, lat = 1e-6;
+  double prev = 0;
+  for (int W : {2, 4, 8}) {
+    auto cl = FakeCluster::Star(W + 1, B, lat);
+    const auto r = Simulate(PsPlan(W, S, false), *cl, Opts());
+    // Pushes queue on the server's link in, pulls on its link out: 2 W S / B plus compute.
+    const double want = 1e-3 + 2 * W * S / B + 2e-6 + 2 * 2e-6;
+    EXPECT_NEAR(r.iteration_time_s, want, want * 0.01) << W;
+    ASSERT_FALSE(r.links.empty());
+    EXPECT_EQ(r.links[0].name, "host" + std::to_string(W));  // the server's link is busiest
+    EXPECT_GT(r.iteration_time_s, prev * 1.5);
+    prev = r.iteration_time_s;
+    ASSERT_TRUE(r.has_staleness);
+    EXPECT_EQ(r.staleness_max, 0);  // sync: every gradient is computed on current weights
+  }
+}
+
+TEST(ParameterServerTest, AsyncReportsStalenessPerGradient) {
+  const int W = 4;
+  auto cl = FakeCluster::Star(W + 1, 12.5e9, 1e-6);
+  const auto r = Simulate(PsPlan(W, 10e6, true), *cl, Opts(0, 1));
+  ASSERT_TRUE(r.has_staleness);
+  EXPECT_EQ(r.staleness_samples, W);
+  // The server posts all W receives at once, so the W pushes share its link and arrive together,
+  // before any update: staleness 0 in the first iteration.
+  EXPECT_DOUBLE_EQ(r.staleness_mean, 0);
+  EXPECT_EQ(r.staleness_max, 0);
+}
+
+TEST(StragglerTest, SlowRankStretchesTheIteration) {
+  auto cl = FakeCluster::Star(4, 12.5e9, 1e-6);
+  const plan::Plan p = BucketPlan(4, 8, 1e9, 2, 1e6, true);
+  const double base = Simulate(p, *cl, Opts()).iteration_time_s;
+  SimulateOptions o = Opts();
+  o.stragglers = {{2, 0.5}};
+  const auto slow = Simulate(p, *cl, o);
+  // 16 kernels of 1 ms take 32 ms on the straggler; the others wait for it in the all-reduces.
+  EXPECT_GT(slow.iteration_time_s, base + 0.015);
+  EXPECT_NEAR(slow.compute_time_s, 0.032, 1e-9);
+  EXPECT_GT(slow.ranks[0].exposed_comm_s, 0.015);  // waiting inside the all-reduces
+}
+
+TEST(StragglerTest, BadSpecsAreInputErrors) {
+  try {
+    ParseStraggler("3");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "--straggler 3: expected RANK:FACTOR, e.g. 3:0.5");
+  }
+  EXPECT_EQ(ParseStraggler("3:0.5"), std::make_pair(3, 0.5));
+  auto cl = FakeCluster::Star(2, 1e9, 1e-6);
+  SimulateOptions o = Opts();
+  o.stragglers = {{5, 0.5}};
+  try {
+    Simulate(AllReducePlan(2, 1e6), *cl, o);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "--straggler 5:0.500000: the plan has ranks 0..1");
+  }
+}
+
+TEST(BackgroundLoadTest, FabricLinksKeepTheRestOfTheirBandwidth) {
+  auto cl = FakeCluster::Tree(2, 1, 100e9, 10e9, 1e-6);
+  SimulateOptions o = Opts();
+  o.lowering.platform.background_load = 0.5;
+  const auto r = Simulate(AllReducePlan(2, 100e6), *cl, o);
+  // Two steps of 50 MB over 4 hops; the uplinks keep 5 GB/s.
+  EXPECT_NEAR(r.iteration_time_s, 2 * (4e-6 + 50e6 / 5e9), 1e-9);
+}
+
+TEST(OutputTest, SameInputGivesByteIdenticalOutputs) {
+  setenv("CONVSCALE_FIXED_TIMESTAMP", "2026-01-01T00:00:00Z", 1);
+  auto cl = FakeCluster::Tree(2, 4, 100e9, 12.5e9, 1e-6);
+  const plan::Plan p = BucketPlan(8, 16, 1e8, 4, 4e6, false);
+  const auto a = Simulate(p, *cl, Opts(1, 2));
+  const auto b = Simulate(p, *cl, Opts(1, 2));
+  EXPECT_EQ(SummaryJson(a, p, *cl).dump(2), SummaryJson(b, p, *cl).dump(2));
+  EXPECT_EQ(ChromeTrace(a, p, *cl), ChromeTrace(b, p, *cl));
+  EXPECT_EQ(SummaryCsv(a, p), SummaryCsv(b, p));
+}
+
+TEST(OutputTest, SummaryHasTheEstimateKeysAndTheSimulatorExtras) {
+  auto cl = FakeCluster::Star(4, 12.5e9, 1e-6);
+  const plan::Plan p = BucketPlan(4, 8, 1e9, 2, 1e6, true);
+  const auto r = Simulate(p, *cl, Opts());
+  const Json j = SummaryJson(r, p, *cl);
+  for (const char* k :
+       {"iteration_time_s", "throughput_samples_per_s", "speedup", "scaling_efficiency",
+        "compute_time_s", "comm_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_bytes",
+        "memory_peak_bytes", "ranks", "top_links", "simulation", "iteration_times_s"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["context"]["source"], "simulate");
+  // 16 kernels of 1 ms, then the last bucket's all-reduce of 1 MB on 4 ranks.
+  const double ar = 6 * (2e-6 + 0.25e6 / 12.5e9);
+  EXPECT_NEAR(j["iteration_time_s"].get<double>(), 0.016 + ar, 1e-9);
+  EXPECT_NEAR(j["ranks"][0]["compute_time_s"].get<double>(), 0.016, 1e-12);
+  EXPECT_NEAR(j["ranks"][0]["exposed_comm_time_s"].get<double>(), ar, 1e-9);
+  // Speedup: each device does 1/4 of the work of one device at the same per-device batch.
+  EXPECT_NEAR(j["speedup"].get<double>(), 4 * 0.016 / (0.016 + ar), 1e-6);
+  const std::string trace = ChromeTrace(r, p, *cl);
+  EXPECT_NE(trace.find("\"name\":\"layer7/fwd\""), std::string::npos);
+  EXPECT_NE(trace.find("\"name\":\"bucket1/allreduce\""), std::string::npos);
+  EXPECT_NE(trace.find("\"thread_name\",\"pid\":3,\"tid\":1"), std::string::npos);
+  const std::string csv = SummaryCsv(r, p);
+  EXPECT_EQ(csv.substr(0, csv.find(',')), "model");
+}
+
+}  // namespace
+}  // namespace convscale::sim
