@@ -188,11 +188,6 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
       else
         busy.emplace_back(b, e);
       order.push_back(t.id);
-      if (t.kind == plan::TaskKind::kSend) s.bytes_sent += t.comm_bytes;
-      if (t.kind == plan::TaskKind::kCollective) {
-        const int n = t.group >= 0 ? static_cast<int>(plan.groups[t.group].ranks.size()) : 1;
-        s.bytes_sent += plan::BytesSentPerRank(t.collective, t.algorithm, n, t.comm_bytes);
-      }
     }
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
       return raw.task_begin[off + a] < raw.task_begin[off + b];
@@ -229,6 +224,7 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
   std::map<std::pair<int, int>, double> pair_bytes;
   for (const Node& nd : dag.nodes)
     if (nd.kind == NodeKind::kFlow && nd.src != nd.dst) {
+      r.ranks[nd.rank].bytes_sent += nd.amount;
       pair_bytes[{nd.src, nd.dst}] += nd.amount;
       r.comm_bytes += nd.amount;
     }
