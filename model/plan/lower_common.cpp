@@ -141,6 +141,12 @@ NetCosts::NetCosts(const graph::Network& network, const std::string& precision) 
     needs_bwd[v] = has_bwd_data[v] || has_bwd_weight[v];
     if (c.params > 0) param_layers.push_back(v);
   }
+  // The network charges a saved tensor to its producer; the input's (kept for the first layers'
+  // weight gradients) goes to its first consumer, so that it lands on that layer's stage.
+  if (!consumers[0].empty()) {
+    const int first = *std::min_element(consumers[0].begin(), consumers[0].end());
+    saved_bytes[first] += net.layer(0).cost.saved_bytes / B * act_scale;
+  }
 }
 
 double NetCosts::Flops(int v, Phase ph, int64_t samples) const {
@@ -315,7 +321,8 @@ void FillMemory(Rank& r, const MemoryInput& m) {
 
 double Workspace(const NetCosts& c, const std::vector<int>& layers, int64_t samples) {
   double w = 0;
-  for (int v : layers) w = std::max(w, (c.in_bytes[v] + c.out_bytes[v]) * 2);
+  for (int v : layers)
+    if (c.fwd_bytes[v] > 0) w = std::max(w, (c.in_bytes[v] + c.out_bytes[v]) * 2);  // not views
   return w * static_cast<double>(samples);
 }
 

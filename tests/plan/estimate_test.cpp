@@ -81,7 +81,7 @@ TEST(Estimate, DataParallelIterationIsComputePlusTheLastAllReduce) {
   EXPECT_DOUBLE_EQ(s.exposed_comm_time_s, ar);
   EXPECT_DOUBLE_EQ(s.comm_time_s, ar);
   EXPECT_DOUBLE_EQ(s.compute_time_s, ComputeSum(p, cl, 0));
-  EXPECT_DOUBLE_EQ(s.comm_bytes, 1400);  // ring all-reduce on 2: each sends 2 (n-1)/n x 1400 / 2
+  EXPECT_DOUBLE_EQ(s.comm_bytes, 2800);  // ring all-reduce on 2: each sends 2 (n-1)/n x 1400
   EXPECT_DOUBLE_EQ(s.throughput_samples_per_s, 8 / s.iteration_time_s);
   EXPECT_EQ(s.devices, 2);
   const double single = SingleDeviceTime(TinyNet(), cl, o, 4, {});
@@ -106,8 +106,8 @@ TEST(Estimate, MemoryModelHandCount) {
   EXPECT_EQ(r.memory_weights, 350 * 4);
   EXPECT_EQ(r.memory_gradients, 350 * 4);
   EXPECT_EQ(r.memory_optimizer, 350 * 4 * 2);  // Adam: two moments
-  // Saved for backward, per sample: conv1 its input (16 x 4 B), fc its input (32 x 4 B), the loss
-  // its probabilities (10 x 4 B); 4 samples.
+  // Saved for backward, per sample: the input (16 x 4 B, for conv1's weight gradient), conv1's
+  // output (32 x 4 B, fc's input), the loss's probabilities (10 x 4 B); 4 samples.
   EXPECT_EQ(r.memory_activations, (64 + 128 + 40) * 4);
   EXPECT_EQ(r.memory_buffers, 2 * 1400);  // one bucket, twice
   // Largest transient: conv1's input + output (16 + 32 elements), and their gradients.

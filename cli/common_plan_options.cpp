@@ -1,0 +1,139 @@
+#include "cli/common_plan_options.h"
+
+#include <stdexcept>
+
+#include "model/graph/zoo.h"
+#include "model/util/error.h"
+#include "model/util/units.h"
+
+namespace convscale::cli {
+
+void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
+  auto* m = app->add_option("--model", r.model, "zoo model name or model file (.json/.onnx)");
+  auto* c = app->add_option("--cluster", r.cluster, "built-in cluster name or cluster file");
+  if (require_model) {
+    m->required();
+    c->required();
+  }
+  app->add_option("--gpus", r.gpus, "compute devices to use (default: all of the cluster)");
+  app->add_option("--nodes", r.nodes, "nodes to use (default: derived from --gpus)");
+  app->add_option("--batch", r.batch, "samples per device (per replica for pipelines); default 32");
+  app->add_option("--global-batch", r.global_batch, "samples per iteration over all replicas");
+  app->add_option("--strategy", r.strategy, "dp, mp, ps or hybrid")->capture_default_str();
+  app->add_option("--algorithm", r.algorithm,
+                  "all-reduce algorithm: ring, tree, hierarchical, halving-doubling")
+      ->capture_default_str();
+  app->add_option("--bucket-size", r.bucket_size, "gradient bucket cap, with a unit (25MiB)")
+      ->capture_default_str();
+  app->add_option("--grad-precision", r.grad_precision,
+                  "gradient precision on the wire: fp32, "
+                  "fp16, bf16")
+      ->capture_default_str();
+  app->add_option("--precision", r.precision, "compute precision: fp32, tf32, fp16, bf16")
+      ->capture_default_str();
+  app->add_option("--optimizer", r.optimizer, "sgd (with momentum) or adam")->capture_default_str();
+  app->add_option("--stages", r.stages, "pipeline stages (mp: default one per device; hybrid: 2)");
+  app->add_option("--micro-batches", r.micro_batches, "micro-batches per iteration (pipelines)")
+      ->capture_default_str();
+  app->add_option("--schedule", r.schedule, "pipeline schedule: gpipe or 1f1b")
+      ->capture_default_str();
+  app->add_option("--hybrid", r.hybrid,
+                  "hybrid kind: dp-pp (data x pipeline) or owt (one "
+                  "weird trick: dp for conv, mp for fully connected)")
+      ->capture_default_str();
+  app->add_option("--servers", r.servers,
+                  "parameter servers (default: one per node, or the "
+                  "dedicated hosts)");
+  app->add_option("--ps-placement", r.ps_placement, "dedicated, host or colocated")
+      ->capture_default_str();
+  app->add_flag("--async", r.async, "asynchronous parameter server");
+  app->add_option("--staleness", r.staleness, "async: staleness bound (-1 = unbounded)");
+  app->add_option("--single-gpu-throughput", r.single_gpu_throughput,
+                  "measured samples/s of one device at --batch: calibrates the efficiency");
+  app->add_option("--profile", r.profile, "per-layer profile (convscale profile) to use");
+  app->add_flag("--allow-oversubscribe", r.allow_oversubscribe,
+                "keep a plan that does not fit in device memory");
+}
+
+namespace {
+template <class F>
+auto Flag(const std::string& flag, const std::string& value, F parse) {
+  try {
+    return parse(value);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(flag + " " + value + ": " + e.what());
+  }
+}
+}  // namespace
+
+plan::StrategyOptions ToStrategyOptions(const PlanRequest& r) {
+  plan::StrategyOptions o;
+  o.strategy = r.strategy;
+  o.model = r.model;
+  o.cluster = r.cluster;
+  o.gpus = r.gpus;
+  o.batch = r.batch;
+  o.global_batch = r.global_batch;
+  o.precision = r.precision;
+  o.optimizer = r.optimizer;
+  o.algorithm = Flag("--algorithm", r.algorithm, plan::ParseAlgorithm);
+  o.bucket_bytes = Flag("--bucket-size", r.bucket_size, units::ParseBytes);
+  o.grad_precision = Flag("--grad-precision", r.grad_precision, plan::ParseCommPrecision);
+  o.stages = r.stages;
+  o.micro_batches = r.micro_batches;
+  o.schedule = Flag("--schedule", r.schedule, plan::ParsePipelineSchedule);
+  o.hybrid = Flag("--hybrid", r.hybrid, plan::ParseHybridKind);
+  o.servers = r.servers;
+  o.ps_placement = Flag("--ps-placement", r.ps_placement, plan::ParsePsPlacement);
+  o.async = r.async;
+  o.staleness = r.staleness;
+  if (r.batch < 0) throw InputError("--batch " + std::to_string(r.batch) + ": must be positive");
+  if (r.global_batch < 0)
+    throw InputError("--global-batch " + std::to_string(r.global_batch) + ": must be positive");
+  if (r.stages < 0) throw InputError("--stages " + std::to_string(r.stages) + ": must be positive");
+  if (r.servers < 0)
+    throw InputError("--servers " + std::to_string(r.servers) + ": must be positive");
+  if (o.algorithm == plan::Algorithm::kDirect)
+    throw InputError(
+        "--algorithm direct: not an all-reduce algorithm for dp (ring, tree, "
+        "hierarchical, halving-doubling)");
+  return o;
+}
+
+BuiltPlan BuildPlan(const PlanRequest& r) {
+  BuiltPlan b;
+  b.options = ToStrategyOptions(r);
+  topo::ClusterOptions co;
+  co.gpus = r.gpus;
+  co.nodes = r.nodes;
+  if (b.options.strategy == "ps" && b.options.ps_placement == plan::PsPlacement::kDedicated)
+    co.server_hosts = r.servers > 0 ? r.servers : 1;
+  b.cluster = topo::LoadCluster(r.cluster, co);
+  b.network = std::make_unique<graph::Network>(
+      graph::LoadModel(r.model, r.batch > 0 ? r.batch : plan::kDefaultBatchPerDevice));
+  if (b.options.model.empty()) b.options.model = b.network->name();
+  if (r.model.find('/') != std::string::npos || r.model.find('.') != std::string::npos)
+    b.options.model = b.network->name();
+  b.plan = plan::Lower(*b.network, *b.cluster, b.options);
+  auto& opt = b.plan.context.options;
+  opt["nodes"] = b.cluster->num_nodes();
+  opt["allow_oversubscribe"] = r.allow_oversubscribe;
+  if (!r.allow_oversubscribe) cost::CheckMemory(b.plan, *b.cluster);
+  if (!r.profile.empty()) {
+    b.profile = std::make_shared<cost::Profile>(cost::LoadProfile(r.profile));
+    b.calibration.profile = b.profile.get();
+    opt["profile"] = r.profile;
+  }
+  const int64_t ref_batch = opt.contains("batch") ? opt["batch"].get<int64_t>() : r.batch;
+  if (r.single_gpu_throughput != 0) {
+    b.calibration.efficiency = cost::CalibrateEfficiency(
+        *b.network, *b.cluster, b.options, ref_batch, r.single_gpu_throughput, b.calibration);
+    opt["single_gpu_throughput"] = r.single_gpu_throughput;
+    opt["efficiency"] = b.calibration.efficiency;
+  }
+  b.single_device_time_s =
+      cost::SingleDeviceTime(*b.network, *b.cluster, b.options, ref_batch, b.calibration);
+  return b;
+}
+
+}  // namespace convscale::cli

@@ -1,0 +1,64 @@
+// The options every command that builds a plan shares (plan, estimate, simulate, report...):
+// AddPlanOptions adds them to a CLI11 subcommand, BuildPlan turns them into the network, the
+// cluster, the lowered plan, the calibration and the single-device reference time.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "model/cost/estimate.h"
+#include "model/graph/network.h"
+#include "model/plan/plan.h"
+#include "model/plan/strategy.h"
+#include "topologies/cluster.h"
+
+namespace convscale::cli {
+
+struct PlanRequest {
+  std::string model, cluster;
+  int gpus = 0, nodes = 0;
+  int64_t batch = 0, global_batch = 0;
+  std::string strategy = "dp";
+  std::string algorithm = "ring";
+  std::string bucket_size = "25MiB";
+  std::string grad_precision = "fp32";
+  std::string precision = "fp32";
+  std::string optimizer = "sgd";
+  int stages = 0, micro_batches = 1;
+  std::string schedule = "gpipe";
+  std::string hybrid = "dp-pp";
+  int servers = 0;
+  std::string ps_placement = "dedicated";
+  bool async = false;
+  int staleness = -1;
+  double single_gpu_throughput = 0;  // samples/s of one device; 0 = not given
+  std::string profile;               // profile file; "" = none
+  bool allow_oversubscribe = false;
+};
+
+// Adds --model --cluster --gpus --nodes --batch --global-batch --strategy --algorithm
+// --bucket-size --grad-precision --precision --optimizer --stages --micro-batches --schedule
+// --hybrid --servers --ps-placement --async --staleness --single-gpu-throughput --profile
+// --allow-oversubscribe. `require_model` makes --model and --cluster required.
+void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model = true);
+
+// The strategy options the flags ask for (InputError naming the flag on a bad value).
+plan::StrategyOptions ToStrategyOptions(const PlanRequest& r);
+
+struct BuiltPlan {
+  std::unique_ptr<graph::Network> network;
+  std::unique_ptr<topo::Cluster> cluster;
+  plan::StrategyOptions options;
+  plan::Plan plan;
+  std::shared_ptr<cost::Profile> profile;  // when --profile was given
+  cost::Calibration calibration;           // points into `profile`
+  double single_device_time_s = 0;         // reference for speedup
+};
+
+// Loads the model and the cluster, lowers the strategy, checks memory (unless
+// --allow-oversubscribe), calibrates, and computes the single-device reference time.
+BuiltPlan BuildPlan(const PlanRequest& r);
+
+}  // namespace convscale::cli
