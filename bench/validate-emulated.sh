@@ -35,7 +35,8 @@ for rate in 200mbit 1gbit; do
   [[ $rate == 1gbit ]] && cluster=cpu-minicluster-1g
   # 1. Profile: layers at the per-rank batch of dp (batch / 4), link between two hosts.
   "$ec" --hosts 2 --rate "$rate" -- mpirun -np 2 "$bin" profile --model fashion_cnn \
-    --batch $((batch / 4)) --iterations 10 --warmup 2 -o "$work/profile-$rate.json" 2>/dev/null
+    --batch $((batch / 4)) --iterations 5 --warmup 1 --sizes 64KiB,1MiB,4MiB,16MiB \
+    -o "$work/profile-$rate.json" 2>/dev/null
   for s in "dp ring" "dp halving-doubling" "ps sync" "mp 2" "mp 4"; do
     set -- $s
     name="$1-$2-$rate"

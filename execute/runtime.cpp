@@ -130,6 +130,21 @@ struct Runtime::Impl {
   }
   int64_t micro_batch = 1;
 
+  // The layers a message carries: its own `layers`, or those of the matching task on the peer
+  // (the lowering names them on one side of a parameter-server exchange only).
+  std::map<int, std::vector<int>> msg_layers;
+  const std::vector<int>& LayersOf(const plan::Task& t) {
+    auto it = msg_layers.find(t.id);
+    if (it != msg_layers.end()) return it->second;
+    std::vector<int> layers = t.layers;
+    if (layers.empty() && t.peer >= 0 && t.peer < int(plan.ranks.size())) {
+      const TaskKind want = t.kind == TaskKind::kSend ? TaskKind::kRecv : TaskKind::kSend;
+      for (const plan::Task& o : plan.ranks[size_t(t.peer)].tasks)
+        if (o.kind == want && o.peer == rank && o.tag == t.tag) layers = o.layers;
+    }
+    return msg_layers[t.id] = layers;
+  }
+
   CommGroup Group(const plan::Task& t) const {
     if (t.group < 0 || t.group >= int(plan.groups.size()))
       throw RuntimeError("rank " + std::to_string(rank) + ": task \"" + t.name + "\" names group " +
@@ -210,7 +225,8 @@ struct Runtime::Impl {
         collectives.push_back(t.id);
         PrepareLayerBuffers(t, false, FromCommPrecision(t.precision));
       } else if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
-        if (!t.layers.empty()) {
+        const std::vector<int>& tl = LayersOf(t);
+        if (!tl.empty()) {
           // Parameter-server traffic: workers push gradients and pull parameters; servers
           // receive gradients into a slot of their own and send parameters.
           const bool server = rp.role == Role::kServer;
@@ -218,14 +234,16 @@ struct Runtime::Impl {
           if (server && t.kind == TaskKind::kRecv) {
             CommBuffers cb;
             size_t bytes = 0;
-            for (int l : t.layers) {
+            for (int l : tl) {
               cb.parts.push_back(backend.Gradients(l));
               bytes += cb.parts.back().bytes;
             }
             cb.staging = backend.Allocate(bytes);
             buffers[t.id] = cb;
           } else {
-            PrepareLayerBuffers(t, params, DataType::kF32);
+            plan::Task copy = t;
+            copy.layers = tl;
+            PrepareLayerBuffers(copy, params, DataType::kF32);
           }
         } else {
           const Boundary b = BoundaryOf(t);
@@ -278,12 +296,13 @@ struct Runtime::Impl {
         std::set<int> layers(t.layers.begin(), t.layers.end());
         if (layers.empty() && t.layer >= 0) layers.insert(t.layer);
         for (const plan::Task& r : rp.tasks) {
-          if (r.kind != TaskKind::kRecv || r.layers.empty()) continue;
+          if (r.kind != TaskKind::kRecv || LayersOf(r).empty()) continue;
+          const std::vector<int>& rl = LayersOf(r);
           const CommBuffers& cb = buffers.at(r.id);
           size_t off = 0;
-          for (size_t i = 0; i < r.layers.size(); ++i) {
+          for (size_t i = 0; i < rl.size(); ++i) {
             const Buffer& g = cb.parts[i];
-            if (layers.empty() || layers.count(r.layers[i]))
+            if (layers.empty() || layers.count(rl[i]))
               backend.Accumulate(g, cb.staging.Slice(off, g.bytes), DataType::kF32);
             off += g.bytes;
           }
@@ -395,17 +414,17 @@ struct Runtime::Impl {
             const plan::Task& t = tasks[size_t(id)];
             auto bit = buffers.find(id);
             if (t.kind == TaskKind::kRecv && bit != buffers.end()) {
-              if (!t.layers.empty() && rp.role != Role::kServer) {
+              if (!LayersOf(t).empty() && rp.role != Role::kServer) {
                 Unpack(bit->second);
-              } else if (t.layers.empty()) {
+              } else if (LayersOf(t).empty()) {
                 const Boundary b = BoundaryOf(t);
                 if (b.grad)
                   backend.Accumulate(backend.ActivationGrad(b.layer, t.micro_batch),
                                      bit->second.staging, DataType::kF32);
               }
             }
-            if (t.kind == TaskKind::kSend && !t.layers.empty() && rp.role != Role::kServer)
-              backend.ZeroGradients(t.layers);  // pushed: the server owns the step now
+            if (t.kind == TaskKind::kSend && !LayersOf(t).empty() && rp.role != Role::kServer)
+              backend.ZeroGradients(LayersOf(t));  // pushed: the server owns the step now
             timing[size_t(id)].end_s = comm.Now();
             it = in_flight.erase(it);
             complete(id);
@@ -524,6 +543,8 @@ Runtime::Runtime(const plan::Plan& plan, const graph::Network& net, ComputeBacke
     if (t.kind == TaskKind::kCompute && t.layer >= 0) param_layers.insert(t.layer);
     if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.layer >= 0)
       param_layers.insert(t.layer);
+    if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv)
+      for (int l : m.LayersOf(t)) param_layers.insert(l);
   }
   m.micro_batch = micro_batch_;
   BackendConfig cfg;
