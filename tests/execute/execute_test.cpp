@@ -69,7 +69,7 @@ std::vector<std::vector<float>> Simulate(Collective c, Algorithm a, int n, size_
 }
 
 std::vector<std::vector<float>> Inputs(int n, size_t count) {
-  std::vector<std::vector<float>> b(size_t(n), std::vector<float>(count));
+  std::vector<std::vector<float>> b(static_cast<size_t>(n), std::vector<float>(count));
   for (int m = 0; m < n; ++m)
     for (size_t i = 0; i < count; ++i) b[size_t(m)][i] = float((m + 1) * 1000 + int(i));
   return b;
@@ -190,14 +190,14 @@ TEST(Measured, SpreadIsMedianMinMaxMeanStddev) {
 
 // ---- End-to-end under mpirun ----------------------------------------------------------------
 
-struct Run {
+struct ShellResult {
   int rc = -1;
   std::string output;
   double seconds = 0;
 };
 
-Run Shell(const std::string& cmd) {
-  Run r;
+ShellResult Shell(const std::string& cmd) {
+  ShellResult r;
   const auto t0 = std::chrono::steady_clock::now();
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
   if (!p) return r;
@@ -230,8 +230,8 @@ class EndToEnd : public ::testing::Test {
   std::string Bin() const { return CONVSCALE_BINARY; }
   std::string Plan(const std::string& name, const std::string& args) {
     const std::string path = (dir_ / (name + ".json")).string();
-    const Run r = Shell(Bin() + " plan --model fashion_cnn --cluster cpu-minicluster " + args +
-                        " -o " + path);
+    const ShellResult r = Shell(Bin() + " plan --model fashion_cnn --cluster cpu-minicluster " +
+                                args + " -o " + path);
     EXPECT_EQ(r.rc, 0) << r.output;
     return path;
   }
@@ -242,8 +242,9 @@ class EndToEnd : public ::testing::Test {
     const std::string launch = ranks == 1 ? ""
                                           : "mpirun --allow-run-as-root --oversubscribe -np " +
                                                 std::to_string(ranks) + " ";
-    const Run r = Shell("OMP_NUM_THREADS=1 timeout 120 " + launch + Bin() + " execute --plan " +
-                        plan + " -o " + out + "/summary.json --dump-weights " + out + " " + args);
+    const ShellResult r =
+        Shell("OMP_NUM_THREADS=1 timeout 120 " + launch + Bin() + " execute --plan " + plan +
+              " -o " + out + "/summary.json --dump-weights " + out + " " + args);
     EXPECT_EQ(r.rc, 0) << r.output;
     return out;
   }
@@ -376,7 +377,7 @@ TEST_F(EndToEnd, SummaryIsMarkedMeasuredWithMemoryBesideThePrediction) {
 // lost rank.
 TEST_F(EndToEnd, LostRankStopsTheJobNamingIt) {
   const std::string plan = Plan("dp3", "--gpus 3 --global-batch 30");
-  const Run r = Shell(
+  const ShellResult r = Shell(
       "OMP_NUM_THREADS=1 timeout 60 mpirun --allow-run-as-root --oversubscribe "
       "-np 3 " +
       Bin() + " execute --plan " + plan +
@@ -389,12 +390,13 @@ TEST_F(EndToEnd, LostRankStopsTheJobNamingIt) {
 
 TEST_F(EndToEnd, EmulatedClusterRunsAcrossNamespaces) {
   const std::string script = std::string(CONVSCALE_SOURCE_DIR) + "/scripts/emulated-cluster";
-  const Run check = Shell(script + " --check");
+  const ShellResult check = Shell(script + " --check");
   if (check.rc != 0) GTEST_SKIP() << check.output;
   const std::string plan = Plan("dp2", "--gpus 2 --global-batch 32");
-  const Run r = Shell("OMP_NUM_THREADS=1 timeout 120 " + script +
-                      " --hosts 2 --rate 1gbit -- mpirun -np 2 " + Bin() + " execute --plan " +
-                      plan + " --iterations 2 --warmup 1 -o " + (dir_ / "m.json").string());
+  const ShellResult r =
+      Shell("OMP_NUM_THREADS=1 timeout 120 " + script + " --hosts 2 --rate 1gbit -- mpirun -np 2 " +
+            Bin() + " execute --plan " + plan + " --iterations 2 --warmup 1 -o " +
+            (dir_ / "m.json").string());
   ASSERT_EQ(r.rc, 0) << r.output;
   std::ifstream in(dir_ / "m.json");
   const Json j = Json::parse(in);
