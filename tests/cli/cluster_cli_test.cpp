@@ -15,7 +15,7 @@ struct Result {
   std::string out;
 };
 
-Result Run(const std::string& args) {
+Result RunCli(const std::string& args) {
   const std::string cmd = std::string(CONVSCALE_BINARY) + " " + args + " 2>&1";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
@@ -28,14 +28,14 @@ Result Run(const std::string& args) {
 }
 
 TEST(ClusterCli, ListsBuiltins) {
-  const Result r = Run("clusters");
+  const Result r = RunCli("clusters");
   EXPECT_EQ(r.code, 0);
   for (const char* name : {"dgx1-v100", "dgx-a100-hdr200", "cpu-minicluster", "p2.8xlarge"})
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
 }
 
 TEST(ClusterCli, ShowJsonKeys) {
-  const Result r = Run("cluster show dgx-a100-hdr200 --gpus 32 --json");
+  const Result r = RunCli("cluster show dgx-a100-hdr200 --gpus 32 --json");
   ASSERT_EQ(r.code, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["devices"], 32);
@@ -50,7 +50,7 @@ TEST(ClusterCli, ShowJsonKeys) {
 }
 
 TEST(ClusterCli, ShowText) {
-  const Result r = Run("cluster show dgx1-v100");
+  const Result r = RunCli("cluster show dgx1-v100");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("bisection"), std::string::npos);
   EXPECT_NE(r.out.find("slowest pair"), std::string::npos);
@@ -58,16 +58,16 @@ TEST(ClusterCli, ShowText) {
 }
 
 TEST(ClusterCli, BadInputExitsTwo) {
-  Result r = Run("cluster show dgx1-v10");
+  Result r = RunCli("cluster show dgx1-v10");
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.out,
             "convscale: \"dgx1-v10\" is neither a built-in cluster nor a file; did you mean "
             "\"dgx1-v100\"? (run \"convscale clusters\" for the list)\n");
-  r = Run("cluster show dgx-a100 --nodes 2 --gpus 20");
+  r = RunCli("cluster show dgx-a100 --nodes 2 --gpus 20");
   EXPECT_EQ(r.code, 2);
   const std::string path = ::testing::TempDir() + "bad_cluster.json";
   std::ofstream(path) << R"({"format": "convscale-cluster", "version": 1, "nam": "x"})";
-  r = Run("cluster show " + path);
+  r = RunCli("cluster show " + path);
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.out, "convscale: " + path + ": /nam: unknown key \"nam\"; did you mean \"name\"?\n");
 }

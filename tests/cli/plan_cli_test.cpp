@@ -9,14 +9,14 @@
 
 namespace {
 
-struct Run {
+struct CliRun {
   int code = -1;
   std::string out;
 };
 
-Run Convscale(const std::string& args) {
+CliRun Convscale(const std::string& args) {
   const std::string cmd = std::string("'") + CONVSCALE_BINARY + "' " + args;
-  Run r;
+  CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   char buf[4096];
@@ -33,7 +33,7 @@ bool HasPlanCommand() {
 
 TEST(PlanCli, EstimateJsonHasTheSummaryKeys) {
   if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
-  Run r = Convscale(
+  CliRun r = Convscale(
       "estimate --model resnet50 --cluster dgx-a100 --gpus 16 --strategy dp --batch 64 --json "
       "2>/dev/null");
   ASSERT_EQ(r.code, 0) << r.out;
@@ -52,12 +52,12 @@ TEST(PlanCli, EstimateJsonHasTheSummaryKeys) {
 TEST(PlanCli, PlanWritesAValidPlanFile) {
   if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
   const std::string path = ::testing::TempDir() + "/plan_cli_test.json";
-  Run r = Convscale(
+  CliRun r = Convscale(
       "plan --model resnet18 --cluster dgx-a100 --gpus 8 --strategy mp "
       "--micro-batches 4 --schedule 1f1b -o '" +
       path + "' 2>&1");
   ASSERT_EQ(r.code, 0) << r.out;
-  Run shown = Convscale(
+  CliRun shown = Convscale(
       "plan --model resnet18 --cluster dgx-a100 --gpus 8 --strategy mp "
       "--micro-batches 4 --schedule 1f1b 2>/dev/null");
   ASSERT_EQ(shown.code, 0);
@@ -70,7 +70,7 @@ TEST(PlanCli, PlanWritesAValidPlanFile) {
 
 TEST(PlanCli, BadInputIsExitTwoWithAMessage) {
   if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
-  Run r = Convscale("estimate --model resnet50 --cluster dgx-a100 --strategy dq 2>&1");
+  CliRun r = Convscale("estimate --model resnet50 --cluster dgx-a100 --strategy dq 2>&1");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("--strategy dq: not a strategy (dp, mp, ps, hybrid); did you mean"),
             std::string::npos)
@@ -92,7 +92,7 @@ TEST(PlanCli, BadInputIsExitTwoWithAMessage) {
 
 TEST(PlanCli, TableOutput) {
   if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
-  Run r = Convscale("estimate --model resnet50 --cluster dgx-a100 --gpus 8 2>&1");
+  CliRun r = Convscale("estimate --model resnet50 --cluster dgx-a100 --gpus 8 2>&1");
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* k : {"iteration time", "throughput", "speedup", "exposed communication",
                         "bytes moved", "peak memory"})

@@ -122,10 +122,11 @@ TEST(Schedules, HierarchicalUsesNodes) {
   for (int m = 0; m < n; ++m)
     for (size_t i = 0; i < count; ++i) ASSERT_EQ(out[size_t(m)][i], Sum(n, i));
   // Two members per node: the first step stays inside the nodes.
-  for (const cpu::Op& op : cpu::MemberSteps(Collective::kAllReduce, Algorithm::kHierarchical, n, 0,
-                                            count, 0, {0, 0, 1, 1})[0]
-                               .ops)
-    EXPECT_EQ(op.peer, 1);
+  // Keep the steps alive: a range-for over a member of a temporary would dangle.
+  const auto steps =
+      cpu::MemberSteps(Collective::kAllReduce, Algorithm::kHierarchical, n, 0, count, 0, {0, 0, 1, 1});
+  ASSERT_FALSE(steps.empty());
+  for (const cpu::Op& op : steps[0].ops) EXPECT_EQ(op.peer, 1);
 }
 
 TEST(Schedules, ReduceScatterLeavesMemberIWithChunkI) {
