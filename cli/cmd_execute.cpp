@@ -28,6 +28,9 @@
 #include "topologies/cluster.h"
 #ifdef CONVSCALE_HAVE_CPU_BACKEND
 #include "execute/cpu/onednn_backend.h"
+#ifdef CONVSCALE_HAVE_CUDA_BACKEND
+#include "execute/cuda/cuda_backend.h"
+#endif
 #include "execute/launch.h"
 #endif
 
@@ -53,10 +56,35 @@ struct ProfileArgs {
 
 #ifdef CONVSCALE_HAVE_CPU_BACKEND
 
-std::unique_ptr<exec::ComputeBackend> MakeBackend(const std::string& name) {
+// `profiling`: every device call waits for its work, so host clocks around a call measure it.
+std::unique_ptr<exec::ComputeBackend> MakeBackend(const std::string& name, bool profiling) {
   if (name == "cpu") return exec::cpu::MakeOneDnnBackend();
+#ifdef CONVSCALE_HAVE_CUDA_BACKEND
+  if (name == "cuda") {
+    cuda::CudaOptions o;
+    o.synchronous = profiling;
+    return cuda::MakeCudaBackend(o);
+  }
+  const std::vector<std::string> built = {"cpu", "cuda"};
+#else
+  const std::vector<std::string> built = {"cpu"};
+#endif
+  std::string list;
+  for (const auto& b : built) list += (list.empty() ? "" : ", ") + b;
   throw InputError("--backend: \"" + name + "\" is not available in this build" +
-                   DidYouMean(name, {"cpu"}) + " (built: cpu)");
+                   DidYouMean(name, built) + " (built: " + list + ")");
+}
+
+// The communicator for a backend: NCCL for device buffers, MPI for host buffers. `algorithm` is
+// the plan's collective algorithm (NCCL is told through NCCL_ALGO before it starts).
+std::unique_ptr<exec::Communicator> MakeComm(const std::string& backend, exec::Launch& launch,
+                                             plan::Algorithm algorithm) {
+#ifdef CONVSCALE_HAVE_CUDA_BACKEND
+  if (backend == "cuda") return cuda::MakeNcclCommunicator(-1, cuda::NcclAlgoFor(algorithm));
+#endif
+  (void)backend;
+  (void)algorithm;
+  return launch.MakeCommunicator();
 }
 
 // Writes this rank's parameters: for each layer with parameters, "name count\n" then `count`
@@ -122,7 +150,7 @@ int RunExecute(const ExecuteArgs& a) {
   const plan::Plan plan = plan::LoadPlan(a.plan);
   plan::Validate(plan, a.plan);
   graph::Network net = graph::LoadModel(plan.context.model, plan.global_batch);
-  auto backend = MakeBackend(a.backend);
+  auto backend = MakeBackend(a.backend, false);
 
   exec::LaunchOptions lo;
   lo.library_collectives = a.mpi_collectives;
@@ -131,9 +159,13 @@ int RunExecute(const ExecuteArgs& a) {
     for (const plan::Task& t : r.tasks)
       if (t.kind == plan::TaskKind::kCollective && lo.forced_algorithm.empty())
         lo.forced_algorithm = plan::Name(t.algorithm);
+  plan::Algorithm algorithm = plan::Algorithm::kRing;
+  for (const plan::Rank& r : plan.ranks)
+    for (const plan::Task& t : r.tasks)
+      if (t.kind == plan::TaskKind::kCollective) algorithm = t.algorithm;
   exec::Launch launch(lo);
   try {
-    auto comm = launch.MakeCommunicator();
+    auto comm = MakeComm(a.backend, launch, algorithm);
     const int rank = comm->rank();
     std::unique_ptr<exec::DataSource> train, test;
     if (a.data == "fashion-mnist") {
@@ -277,7 +309,7 @@ int RunExecute(const ExecuteArgs& a) {
 // all ranks (when started with 2 or more) fitting latency and bandwidth.
 int RunProfile(const ProfileArgs& a) {
   graph::Network net = graph::LoadModel(a.model, a.batch);
-  auto backend = MakeBackend(a.backend);
+  auto backend = MakeBackend(a.backend, true);
   std::vector<double> sizes;
   {
     std::stringstream ss(a.sizes);
@@ -288,7 +320,7 @@ int RunProfile(const ProfileArgs& a) {
   lo.peer_timeout_s = a.peer_timeout_s;
   exec::Launch launch(lo);
   try {
-    auto comm = launch.MakeCommunicator();
+    auto comm = MakeComm(a.backend, launch, plan::Algorithm::kRing);
     const int rank = comm->rank(), size = comm->size();
     std::vector<int> all;
     for (size_t v = 0; v < net.size(); ++v) all.push_back(int(v));
