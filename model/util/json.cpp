@@ -71,6 +71,13 @@ Json ParseJson(const std::string& text, const std::string& name) {
     const std::string reason = from == std::string::npos ? what : what.substr(from + 2);
     throw InputError(name + ": " + LineColumn(text, e.byte == 0 ? 0 : e.byte - 1) +
                      ": not valid JSON: " + reason);
+  } catch (const Json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold, e.g. out_of_range.406 for "5E022222"
+    // (found by scripts/fuzz): "[json.exception.out_of_range.406] number overflow parsing ...".
+    std::string what = e.what();
+    if (const size_t close = what.find("] "); close != std::string::npos)
+      what = what.substr(close + 2);
+    throw InputError(name + ": not valid JSON: " + what);
   }
 }
 
