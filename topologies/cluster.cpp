@@ -22,32 +22,45 @@
 
 namespace convscale::topo {
 namespace detail {
+namespace {
+
+// The most compute devices a cluster may have (2^20): every index stays an int, and a larger
+// description is a located InputError rather than an overflow (topologies/README.md, limits).
+constexpr int64_t kMaxClusterDevices = int64_t{1} << 20;
+
+}  // namespace
 
 ClusterImpl::ClusterImpl(ClusterSpec spec, const ClusterOptions& opts) : spec_(std::move(spec)) {
   node_type_ = &spec_.node_types.at(spec_.node_type);
   const int dpn = node_type_->devices;
   const std::string where = spec_.file;
 
-  // How many nodes and devices.
-  int gpus = opts.gpus > 0 ? opts.gpus : spec_.gpus;
+  // How many nodes and devices (in 64 bits: a file may ask for 2^20 nodes of 4096 devices).
+  int64_t gpus = opts.gpus > 0 ? opts.gpus : spec_.gpus;
+  int64_t nodes = 0;
   if (opts.nodes > 0) {
-    num_nodes_ = opts.nodes;
-    if (opts.gpus <= 0) gpus = num_nodes_ * dpn;
+    nodes = opts.nodes;
+    if (opts.gpus <= 0) gpus = nodes * dpn;
   } else if (opts.gpus > 0) {
-    num_nodes_ = (gpus + dpn - 1) / dpn;
+    nodes = (gpus + dpn - 1) / dpn;
   } else {
-    num_nodes_ = spec_.nodes;
-    if (gpus <= 0) gpus = num_nodes_ * dpn;
+    nodes = spec_.nodes;
+    if (gpus <= 0) gpus = nodes * dpn;
   }
-  if (gpus > static_cast<int64_t>(num_nodes_) * dpn || gpus <= (num_nodes_ - 1) * int64_t{dpn}) {
+  if (gpus > nodes * dpn || gpus <= (nodes - 1) * dpn) {
     throw InputError(where + ": " + std::to_string(gpus) + " devices do not fit " +
-                     std::to_string(num_nodes_) + (num_nodes_ == 1 ? " node" : " nodes") +
+                     std::to_string(nodes) + (nodes == 1 ? " node" : " nodes") +
                      " of node type \"" + node_type_->name + "\" (" + std::to_string(dpn) +
-                     " devices per node): give between " +
-                     std::to_string((num_nodes_ - 1) * dpn + 1) + " and " +
-                     std::to_string(num_nodes_ * dpn) + " devices");
+                     " devices per node): give between " + std::to_string((nodes - 1) * dpn + 1) +
+                     " and " + std::to_string(nodes * dpn) + " devices");
   }
-  num_devices_ = gpus;
+  if (gpus > kMaxClusterDevices)
+    throw InputError(where + ": " + std::to_string(gpus) + " devices (" + std::to_string(nodes) +
+                     (nodes == 1 ? " node" : " nodes") + " of " + std::to_string(dpn) +
+                     ") are more than a cluster may have (" + std::to_string(kMaxClusterDevices) +
+                     " devices)");
+  num_nodes_ = static_cast<int>(nodes);
+  num_devices_ = static_cast<int>(gpus);
   num_servers_ = opts.server_hosts;
   if (num_servers_ > 0 && node_type_->nics == 0)
     throw InputError(where, node_type_->pointer,

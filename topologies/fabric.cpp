@@ -2,6 +2,7 @@
 // route costs O(levels) or O(dimensions) however large the cluster.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "model/util/error.h"
@@ -11,6 +12,18 @@ namespace convscale::topo::detail {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+// The most switches or routers a fabric may have: vertex ids stay ints and a description that
+// asks for more (a 2^20 x 2^20 torus, ten fat-tree levels of 10^5 uplinks) is a located
+// InputError, not an overflow or a failed allocation.
+constexpr int64_t kMaxFabricSwitches = int64_t{1} << 22;
+
+// A count that may not fit 64 bits, as digits ("1e+45" beyond 2^53).
+std::string FormatCount(double n) {
+  if (n < 9007199254740992.0) return std::to_string(static_cast<int64_t>(n));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", n);
+  return buf;
+}
 
 std::vector<int> TerminalLinks(const std::vector<int>& terminals, const std::vector<int>& first,
                                const LinkSpec& s, GraphData& g) {
@@ -53,7 +66,7 @@ class SwitchFabric : public Fabric {
 class FatTree : public Fabric {
  public:
   FatTree(const FabricSpec& spec, const std::vector<int>& terminals, const LinkSpec& s,
-          GraphData& g)
+          GraphData& g, const std::string& file)
       : T_(static_cast<int64_t>(terminals.size())) {
     if (T_ == 0) return;
     h_ = static_cast<int>(spec.levels.size());
@@ -61,15 +74,28 @@ class FatTree : public Fabric {
     w_.assign(h_ + 1, 1);
     for (int j = 1; j <= h_; ++j) m_[j] = spec.levels[j - 1].down;
     for (int j = 2; j <= h_; ++j) w_[j] = spec.levels[j - 2].up;
+    // Products saturate at T_ (levels beyond it are dropped below, so nothing needs more).
     auto prefix = [&](const std::vector<int64_t>& v, int upto) {
       int64_t p = 1;
-      for (int j = 1; j <= upto; ++j) p *= v[j];
+      for (int j = 1; j <= upto && p < T_; ++j) p *= v[j];
       return p;
     };
     while (h_ > 1 && prefix(m_, h_ - 1) >= T_) --h_;
     m_[h_] = (T_ + prefix(m_, h_ - 1) - 1) / prefix(m_, h_ - 1);
     m_.resize(h_ + 1);
     w_.resize(h_ + 1);
+    // Switch count, in doubles first: the uplink products may exceed 64 bits.
+    double switches = 0, w = 1, m = 1;
+    for (int i = 1; i <= h_; ++i) {
+      w *= static_cast<double>(w_[i]);
+      m *= static_cast<double>(m_[i]);
+      switches += std::ceil(static_cast<double>(T_) / m) * w;
+    }
+    if (switches > static_cast<double>(kMaxFabricSwitches))
+      throw InputError(file, spec.pointer,
+                       "this fat-tree needs " + FormatCount(switches) +
+                           " switches, more than a fabric may have (" +
+                           std::to_string(kMaxFabricSwitches) + ")");
     M_.assign(h_ + 1, 1);
     W_.assign(h_ + 1, 1);
     for (int i = 1; i <= h_; ++i) {
@@ -178,7 +204,15 @@ class Torus : public Fabric {
         const std::string& file)
       : dims_(spec.dims), tpr_(spec.terminals_per_router), bw_(spec.link.bandwidth_Bps) {
     R_ = 1;
-    for (int d : dims_) R_ *= d;
+    for (int d : dims_) R_ *= d;  // at most 3 dimensions of at most 2^20: fits 64 bits
+    if (R_ > kMaxFabricSwitches) {
+      std::string shape;
+      for (int d : dims_) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+      throw InputError(file, spec.pointer,
+                       "the torus " + shape + " has " + std::to_string(R_) +
+                           " routers, more than a fabric may have (" +
+                           std::to_string(kMaxFabricSwitches) + ")");
+    }
     T_ = static_cast<int64_t>(terminals.size());
     if (T_ > R_ * tpr_) {
       std::string shape;
@@ -358,7 +392,8 @@ class Dragonfly : public Fabric {
 std::unique_ptr<Fabric> BuildFabric(const FabricSpec& spec, const std::vector<int>& terminals,
                                     const LinkSpec& terminal_link, GraphData& g,
                                     const std::string& file) {
-  if (spec.type == "fat-tree") return std::make_unique<FatTree>(spec, terminals, terminal_link, g);
+  if (spec.type == "fat-tree")
+    return std::make_unique<FatTree>(spec, terminals, terminal_link, g, file);
   if (spec.type == "torus") return std::make_unique<Torus>(spec, terminals, terminal_link, g, file);
   if (spec.type == "dragonfly")
     return std::make_unique<Dragonfly>(spec, terminals, terminal_link, g, file);
