@@ -198,5 +198,31 @@ TEST(PlanJson, SaveAndLoad) {
   EXPECT_EQ(ToJson(q).dump(), ToJson(p).dump());
 }
 
+// The plan fuzzer's seeds (tests/fuzz/seeds/plan, saved by `convscale plan` on cpu-minicluster
+// with 2 devices) must stay loadable: a schema change that breaks them would leave the fuzzer
+// mutating only rejected inputs. Each loads, keeps its ranks and message pairs, and saves back
+// to the same JSON.
+TEST(PlanJson, FuzzSeedsLoadAndRoundTrip) {
+  const std::string dir = std::string(CONVSCALE_SOURCE_DIR) + "/tests/fuzz/seeds/plan/";
+  struct Seed {
+    const char* file;
+    const char* strategy;
+    size_t ranks;
+    int p2p;  // send and receive tasks
+  };
+  for (const Seed& s : {Seed{"dp2.json", "dp", 2, 0}, Seed{"mp2.json", "mp", 2, 8},
+                        Seed{"ps2.json", "ps", 4, 32}}) {
+    const Json j = ReadJsonFile(dir + s.file);
+    const Plan p = FromJson(j, s.file);
+    EXPECT_EQ(p.context.strategy, s.strategy) << s.file;
+    EXPECT_EQ(p.ranks.size(), s.ranks) << s.file;
+    int p2p = 0;
+    for (const Rank& r : p.ranks)
+      for (const Task& t : r.tasks) p2p += t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv;
+    EXPECT_EQ(p2p, s.p2p) << s.file;
+    EXPECT_EQ(ToJson(p).dump(), j.dump()) << s.file;
+  }
+}
+
 }  // namespace
 }  // namespace convscale::plan
