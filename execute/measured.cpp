@@ -267,13 +267,36 @@ Json BuildMeasuredSummary(const plan::Plan& plan, const std::vector<RankRecord>&
 }
 
 Json BuildChromeTrace(const plan::Plan& plan, const std::vector<RankRecord>& ranks, int warmup) {
+  // Chrome trace event format, microseconds from the first measured task. Compute runs on one
+  // thread, so it is one track (tid 0). Communication overlaps (messages are posted as soon as
+  // they are ready, beside the collective thread), and Perfetto requires the slices of one track
+  // to nest, so each communication task goes to the first lane (tid 1, 2, ...) that is free when
+  // it starts, as the simulator's timeline does.
   Json events = Json::array();
   double t0 = 1e300;
+  const size_t first = size_t(std::max(0, warmup));
   for (const RankRecord& r : ranks)
-    for (size_t i = size_t(std::max(0, warmup)); i < r.iterations.size(); ++i)
+    for (size_t i = first; i < r.iterations.size(); ++i)
       for (const TaskTiming& t : r.iterations[i].tasks) t0 = std::min(t0, t.start_s);
+  auto us = [t0](double s) { return std::round((s - t0) * 1e9) / 1e3; };  // whole nanoseconds
   for (size_t r = 0; r < ranks.size(); ++r) {
     const plan::Rank& rp = plan.ranks[r];
+    std::vector<const TaskTiming*> comm;
+    for (size_t i = first; i < ranks[r].iterations.size(); ++i)
+      for (const TaskTiming& t : ranks[r].iterations[i].tasks)
+        if (!IsCompute(rp.tasks[size_t(t.task)])) comm.push_back(&t);
+    std::stable_sort(comm.begin(), comm.end(), [](const TaskTiming* a, const TaskTiming* b) {
+      return a->start_s < b->start_s;
+    });
+    std::map<const TaskTiming*, int> lane_of;
+    std::vector<double> lane_end;  // end of the last slice in each lane, microseconds
+    for (const TaskTiming* t : comm) {
+      size_t l = 0;
+      while (l < lane_end.size() && lane_end[l] > us(t->start_s)) ++l;
+      if (l == lane_end.size()) lane_end.push_back(0);
+      lane_end[l] = us(t->end_s);
+      lane_of[t] = int(l) + 1;
+    }
     events.push_back({{"name", "process_name"},
                       {"ph", "M"},
                       {"pid", int(r)},
@@ -285,25 +308,27 @@ Json BuildChromeTrace(const plan::Plan& plan, const std::vector<RankRecord>& ran
                       {"pid", int(r)},
                       {"tid", 0},
                       {"args", {{"name", "compute"}}}});
-    events.push_back({{"name", "thread_name"},
-                      {"ph", "M"},
-                      {"pid", int(r)},
-                      {"tid", 1},
-                      {"args", {{"name", "communication"}}}});
-    for (size_t i = size_t(std::max(0, warmup)); i < ranks[r].iterations.size(); ++i)
+    for (size_t l = 0; l < lane_end.size(); ++l)
+      events.push_back({{"name", "thread_name"},
+                        {"ph", "M"},
+                        {"pid", int(r)},
+                        {"tid", int(l) + 1},
+                        {"args", {{"name", "comm " + std::to_string(l + 1)}}}});
+    for (size_t i = first; i < ranks[r].iterations.size(); ++i)
       for (const TaskTiming& t : ranks[r].iterations[i].tasks) {
         const plan::Task& task = rp.tasks[size_t(t.task)];
         Json args = {{"task", t.task}, {"iteration", t.iteration}};
         if (task.layer >= 0) args["layer"] = task.layer;
         if (task.bucket >= 0) args["bucket"] = task.bucket;
         if (!IsCompute(task)) args["bytes"] = task.comm_bytes;
+        const double ts = us(t.start_s);
         events.push_back({{"name", task.name.empty() ? Category(task) : task.name},
                           {"cat", Category(task)},
                           {"ph", "X"},
                           {"pid", int(r)},
-                          {"tid", IsCompute(task) ? 0 : 1},
-                          {"ts", (t.start_s - t0) * 1e6},
-                          {"dur", (t.end_s - t.start_s) * 1e6},
+                          {"tid", IsCompute(task) ? 0 : lane_of.at(&t)},
+                          {"ts", ts},
+                          {"dur", std::max(0.0, us(t.end_s) - ts)},
                           {"args", args}});
       }
   }

@@ -401,6 +401,9 @@ std::string ChromeTrace(const SimulationResult& r, const plan::Plan& plan,
     }
     return e;
   };
+  // Times in whole nanoseconds, so that a slice that ends where the next begins does not
+  // overlap it after rounding (Perfetto requires the slices of one track to nest).
+  auto Microseconds = [](double s) { return std::round(s * 1e9) / 1e3; };
   char buf[512];
   std::vector<int> lanes(plan.ranks.size(), 0);
   for (const TimelineEvent& ev : r.timeline) lanes[ev.rank] = std::max(lanes[ev.rank], ev.lane);
@@ -426,7 +429,8 @@ std::string ChromeTrace(const SimulationResult& r, const plan::Plan& plan,
     std::snprintf(buf, sizeof buf,
                   "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"cat\":\"%s\","
                   "\"name\":\"",
-                  ev.rank, ev.lane, ev.begin_s * 1e6, (ev.end_s - ev.begin_s) * 1e6,
+                  ev.rank, ev.lane, Microseconds(ev.begin_s),
+                  Microseconds(ev.end_s) - Microseconds(ev.begin_s),
                   t.kind == plan::TaskKind::kCompute ? plan::Name(t.phase) : plan::Name(t.kind));
     o += buf;
     o +=

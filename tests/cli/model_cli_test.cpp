@@ -10,27 +10,17 @@
 #include <sstream>
 #include <string>
 
+#include "../common/cli_run.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
+using Result = convscale::testing::CliRun;
 
 // Runs the binary with `args` (a shell-quoted string), capturing both streams.
 Result Convscale(const std::string& args) {
-  const std::string cmd = std::string("'") + CONVSCALE_BINARY + "' " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return convscale::testing::Convscale(args + " 2>&1");
 }
 
 // Runs with stdout only (for JSON output).

@@ -7,25 +7,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "../common/cli_run.h"
+
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-};
-
-CliRun Convscale(const std::string& args) {
-  const std::string cmd = std::string("'") + CONVSCALE_BINARY + "' " + args;
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using convscale::testing::CliRun;
+using convscale::testing::Convscale;
 
 bool HasPlanCommand() {
   return Convscale("plan --help 2>&1").code == 0;

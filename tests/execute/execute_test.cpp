@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/trace_schema.h"
 #include "execute/cpu/schedules.h"
 #include "execute/measured.h"
 
@@ -123,8 +124,8 @@ TEST(Schedules, HierarchicalUsesNodes) {
     for (size_t i = 0; i < count; ++i) ASSERT_EQ(out[size_t(m)][i], Sum(n, i));
   // Two members per node: the first step stays inside the nodes.
   // Keep the steps alive: a range-for over a member of a temporary would dangle.
-  const auto steps =
-      cpu::MemberSteps(Collective::kAllReduce, Algorithm::kHierarchical, n, 0, count, 0, {0, 0, 1, 1});
+  const auto steps = cpu::MemberSteps(Collective::kAllReduce, Algorithm::kHierarchical, n, 0, count,
+                                      0, {0, 0, 1, 1});
   ASSERT_FALSE(steps.empty());
   for (const cpu::Op& op : steps[0].ops) EXPECT_EQ(op.peer, 1);
 }
@@ -372,6 +373,7 @@ TEST_F(EndToEnd, SummaryIsMarkedMeasuredWithMemoryBesideThePrediction) {
   std::ifstream tin(dir_ / "t.json");
   const Json t = Json::parse(tin);
   EXPECT_GT(t["traceEvents"].size(), 50u);
+  EXPECT_EQ(convscale::testing::CheckChromeTrace(t), std::vector<std::string>{});
 }
 
 // A rank that dies mid-run: every other rank exits non-zero within 30 s, and the output names the
