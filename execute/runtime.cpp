@@ -54,13 +54,17 @@ Buffer Contiguous(const std::vector<Buffer>& parts) {
   return {sorted.front().data, size_t(last - first), sorted.front().kind};
 }
 
+// Between two checks of a condition another thread or rank will make true: yield for the first
+// 100 checks, then sleep 10 us doubling up to 100 us, so that waiting ranks leave the cores to
+// ranks that compute when ranks share cores (see MpiCommunicator's Pause).
 void ShortPause(int& spins) {
   if (++spins < 100) {
     std::this_thread::yield();
-  } else {
-    timespec ts{0, 20000};
-    nanosleep(&ts, nullptr);
+    return;
   }
+  const long ns = std::min(100000L, 10000L << std::min(4, (spins - 100) / 8));
+  timespec ts{0, ns};
+  nanosleep(&ts, nullptr);
 }
 
 }  // namespace

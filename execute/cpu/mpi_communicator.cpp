@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -238,13 +239,20 @@ class MpiCommunicator final : public Communicator {
     double posted;
   };
 
+  // Between two polls of a pending request: yield for the first 100 polls, then sleep, 10 us
+  // doubling up to 100 us. Open MPI's TCP transport makes progress only inside MPI calls, but the
+  // kernel's socket buffers keep a link busy for far longer than 100 us, so a sleeping waiter
+  // loses no bandwidth; it leaves the cores to ranks that compute and to the kernel's network
+  // processing, which matters when ranks share cores (the emulated cluster: 4 hosts on 2 cores;
+  // busy polling there made a 4-rank ring all-reduce 45-60% slower than the link allows).
   static void Pause(int& spins) {
-    if (++spins < 200) {
+    if (++spins < 100) {
       sched_yield();
-    } else {
-      timespec ts{0, 20000};  // 20 us
-      nanosleep(&ts, nullptr);
+      return;
     }
+    const long ns = std::min(100000L, 10000L << std::min(4, (spins - 100) / 8));
+    timespec ts{0, ns};
+    nanosleep(&ts, nullptr);
   }
 
   Request Post(Buffer buf, int peer, int64_t tag, bool send) {
