@@ -3,17 +3,17 @@
 # For each link rate (200 Mbit/s, 1 Gbit/s) and each strategy (dp ring, dp halving-doubling,
 # ps sync with one server, mp with 2 and 4 pipelined stages) it
 #   1. profiles fashion_cnn (layer times at the per-rank batch, and the link by ping-pong),
-#   2. predicts the iteration with `convscale simulate --profile` (or `estimate --profile` when
-#      this build has no simulator),
+#   2. predicts the iteration with `convscale simulate --profile` and `estimate --profile` on the
+#      cluster description calibrated with the profiled link,
 #   3. executes the plan across the emulated hosts (mpirun into the namespaces),
 #   4. compares, and writes bench/validation-emulated.md.
 # Also: all-reduce alone, 1 MiB .. 64 MiB, on 4 hosts, predicted (closed form with the profiled
 # link) against measured.
 #
-#   bench/validate-emulated.sh [BUILD_DIR]     (default build-exec)
+#   bench/validate-emulated.sh [BUILD_DIR]     (default build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$here/build-exec}
+build=${1:-$here/build}
 bin="$build/cli/convscale"
 ec="$here/scripts/emulated-cluster"
 out="$here/bench/validation-emulated.md"
@@ -25,64 +25,94 @@ warm=${WARMUP:-2}
 batch=${BATCH:-64}  # global batch
 
 "$ec" --check >/dev/null || { "$ec" --check; exit 77; }
-predict_cmd=simulate
-"$bin" simulate --help >/dev/null 2>&1 || predict_cmd=estimate
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 rows=()
 coll_rows=()
+calib_rows=()
 for rate in 200mbit 1gbit; do
-  cluster=cpu-minicluster
-  [[ $rate == 1gbit ]] && cluster=cpu-minicluster-1g
-  # 1. Profile: layers at the per-rank batch of dp (batch / 4), link between two hosts.
-  "$ec" --hosts 2 --rate "$rate" -- mpirun -np 2 "$bin" profile --model fashion_cnn \
-    --batch $((batch / 4)) --iterations 5 --warmup 1 --sizes 64KiB,1MiB,4MiB,16MiB \
-    -o "$work/profile-$rate.json" 2>/dev/null
+  base=cpu-minicluster
+  [[ $rate == 1gbit ]] && base=cpu-minicluster-1g
+  # 1. Profile on the emulated hosts themselves, with as many ranks as the runs use, so that the
+  #    layer times include the sharing of this machine's cores by the emulated hosts (2 ranks for
+  #    mp 2, 4 for the rest), at the per-rank batch every row uses (16 samples). Ranks 0 and 1
+  #    also fit the link (ping-pong, least squares: latency + bytes / bandwidth).
+  for np in 2 4; do
+    "$ec" --hosts $np --rate "$rate" -- mpirun -np $np "$bin" profile --model fashion_cnn \
+      --batch $((batch / 4)) --iterations 5 --warmup 1 --sizes 256KiB,1MiB,4MiB,16MiB \
+      -o "$work/profile-$rate-$np.json" 2>/dev/null
+  done
+  # 2. Calibrate the cluster description with the fitted link (what a user does with
+  #    `convscale profile` output): NIC bandwidth = fitted bandwidth, NIC latency = half the
+  #    fitted one-way latency (a route crosses two NIC links through the switch).
+  cluster="$work/$base-calibrated.json"
+  calib_rows+=("$(python3 - "$here/topologies/builtin/$base.json" "$work/profile-$rate-4.json" \
+    "$cluster" "$rate" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+net = json.load(open(sys.argv[2]))["network"]
+nics = c["node_types"]["emulated-host"]["nics"]
+nics["bandwidth"] = f"{net['bandwidth_Bps']:.0f}Bps"
+nics["latency"] = f"{net['latency_s'] / 2 * 1e6:.1f}us"
+c["name"] += "-calibrated"
+json.dump(c, open(sys.argv[3], "w"), indent=1)
+print(f"| {sys.argv[4]} | {net['bandwidth_Bps'] / 1e6:.2f} MB/s | {net['latency_s'] * 1e6:.0f} us |")
+PY
+)")
   for s in "dp ring" "dp halving-doubling" "ps sync" "mp 2" "mp 4"; do
     set -- $s
     name="$1-$2-$rate"
+    prof="$work/profile-$rate-4.json"
     case "$1 $2" in
-      "dp ring"|"dp halving-doubling") args="--gpus 4 --strategy dp --algorithm $2"; np=4 ;;
-      "ps sync") args="--gpus 3 --strategy ps --servers 1"; np=4 ;;
-      "mp 2") args="--gpus 2 --strategy mp --micro-batches 4 --schedule 1f1b"; np=2 ;;
-      "mp 4") args="--gpus 4 --strategy mp --micro-batches 4 --schedule 1f1b"; np=4 ;;
+      "dp ring"|"dp halving-doubling")
+        args="--gpus 4 --global-batch $batch --strategy dp --algorithm $2"; np=4 ;;
+      "ps sync") args="--gpus 3 --batch $((batch / 4)) --strategy ps --servers 1"; np=4 ;;
+      "mp 2")
+        args="--gpus 2 --global-batch $batch --strategy mp --micro-batches 4 --schedule 1f1b"
+        np=2; prof="$work/profile-$rate-2.json" ;;
+      "mp 4") args="--gpus 4 --global-batch $batch --strategy mp --micro-batches 4 --schedule 1f1b"; np=4 ;;
     esac
     plan="$work/$name.plan.json"
-    if ! "$bin" plan --model fashion_cnn --cluster $cluster --global-batch $batch $args \
-         --profile "$work/profile-$rate.json" -o "$plan" 2>"$work/err"; then
-      rows+=("| $rate | $1 $2 | plan failed: $(head -c 120 "$work/err") | | | |"); continue
+    if ! "$bin" plan --model fashion_cnn --cluster "$cluster" $args --profile "$prof" \
+         -o "$plan" 2>"$work/err"; then
+      rows+=("| $rate | $1 $2 | plan failed: $(head -c 120 "$work/err") | | | | |"); continue
     fi
+    # 3. Predict: SimGrid (simulate) and the closed-form estimator, both with the profile.
     pred="$work/$name.pred.json"
-    if [[ $predict_cmd == simulate ]]; then
-      "$bin" simulate --plan "$plan" --profile "$work/profile-$rate.json" -o "$pred" 2>/dev/null ||
-        "$bin" estimate --plan "$plan" --json -o "$pred" 2>/dev/null || true
-    else
-      "$bin" estimate --model fashion_cnn --cluster $cluster --global-batch $batch $args \
-        --profile "$work/profile-$rate.json" --json >"$pred" 2>/dev/null || true
-    fi
+    est="$work/$name.est.json"
+    "$bin" simulate --model fashion_cnn --cluster "$cluster" $args --profile "$prof" \
+      --json -o "$pred" 2>"$work/simerr" || echo '{}' >"$pred"
+    "$bin" estimate --model fashion_cnn --cluster "$cluster" $args --profile "$prof" \
+      --json -o "$est" 2>/dev/null || echo '{}' >"$est"
+    # 4. Execute the same plan across the emulated hosts.
     meas="$work/$name.meas.json"
     if ! timeout 600 "$ec" --hosts $np --rate "$rate" -- mpirun -np $np "$bin" execute \
          --plan "$plan" --iterations $iters --warmup $warm -o "$meas" >"$work/run.log" 2>&1; then
-      rows+=("| $rate | $1 $2 | execute failed: $(tail -c 150 "$work/run.log" | tr '\n|' '  ') | | | |")
+      rows+=("| $rate | $1 $2 | execute failed: $(tail -c 150 "$work/run.log" | tr '\n|' '  ') | | | | |")
       continue
     fi
-    rows+=("$(python3 - "$pred" "$meas" "$rate" "$1 $2" <<'PY'
+    # 5. Compare.
+    rows+=("$(python3 - "$pred" "$est" "$meas" "$rate" "$1 $2" <<'PY'
 import json, sys
-p = json.load(open(sys.argv[1])) if open(sys.argv[1]).read().strip() else {}
-m = json.load(open(sys.argv[2]))
-pt, mt = p.get("iteration_time_s"), m["iteration_time_s"]
-err = f"{100 * (pt - mt) / mt:+.1f}%" if pt else "n/a"
+p, e, m = (json.load(open(f)) for f in sys.argv[1:4])
+mt = m["iteration_time_s"]
+def cell(j):
+    t = j.get("iteration_time_s")
+    return (f"{t:.4f}", f"{100 * (t - mt) / mt:+.1f}%") if t else ("n/a", "n/a")
+ps, pe = cell(p), cell(e)
 sp = m["iterations"]
-print(f"| {sys.argv[3]} | {sys.argv[4]} | {pt if pt is None else round(pt, 4)} | "
-      f"{mt:.4f} (min {sp['min_s']:.4f}, max {sp['max_s']:.4f}) | {err} | "
+print(f"| {sys.argv[4]} | {sys.argv[5]} | {ps[0]} | {ps[1]} | {pe[0]} | {pe[1]} | "
+      f"{mt:.4f} ({sp['min_s']:.4f}-{sp['max_s']:.4f}) | "
       f"compute {p.get('compute_time_s', 0):.4f}/{m['compute_time_s']:.4f}, "
       f"comm {p.get('comm_time_s', 0):.4f}/{m['comm_time_s']:.4f} |")
 PY
 )")
   done
-  # Collectives alone: ring all-reduce of 1..64 MiB on 4 hosts.
+  # Collectives alone: ring all-reduce of 1..64 MiB on 4 hosts, against the closed form with the
+  # fitted link.
   "$ec" --hosts 4 --rate "$rate" -- mpirun -np 4 "$bin" profile --model fashion_cnn --batch 1 \
     --iterations 3 --warmup 1 --sizes 1MiB,4MiB,16MiB,64MiB -o "$work/coll-$rate.json" 2>/dev/null
-  coll_rows+=("$(python3 - "$work/profile-$rate.json" "$work/coll-$rate.json" "$rate" <<'PY'
+  coll_rows+=("$(python3 - "$work/profile-$rate-4.json" "$work/coll-$rate.json" "$rate" <<'PY'
 import json, sys
 link = json.load(open(sys.argv[1]))["network"]
 c = json.load(open(sys.argv[2]))["network"]["allreduce"]
@@ -91,8 +121,9 @@ out = []
 for r in c:
     n, S = r["ranks"], r["bytes"]
     pred = 2 * (n - 1) * a + 2 * (n - 1) / n * S / B
+    busbw = S / r["time_s"] * 2 * (n - 1) / n
     out.append(f"| {sys.argv[3]} | {S / 2**20:.0f} MiB | {pred:.4f} | {r['time_s']:.4f} | "
-               f"{100 * (pred - r['time_s']) / r['time_s']:+.1f}% |")
+               f"{100 * (pred - r['time_s']) / r['time_s']:+.1f}% | {busbw / 1e6:.2f} |")
 print("\n".join(out))
 PY
 )")
@@ -102,22 +133,31 @@ done
   echo "# Predicted against measured on the emulated cluster"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared with other"
-  echo "work; date $(date -u +%Y-%m-%dT%H:%MZ); convscale $("$bin" --version | cut -d' ' -f2-)."
+  echo "work (load average at the start: $load0); date $(date -u +%Y-%m-%dT%H:%MZ); convscale $("$bin" --version | cut -d' ' -f2-)."
   echo "Command: \`bench/validate-emulated.sh\` (as root). Model fashion_cnn, global batch $batch,"
   echo "$iters measured iterations after $warm warm-up, OMP_NUM_THREADS=1 per rank; hosts are"
   echo "network namespaces on one machine whose links are shaped with tc tbf; all ranks share the"
-  echo "machine's cores. Prediction: \`convscale $predict_cmd\` with the profile measured first."
+  echo "machine's cores. Predictions: \`convscale simulate\` (SimGrid) and \`convscale estimate\`"
+  echo "(closed form), both with the profile measured first on the same emulated hosts and the"
+  echo "cluster description calibrated with the fitted link. ps uses 3 workers at 16 samples each"
+  echo "(global batch 48) and one server; the others use 16 samples per rank or micro-batch."
+  echo
+  echo "## Calibration (ping-pong between two hosts, fitted)"
+  echo
+  echo "| link | bandwidth | one-way latency |"
+  echo "|---|---|---|"
+  printf '%s\n' "${calib_rows[@]}"
   echo
   echo "## Iteration time"
   echo
-  echo "| link | strategy | predicted (s) | measured median (s) | error | phases predicted/measured (s) |"
-  echo "|---|---|---|---|---|---|"
+  echo "| link | strategy | simulate (s) | error | estimate (s) | error | measured median (min-max) (s) | simulate/measured phases (s) |"
+  echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "## Ring all-reduce alone, 4 hosts (closed form with the profiled latency and bandwidth)"
   echo
-  echo "| link | size | predicted (s) | measured (s) | error |"
-  echo "|---|---|---|---|---|"
+  echo "| link | size | predicted (s) | measured (s) | error | measured busbw (MB/s) |"
+  echo "|---|---|---|---|---|---|"
   printf '%s\n' "${coll_rows[@]}"
 } >"$out"
 cat "$out"

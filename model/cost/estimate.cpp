@@ -58,8 +58,10 @@ std::string LayerNameOf(const std::string& task_name) {
 
 Profile ProfileFromJson(const Json& j, const std::string& file) {
   JsonObject root(j, file, "");
-  root.CheckKeys(
-      {"context", "model", "device", "precision", "batch", "layers", "update_s", "params"});
+  // The keys `convscale profile` writes; "measured" and "network" (the link fit and the
+  // point-to-point and all-reduce sweeps behind it) are informative here.
+  root.CheckKeys({"context", "measured", "model", "device", "precision", "batch", "layers",
+                  "update_s", "params", "network"});
   Profile p;
   p.model = root.String("model", "");
   p.device = root.String("device", "");
@@ -68,7 +70,7 @@ Profile ProfileFromJson(const Json& j, const std::string& file) {
   p.update_s = root.Number("update_s", 0.0);
   p.params = root.Number("params", 0.0);
   for (const auto& l : root.ObjectArray("layers")) {
-    l.CheckKeys({"name", "forward_s", "backward_data_s", "backward_weight_s"});
+    l.CheckKeys({"name", "type", "forward_s", "backward_data_s", "backward_weight_s"});
     LayerProfile lp;
     lp.forward_s = l.Number("forward_s", 0.0);
     lp.backward_data_s = l.Number("backward_data_s", 0.0);

@@ -159,3 +159,49 @@ TEST(Estimate, CalibrationHitsTheMeasuredThroughput) {
 
 }  // namespace
 }  // namespace convscale::cost
+
+namespace convscale::cost {
+namespace {
+
+// A profile exactly as `convscale profile` writes it (cli/cmd_execute.cpp: "measured", the
+// layers' "type", the "network" fit) loads, and its measured times replace the roofline, scaled
+// linearly in samples: 32 samples on a layer measured at 16 take twice its time.
+TEST(Profile, WhatConvscaleProfileWritesLoadsAndScalesWithSamples) {
+  const Json j = Json::parse(R"({
+    "context": {"tool": "convscale", "kind": "profile", "schema_version": 1},
+    "measured": true, "model": "tiny", "device": "cpu", "precision": "fp32", "batch": 16,
+    "params": 350, "update_s": 0.0002,
+    "layers": [{"name": "conv1", "type": "conv2d", "forward_s": 0.001,
+                "backward_data_s": 0.002, "backward_weight_s": 0.003}],
+    "network": {"latency_s": 5e-5, "bandwidth_Bps": 2.3e7,
+                "p2p": [{"bytes": 65536, "time_s": 0.003}], "allreduce": []}})");
+  const Profile p = ProfileFromJson(j, "p.json");
+  EXPECT_EQ(p.batch, 16);
+  ASSERT_EQ(p.layers.count("conv1"), 1u);
+  testing::FakeCluster cl(1, 1);
+  Calibration cal;
+  cal.profile = &p;
+  plan::Task t;
+  t.flops = 1e9;
+  t.samples = 32;
+  t.phase = plan::Phase::kBackwardWeight;
+  EXPECT_DOUBLE_EQ(ComputeTime(t, cl.endpoint(0), "fp32", cal, "conv1"), 0.006);
+  t.phase = plan::Phase::kForward;
+  EXPECT_DOUBLE_EQ(ComputeTime(t, cl.endpoint(0), "fp32", cal, "conv1"), 0.002);
+  // A layer the profile does not have falls back to the roofline (1e9 / 5e12 + 5 us).
+  EXPECT_DOUBLE_EQ(ComputeTime(t, cl.endpoint(0), "fp32", cal, "fc"), 200e-6 + 5e-6);
+}
+
+TEST(Profile, UnknownKeysAreLocated) {
+  const Json j = Json::parse(R"({"batch": 16, "layers": [{"name": "a", "forwrd_s": 1}]})");
+  try {
+    ProfileFromJson(j, "p.json");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "p.json: /layers/0/forwrd_s: unknown key \"forwrd_s\"; did you mean \"forward_s\"?");
+  }
+}
+
+}  // namespace
+}  // namespace convscale::cost
