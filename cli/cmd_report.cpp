@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/common_lists.h"
 #include "model/util/context.h"
 #include "model/util/error.h"
 #include "reports/compare.h"
@@ -47,38 +48,6 @@ struct MainArgs {
   std::string gpus = "1,2,4,8,16,32,64";
 };
 
-std::vector<std::string> Split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, ',');)
-    if (!part.empty()) out.push_back(part);
-  return out;
-}
-
-// "1,2,4,8" or "1..64" (powers of two from 1 to 64).
-std::vector<int> ParseGpuList(const std::string& text) {
-  std::vector<int> out;
-  auto number = [&](const std::string& s) {
-    char* end = nullptr;
-    const long v = std::strtol(s.c_str(), &end, 10);
-    if (s.empty() || *end != '\0' || v < 1 || v > 1 << 20)
-      throw InputError("--gpus " + text + ": \"" + s + "\" is not a device count (a whole number " +
-                       "from 1); write a list such as 1,2,4,8 or a range of doublings 1..64");
-    return static_cast<int>(v);
-  };
-  const size_t dots = text.find("..");
-  if (dots != std::string::npos) {
-    const int lo = number(text.substr(0, dots)), hi = number(text.substr(dots + 2));
-    for (long g = lo; g <= hi; g *= 2) out.push_back(static_cast<int>(g));
-  } else {
-    for (const std::string& s : Split(text)) out.push_back(number(s));
-  }
-  if (out.empty()) throw InputError("--gpus: give at least one device count");
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-
 reports::SearchSpec Spec(const SearchArgs& a) {
   reports::SearchSpec s;
   s.model = a.model;
@@ -86,11 +55,7 @@ reports::SearchSpec Spec(const SearchArgs& a) {
   s.batch = a.batch;
   s.precision = a.precision;
   s.simulate_top = a.simulate_top;
-  s.strategies = Split(a.strategies);
-  for (const std::string& st : s.strategies)
-    if (st != "dp" && st != "ps" && st != "mp" && st != "hybrid")
-      throw InputError("--strategies " + a.strategies + ": unknown strategy \"" + st + "\"" +
-                       DidYouMean(st, {"dp", "ps", "mp", "hybrid"}));
+  s.strategies = ParseStrategyList(a.strategies);
   if (a.price > 0) s.gpu_hour_price_usd = a.price;
   return s;
 }

@@ -20,7 +20,8 @@ struct CommandGroup {
 void AddModelCommands(CLI::App& app, Action& action);     // models, model show/export/import
 void AddClusterCommands(CLI::App& app, Action& action);   // clusters, cluster show/export-simgrid
 void AddPlanCommands(CLI::App& app, Action& action);      // plan, estimate
-void AddSimulateCommands(CLI::App& app, Action& action);  // simulate, sweep
+void AddSimulateCommands(CLI::App& app, Action& action);  // simulate, cluster export-simgrid
+void AddSweepCommands(CLI::App& app, Action& action);     // sweep, sweep merge
 void AddExecuteCommands(CLI::App& app, Action& action);   // execute, profile
 void AddReportCommands(CLI::App& app, Action& action);    // select, compare, report
 

@@ -17,9 +17,18 @@ void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
   }
   app->add_option("--gpus", r.gpus, "compute devices to use (default: all of the cluster)");
   app->add_option("--nodes", r.nodes, "nodes to use (default: derived from --gpus)");
+  app->add_option("--strategy", r.strategy, "dp, mp, ps or hybrid")->capture_default_str();
+  AddStrategyOptions(app, r);
+  app->add_option("--single-gpu-throughput", r.single_gpu_throughput,
+                  "measured samples/s of one device at --batch: calibrates the efficiency");
+  app->add_option("--profile", r.profile, "per-layer profile (convscale profile) to use");
+  app->add_flag("--allow-oversubscribe", r.allow_oversubscribe,
+                "keep a plan that does not fit in device memory");
+}
+
+void AddStrategyOptions(CLI::App* app, PlanRequest& r) {
   app->add_option("--batch", r.batch, "samples per device (per replica for pipelines); default 32");
   app->add_option("--global-batch", r.global_batch, "samples per iteration over all replicas");
-  app->add_option("--strategy", r.strategy, "dp, mp, ps or hybrid")->capture_default_str();
   app->add_option("--algorithm", r.algorithm,
                   "all-reduce algorithm: ring, tree, hierarchical, halving-doubling")
       ->capture_default_str();
@@ -48,11 +57,6 @@ void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
       ->capture_default_str();
   app->add_flag("--async", r.async, "asynchronous parameter server");
   app->add_option("--staleness", r.staleness, "async: staleness bound (-1 = unbounded)");
-  app->add_option("--single-gpu-throughput", r.single_gpu_throughput,
-                  "measured samples/s of one device at --batch: calibrates the efficiency");
-  app->add_option("--profile", r.profile, "per-layer profile (convscale profile) to use");
-  app->add_flag("--allow-oversubscribe", r.allow_oversubscribe,
-                "keep a plan that does not fit in device memory");
 }
 
 namespace {

@@ -44,6 +44,12 @@ struct PlanRequest {
 // --allow-oversubscribe. `require_model` makes --model and --cluster required.
 void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model = true);
 
+// The options that tune a strategy, without choosing the model, cluster, size or strategy
+// (`sweep` covers those itself): --batch --global-batch --algorithm --bucket-size
+// --grad-precision --precision --optimizer --stages --micro-batches --schedule --hybrid --servers
+// --ps-placement --async --staleness.
+void AddStrategyOptions(CLI::App* app, PlanRequest& r);
+
 // The strategy options the flags ask for (InputError naming the flag on a bad value).
 plan::StrategyOptions ToStrategyOptions(const PlanRequest& r);
 

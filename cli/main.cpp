@@ -30,6 +30,9 @@ const CommandGroup kGroups[] = {
 #ifdef CONVSCALE_HAVE_REPORTS
     {"report", AddReportCommands},
 #endif
+#ifdef CONVSCALE_HAVE_SWEEP
+    {"sweep", AddSweepCommands},
+#endif
 };
 
 // The deepest subcommand the user selected (CLI11 leaves the chain in get_subcommands()).

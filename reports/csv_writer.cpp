@@ -100,7 +100,8 @@ class CsvWriter : public Writer {
       std::string s =
           ctx + Row({"model", "cluster", "strategy", "variant", "gpus", "label", "predicted_by",
                      "fits", "iteration_time_s", "throughput_samples_per_s", "speedup",
-                     "ideal_speedup", "scaling_efficiency", "samples_per_dollar"});
+                     "ideal_speedup", "scaling_efficiency", "samples_per_dollar", "comm_time_s",
+                     "exposed_comm_time_s", "memory_peak_bytes", "status", "reason"});
       for (const SweepReport& sw : report.sweeps) {
         std::vector<SweepPoint> pts = sw.points;
         SortPoints(pts);
@@ -109,7 +110,9 @@ class CsvWriter : public Writer {
                     CsvField(p.variant), std::to_string(p.gpus), CsvField(p.label),
                     CsvField(p.predicted_by), p.fits ? "true" : "false", N(p.iteration_time_s),
                     N(p.throughput_samples_per_s), N(p.speedup), std::to_string(p.gpus),
-                    N(p.scaling_efficiency), p.samples_per_dollar ? N(*p.samples_per_dollar) : ""});
+                    N(p.scaling_efficiency), p.samples_per_dollar ? N(*p.samples_per_dollar) : "",
+                    N(p.comm_time_s), N(p.exposed_comm_time_s), N(p.memory_peak_bytes),
+                    CsvField(p.status), CsvField(p.reason)});
       }
       out.push_back({"sweep.csv", s});
     }

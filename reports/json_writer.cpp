@@ -3,6 +3,8 @@
 #include "reports/analysis.h"
 #include "reports/writer.h"
 
+#include "model/util/error.h"
+
 namespace convscale::reports {
 namespace {
 
@@ -100,22 +102,7 @@ Json ToJson(const Report& report) {
     std::vector<SweepPoint> pts = s.points;
     SortPoints(pts);
     Json ps = Json::array();
-    for (const SweepPoint& p : pts) {
-      Json q = Json::object();
-      q["strategy"] = p.strategy;
-      q["variant"] = p.variant;
-      q["gpus"] = p.gpus;
-      q["label"] = p.label;
-      q["predicted_by"] = p.predicted_by;
-      q["fits"] = p.fits;
-      q["iteration_time_s"] = p.iteration_time_s;
-      q["throughput_samples_per_s"] = p.throughput_samples_per_s;
-      q["speedup"] = p.speedup;
-      q["ideal_speedup"] = p.gpus;
-      q["scaling_efficiency"] = p.scaling_efficiency;
-      if (p.samples_per_dollar) q["samples_per_dollar"] = *p.samples_per_dollar;
-      ps.push_back(std::move(q));
-    }
+    for (const SweepPoint& p : pts) ps.push_back(ToJson(p));
     o["points"] = std::move(ps);
     Json ks = Json::array();
     for (const Knee& k : FindKnees(s)) {
@@ -156,6 +143,111 @@ Json ToJson(const Report& report) {
   }
   j["comparisons"] = std::move(comps);
   return j;
+}
+
+Json ToJson(const SweepPoint& p) {
+  Json q = Json::object();
+  q["strategy"] = p.strategy;
+  q["variant"] = p.variant;
+  q["gpus"] = p.gpus;
+  q["label"] = p.label;
+  q["predicted_by"] = p.predicted_by;
+  q["fits"] = p.fits;
+  q["status"] = p.status;
+  if (!p.reason.empty()) q["reason"] = p.reason;
+  q["iteration_time_s"] = p.iteration_time_s;
+  q["throughput_samples_per_s"] = p.throughput_samples_per_s;
+  q["speedup"] = p.speedup;
+  q["ideal_speedup"] = p.gpus;
+  q["scaling_efficiency"] = p.scaling_efficiency;
+  q["comm_time_s"] = p.comm_time_s;
+  q["exposed_comm_time_s"] = p.exposed_comm_time_s;
+  q["memory_peak_bytes"] = p.memory_peak_bytes;
+  if (p.samples_per_dollar) q["samples_per_dollar"] = *p.samples_per_dollar;
+  return q;
+}
+
+namespace {
+
+// Readers for what the writer above wrote, with located errors (file and JSON pointer).
+const Json& Member(const Json& o, const std::string& file, const std::string& ptr,
+                   const char* key) {
+  if (!o.is_object())
+    throw InputError(file, ptr, std::string("expected an object, found ") + JsonTypeName(o));
+  if (!o.contains(key)) throw InputError(file, ptr, std::string("missing \"") + key + "\"");
+  return o[key];
+}
+std::string Str(const Json& o, const std::string& file, const std::string& ptr, const char* key) {
+  const Json& v = Member(o, file, ptr, key);
+  if (!v.is_string())
+    throw InputError(file, PointerJoin(ptr, key),
+                     std::string("expected a string, found ") + JsonTypeName(v));
+  return v.get<std::string>();
+}
+double Number(const Json& o, const std::string& file, const std::string& ptr, const char* key) {
+  const Json& v = Member(o, file, ptr, key);
+  if (!v.is_number())
+    throw InputError(file, PointerJoin(ptr, key),
+                     std::string("expected a number, found ") + JsonTypeName(v));
+  return v.get<double>();
+}
+bool Bool(const Json& o, const std::string& file, const std::string& ptr, const char* key) {
+  const Json& v = Member(o, file, ptr, key);
+  if (!v.is_boolean())
+    throw InputError(file, PointerJoin(ptr, key),
+                     std::string("expected true or false, found ") + JsonTypeName(v));
+  return v.get<bool>();
+}
+
+}  // namespace
+
+SweepPoint SweepPointFromJson(const Json& j, const std::string& file, const std::string& pointer) {
+  SweepPoint p;
+  p.strategy = Str(j, file, pointer, "strategy");
+  p.variant = Str(j, file, pointer, "variant");
+  p.gpus = static_cast<int>(Number(j, file, pointer, "gpus"));
+  p.label = Str(j, file, pointer, "label");
+  p.predicted_by = Str(j, file, pointer, "predicted_by");
+  p.fits = Bool(j, file, pointer, "fits");
+  p.status = Str(j, file, pointer, "status");
+  if (j.contains("reason")) p.reason = Str(j, file, pointer, "reason");
+  p.iteration_time_s = Number(j, file, pointer, "iteration_time_s");
+  p.throughput_samples_per_s = Number(j, file, pointer, "throughput_samples_per_s");
+  p.speedup = Number(j, file, pointer, "speedup");
+  p.scaling_efficiency = Number(j, file, pointer, "scaling_efficiency");
+  p.comm_time_s = Number(j, file, pointer, "comm_time_s");
+  p.exposed_comm_time_s = Number(j, file, pointer, "exposed_comm_time_s");
+  p.memory_peak_bytes = Number(j, file, pointer, "memory_peak_bytes");
+  if (j.contains("samples_per_dollar"))
+    p.samples_per_dollar = Number(j, file, pointer, "samples_per_dollar");
+  return p;
+}
+
+SweepReport SweepFromJson(const Json& j, const std::string& file, const std::string& pointer) {
+  SweepReport r;
+  Facts& f = r.facts;
+  f.model = Str(j, file, pointer, "model");
+  f.cluster = Str(j, file, pointer, "cluster");
+  f.device = Str(j, file, pointer, "device");
+  if (j.contains("gpus")) f.gpus = static_cast<int>(Number(j, file, pointer, "gpus"));
+  f.devices_per_node = static_cast<int>(Number(j, file, pointer, "devices_per_node"));
+  f.global_batch = static_cast<int64_t>(Number(j, file, pointer, "global_batch"));
+  f.per_device_batch = static_cast<int64_t>(Number(j, file, pointer, "per_device_batch"));
+  f.parameters = Number(j, file, pointer, "parameters");
+  f.fc_parameter_fraction = Number(j, file, pointer, "fc_parameter_fraction");
+  f.network = Str(j, file, pointer, "network");
+  f.inter_node_bandwidth_Bps = Number(j, file, pointer, "inter_node_bandwidth_Bps");
+  f.single_device_throughput = Number(j, file, pointer, "single_device_throughput_samples_per_s");
+  if (j.contains("gpu_hour_price_usd"))
+    f.gpu_hour_price_usd = Number(j, file, pointer, "gpu_hour_price_usd");
+  r.threshold = Number(j, file, pointer, "knee_threshold");
+  const Json& pts = Member(j, file, pointer, "points");
+  const std::string at = PointerJoin(pointer, "points");
+  if (!pts.is_array())
+    throw InputError(file, at, std::string("expected an array, found ") + JsonTypeName(pts));
+  for (size_t i = 0; i < pts.size(); ++i)
+    r.points.push_back(SweepPointFromJson(pts[i], file, PointerJoin(at, i)));
+  return r;
 }
 
 std::optional<double> ComparisonRow::error_pct() const {

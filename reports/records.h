@@ -77,6 +77,11 @@ struct SweepPoint {
   std::string predicted_by;
   std::string label;  // the options that won at this point
   std::optional<double> samples_per_dollar;
+  double comm_time_s = 0;          // all communication, hidden or not
+  double exposed_comm_time_s = 0;  // communication not hidden behind compute
+  double memory_peak_bytes = 0;    // the most loaded device
+  std::string status = "ok";       // "ok", "does-not-fit" or "failed" (numbers then 0)
+  std::string reason;              // why, when status is not "ok"
 };
 
 // "How many GPUs before adding more stops paying", per series. Definition (docs/reports.md):

@@ -98,7 +98,9 @@ std::string Label(const plan::StrategyOptions& o) {
   return buf;
 }
 
-double Factor(const Variant& v) {
+}  // namespace
+
+double VariantFactor(const Variant& v) {
   std::string s = v.value;
   if (!s.empty() && (s.back() == 'x' || s.back() == 'X')) s.pop_back();
   char* end = nullptr;
@@ -107,6 +109,12 @@ double Factor(const Variant& v) {
     throw InputError("--vary " + v.name + ": \"" + v.value +
                      "\" is not a positive factor; write it as \"2x\" or \"0.5x\"");
   return f;
+}
+
+namespace {
+
+double Factor(const Variant& v) {
+  return VariantFactor(v);
 }
 
 std::string Fixed(double v, const char* unit) {
@@ -376,6 +384,17 @@ std::string ApplyVariant(const std::string& description, const Variant& v) {
   return j.dump(2) + "\n";
 }
 
+std::string WriteVariantCluster(const std::string& description, const Variant& v,
+                                const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  std::string file = v.name;
+  for (char& c : file)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
+  const std::string path = (std::filesystem::path(dir) / (file + ".json")).string();
+  WriteFileAtomic(path, ApplyVariant(description, v));
+  return path;
+}
+
 SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
                    const std::vector<Variant>& variants, const Evaluator& estimate,
                    const std::string& cluster_dir) {
@@ -407,13 +426,7 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
         dir = fs::temp_directory_path() / ("convscale-whatif-" + std::to_string(::getpid()));
         temporary = true;
       }
-      fs::create_directories(dir);
-      std::string file = v.name;
-      for (char& c : file)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
-      const fs::path path = dir / (file + ".json");
-      WriteFileAtomic(path.string(), ApplyVariant(base_cluster->description_json(), v));
-      s.cluster = path.string();
+      s.cluster = WriteVariantCluster(base_cluster->description_json(), v, dir.string());
     }
     runs.push_back({v, s});
   }
@@ -459,6 +472,11 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
               best.iteration_time_s = cand.iteration_time_s;
               best.label = g == 1 ? "1 device" : cand.label;
               best.predicted_by = cand.predicted_by;
+              best.comm_time_s = cand.comm_time_s;
+              best.exposed_comm_time_s = cand.exposed_comm_time_s;
+              best.memory_peak_bytes = cand.memory_peak_bytes;
+              best.status = cand.fits ? "ok" : "does-not-fit";
+              best.reason = cand.fits ? "" : Explain(r.facts, cand, cand);
             }
             any = true;
           } catch (const InputError&) {

@@ -77,9 +77,18 @@ struct Variant {
 // Parses "KEY=VALUE"; unknown keys and malformed factors are InputErrors naming the flag.
 Variant ParseVariant(const std::string& text);
 
+// The factor of a network.bandwidth, gpu.flops or batch variant ("2x" -> 2).
+double VariantFactor(const Variant& v);
+
 // The cluster description with a variant applied (for network/gpu changes), as JSON text.
 // `description` is Cluster::description_json() of the baseline.
 std::string ApplyVariant(const std::string& description, const Variant& v);
+
+// Writes ApplyVariant(description, v) to `dir` (created if needed) as "<variant>.json", the
+// variant's name with characters other than letters, digits, '.' and '-' made '_'; returns the
+// path.
+std::string WriteVariantCluster(const std::string& description, const Variant& v,
+                                const std::string& dir);
 
 // The sweep: for each variant ("baseline" first), strategy and device count, the best options of
 // that strategy (by estimate) as one point. Variant clusters are written to `cluster_dir` (one

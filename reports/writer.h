@@ -38,6 +38,13 @@ std::vector<std::string> WriterFormats();
 
 // The JSON document of a report (what report.json holds).
 Json ToJson(const Report& report);
+// One sweep point as report.json holds it.
+Json ToJson(const SweepPoint& point);
+
+// Reading back what ToJson wrote (`convscale sweep merge`). Missing or mistyped keys are
+// InputErrors naming `file` and the JSON pointer; derived keys (ideal_speedup, knees) are ignored.
+SweepPoint SweepPointFromJson(const Json& j, const std::string& file, const std::string& pointer);
+SweepReport SweepFromJson(const Json& j, const std::string& file, const std::string& pointer);
 
 // Writes the json, csv, markdown and html files into `dir` (created if needed), each atomically.
 // Returns the path of index.html.

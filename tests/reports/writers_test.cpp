@@ -85,6 +85,35 @@ TEST(JsonWriter, KeysAndValues) {
   EXPECT_EQ(cmp["points"].size(), 3u);
 }
 
+TEST(JsonWriter, SweepsReadBackToTheSameBytes) {
+  Report r = testing::SampleReport();
+  r.sweeps[0].points[1].status = "failed";
+  r.sweeps[0].points[1].reason = "--stages 2: only 1 devices are used";
+  r.sweeps[0].points[2].comm_time_s = 0.1234567890123;
+  const Json j = ToJson(r);
+  Report back = r;
+  back.sweeps = {SweepFromJson(j["sweeps"][0], "report.json", "/sweeps/0")};
+  EXPECT_EQ(ToJson(back).dump(2), j.dump(2));
+  EXPECT_EQ(back.sweeps[0].facts.model, r.sweeps[0].facts.model);
+  Json broken = j["sweeps"][0];
+  broken["points"][3].erase("status");
+  try {
+    SweepFromJson(broken, "sweep.json", "/sweeps/0");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "sweep.json: /sweeps/0/points/3: missing \"status\"");
+  }
+  broken = j["sweeps"][0];
+  broken["points"][0]["gpus"] = "8";
+  try {
+    SweepFromJson(broken, "sweep.json", "/sweeps/0");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(),
+                 "sweep.json: /sweeps/0/points/0/gpus: expected a number, found a string");
+  }
+}
+
 TEST(CsvWriter, ContextHeaderAndRows) {
   const Report r = testing::SampleReport();
   const auto lines = Lines(One("csv", r, "selection.csv"));
@@ -107,7 +136,8 @@ TEST(CsvWriter, ContextHeaderAndRows) {
   const auto sweep = Lines(One("csv", r, "sweep.csv"));
   EXPECT_EQ(sweep[at],
             "model,cluster,strategy,variant,gpus,label,predicted_by,fits,iteration_time_s,"
-            "throughput_samples_per_s,speedup,ideal_speedup,scaling_efficiency,samples_per_dollar");
+            "throughput_samples_per_s,speedup,ideal_speedup,scaling_efficiency,samples_per_dollar,"
+            "comm_time_s,exposed_comm_time_s,memory_peak_bytes,status,reason");
   EXPECT_EQ(sweep.size(), at + 1 + 15);
   const auto cmp = Lines(One("csv", r, "comparison.csv"));
   EXPECT_EQ(cmp[at], "comparison,kind,item,gpus,unit,predicted,measured,error_pct");
