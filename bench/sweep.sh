@@ -10,7 +10,7 @@ OUT=${3:-$(mktemp -d)}
 set -- --model resnet50 --cluster dgx-a100-hdr200 --strategies dp,ps,mp,hybrid --gpus 1..64 -o "$OUT"
 [ "$JOBS" -gt 0 ] && set -- "$@" --jobs "$JOBS"
 start=$(date +%s.%N)
-/usr/bin/time -f "peak RSS of the parent %M KiB" "$C" sweep "$@" >/dev/null
+/usr/bin/time -f "peak RSS of the largest process %M KiB" "$C" sweep "$@" >/dev/null
 end=$(date +%s.%N)
 echo "wall $(echo "$end - $start" | bc) s; output in $OUT"
 grep -v '^#' "$OUT/sweep.csv" | cut -d, -f3,5,9,11,18,19 | column -t -s,

@@ -171,6 +171,7 @@ reports::SweepPoint Evaluate(const SweepArgs& a, const Point& pt, const std::str
   row.variant = pt.variant;
   row.gpus = pt.gpus;
   row.predicted_by = a.estimate_only ? "estimate" : "simulate";
+  row.label = pt.strategy;  // the options' label once the plan is lowered
   Json point_id = {
       {"index", pt.index}, {"strategy", pt.strategy}, {"gpus", pt.gpus}, {"variant", pt.variant}};
   try {

@@ -123,7 +123,8 @@ TEST(SweepCli, WritesOneSummaryPerPointAndTheCombinedFiles) {
                         "scaling_efficiency", "comm_time_s", "exposed_comm_time_s"})
     EXPECT_EQ(row[k].get<double>(), dp2[k].get<double>()) << k;
   EXPECT_GT(row["comm_time_s"].get<double>(), 0);
-  EXPECT_DOUBLE_EQ(row["scaling_efficiency"].get<double>(), row["speedup"].get<double>() / 2);
+  // The simulator rounds its outputs to 12 significant digits.
+  EXPECT_NEAR(row["scaling_efficiency"].get<double>(), row["speedup"].get<double>() / 2, 1e-11);
   CliRun sim = Convscale(
       "simulate --model fashion_cnn --cluster cpu-minicluster --gpus 2 --strategy dp --json "
       "2>/dev/null");
@@ -189,7 +190,7 @@ TEST(SweepCli, PointsThatDoNotFitOrFailAreRowsWithTheReason) {
       "--vary batch=4096x --estimate-only -o '" +
       d.string() + "' 2>&1");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("8 points: 3 ok, 2 do not fit, 3 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("8 points: 3 ok, 3 do not fit, 2 failed"), std::string::npos) << r.out;
   const json sweep = json::parse(Read(d / "sweep.json"));
   ASSERT_EQ(sweep["sweeps"][0]["points"].size(), 8u);
   // A hybrid needs at least two devices: the lowering's message is the reason.
