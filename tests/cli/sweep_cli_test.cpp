@@ -3,10 +3,9 @@
 // `simulate` and `estimate` give for the same point, that shards merge to the bytes of an
 // unsharded run, and the exact messages for bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
+#include <stdlib.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,29 +13,19 @@
 #include <string>
 #include <vector>
 
+#include "../common/cli_run.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct CliRun {
-  int code = -1;
-  std::string out;  // stdout, and stderr where the command line redirects it
-};
+using convscale::testing::CliRun;
 
 // Runs convscale with a pinned context timestamp, so outputs can be compared byte for byte.
 CliRun Convscale(const std::string& args) {
-  const std::string cmd = std::string("CONVSCALE_FIXED_TIMESTAMP=2026-01-01T00:00:00Z '") +
-                          CONVSCALE_BINARY + "' " + args;
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  setenv("CONVSCALE_FIXED_TIMESTAMP", "2026-01-01T00:00:00Z", 1);
+  return convscale::testing::Convscale(args);
 }
 
 bool HasSweep() {
