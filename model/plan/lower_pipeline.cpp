@@ -252,9 +252,14 @@ Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOpt
                                tag(m, u, false), bytes, act_prec, {}, m);
           }
           EmitForward(b, c, layers[s], m, mbs, ps, sfx);
-          for (auto [u, t] : outgoing)
-            b.Send("send act " + c.net.layer(u).name + sfx, rank_of(t), tag(m, u, false),
-                   c.out_bytes[u] * static_cast<double>(mbs), act_prec, {ps.fwd[u]}, m);
+          for (auto [u, t] : outgoing) {
+            // The sending stage holds the activation until it is sent and receives its gradient
+            // (same size): it needs the boundary buffers as much as the receiving stage.
+            const double bytes = c.out_bytes[u] * static_cast<double>(mbs);
+            boundary = std::max(boundary, bytes);
+            b.Send("send act " + c.net.layer(u).name + sfx, rank_of(t), tag(m, u, false), bytes,
+                   act_prec, {ps.fwd[u]}, m);
+          }
         } else {
           for (auto [u, t] : outgoing) {
             if (!c.needs_bwd[u]) continue;
