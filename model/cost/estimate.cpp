@@ -304,10 +304,34 @@ struct Estimator::Impl {
   double comm_bytes = 0;
   int devices = 0;
 
-  Impl(const plan::Plan& p, const topo::Cluster& c, const Calibration& k) : plan(p), cl(c), cal(k) {
-    Classes();
+  Impl(const plan::Plan& p, const topo::Cluster& c, const Calibration& k,
+       const std::vector<int>* same_as = nullptr)
+      : plan(p), cl(c), cal(k) {
+    if (same_as)
+      GivenClasses(*same_as);
+    else
+      Classes();
     Build();
     Durations();
+  }
+
+  // Classes given by the lowering (identical ranks, provably): same_as[r] is r's representative.
+  void GivenClasses(const std::vector<int>& same_as) {
+    const int n = static_cast<int>(plan.ranks.size());
+    if (static_cast<int>(same_as.size()) != n)
+      throw RuntimeError("estimator: " + std::to_string(same_as.size()) + " rank classes for " +
+                         std::to_string(n) + " ranks");
+    rep = same_as;
+    rep_slot.assign(n, -1);
+    for (int r = 0; r < n; ++r)
+      if (rep[r] == r) {
+        rep_slot[r] = static_cast<int>(reps.size());
+        reps.push_back(r);
+      }
+    offset.assign(reps.size() + 1, 0);
+    for (size_t i = 0; i < reps.size(); ++i)
+      offset[i + 1] = offset[i] + static_cast<int>(plan.ranks[reps[i]].tasks.size());
+    task_nodes = offset.back();
   }
 
   // Ranks with identical programs on identical devices, whose peers are also alike.
@@ -544,7 +568,8 @@ struct Estimator::Impl {
             const double params = t.flops / plan::detail::UpdateFlopsPerParam(plan.optimizer);
             dur[v] = cal.profile->update_s * params / cal.profile->params;
           } else {
-            dur[v] = ComputeTime(t, e, plan.precision, cal, LayerNameOf(t.name));
+            dur[v] = ComputeTime(t, e, plan.precision, cal,
+                                 cal.profile ? LayerNameOf(t.name) : std::string());
           }
         } else if (t.kind == TaskKind::kSend && kind[v] == kSendAlone) {
           dur[v] = P2PDuration(rk.endpoint, plan.ranks[t.peer].endpoint, t.comm_bytes, 1);
@@ -579,6 +604,9 @@ struct Estimator::Impl {
 
 Estimator::Estimator(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal)
     : impl_(std::make_unique<Impl>(plan, cluster, cal)) {}
+Estimator::Estimator(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal,
+                     const std::vector<int>& same_as)
+    : impl_(std::make_unique<Impl>(plan, cluster, cal, &same_as)) {}
 Estimator::~Estimator() = default;
 int Estimator::classes() const {
   return static_cast<int>(impl_->reps.size());
@@ -703,6 +731,15 @@ Summary Estimator::Run(double single_device_time_s) const {
 Summary Estimate(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal,
                  double single_device_time_s) {
   return Estimator(plan, cluster, cal).Run(single_device_time_s);
+}
+
+Summary EstimateStrategy(const graph::Network& net, const topo::Cluster& cluster,
+                         const plan::StrategyOptions& o, const Calibration& cal,
+                         double single_device_time_s) {
+  std::vector<int> same_as;
+  const plan::Plan p = plan::detail::LowerForEstimate(net, cluster, o, same_as);
+  if (same_as.empty()) return Estimator(p, cluster, cal).Run(single_device_time_s);
+  return Estimator(p, cluster, cal, same_as).Run(single_device_time_s);
 }
 
 double SingleDeviceTime(const graph::Network& net, const topo::Cluster& cluster,

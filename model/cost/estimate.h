@@ -75,6 +75,11 @@ double CollectiveTime(const topo::Cluster& cl, const std::vector<int>& endpoints
 class Estimator {
  public:
   Estimator(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal = {});
+  // With the rank classes given: same_as[r] is the representative of rank r (same_as[r] == r for
+  // representatives), as plan::detail::LowerForEstimate returns them; only representatives'
+  // tasks are read.
+  Estimator(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal,
+            const std::vector<int>& same_as);
   ~Estimator();
   Estimator(const Estimator&) = delete;
   Estimator& operator=(const Estimator&) = delete;
@@ -91,6 +96,14 @@ class Estimator {
 
 Summary Estimate(const plan::Plan& plan, const topo::Cluster& cluster, const Calibration& cal = {},
                  double single_device_time_s = 0);
+
+// Lower + Estimate in one step for a strategy search: the same Summary as
+// Estimate(plan::Lower(net, cluster, o), ...), number for number, but dp replicas are lowered and
+// walked once per class of identical devices (plan::detail::LowerForEstimate). The memory check
+// is not made (call CheckMemory on a full plan when needed).
+Summary EstimateStrategy(const graph::Network& net, const topo::Cluster& cluster,
+                         const plan::StrategyOptions& o, const Calibration& cal = {},
+                         double single_device_time_s = 0);
 
 // Seconds of one training iteration of the network on one device (endpoint 0) at `batch` samples:
 // the reference for speedup.

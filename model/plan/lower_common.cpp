@@ -411,8 +411,8 @@ int EmitBuckets(RankBuilder& b, const NetCosts& c, const std::vector<std::vector
 
 }  // namespace detail
 
-Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const StrategyOptions& o) {
-  detail::NetCosts costs(net, o.precision);
+namespace {
+void CheckOptions(const StrategyOptions& o) {
   if (o.optimizer != "sgd" && o.optimizer != "adam")
     throw InputError("--optimizer " + o.optimizer + ": not an optimizer (sgd, adam)" +
                      DidYouMean(o.optimizer, {"sgd", "adam"}));
@@ -421,21 +421,44 @@ Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const Strate
   if (o.micro_batches < 1)
     throw InputError("--micro-batches " + std::to_string(o.micro_batches) + ": must be at least 1");
   if (!(o.bucket_bytes > 0)) throw InputError("--bucket-size must be positive");
-  Plan p;
-  if (o.strategy == "dp")
-    p = detail::LowerDataParallel(costs, cluster, o);
-  else if (o.strategy == "mp")
-    p = detail::LowerPipeline(costs, cluster, o);
-  else if (o.strategy == "ps")
-    p = detail::LowerParameterServer(costs, cluster, o);
-  else if (o.strategy == "hybrid")
-    p = o.hybrid == HybridKind::kOneWeirdTrick ? detail::LowerOneWeirdTrick(costs, cluster, o)
-                                               : detail::LowerPipeline(costs, cluster, o);
-  else
-    throw InputError("--strategy " + o.strategy + ": not a strategy (dp, mp, ps, hybrid)" +
-                     DidYouMean(o.strategy, {"dp", "mp", "ps", "hybrid"}));
+}
+
+Plan LowerChecked(const detail::NetCosts& costs, const topo::Cluster& cluster,
+                  const StrategyOptions& o) {
+  if (o.strategy == "dp") return detail::LowerDataParallel(costs, cluster, o);
+  if (o.strategy == "mp") return detail::LowerPipeline(costs, cluster, o);
+  if (o.strategy == "ps") return detail::LowerParameterServer(costs, cluster, o);
+  if (o.strategy == "hybrid")
+    return o.hybrid == HybridKind::kOneWeirdTrick ? detail::LowerOneWeirdTrick(costs, cluster, o)
+                                                  : detail::LowerPipeline(costs, cluster, o);
+  throw InputError("--strategy " + o.strategy + ": not a strategy (dp, mp, ps, hybrid)" +
+                   DidYouMean(o.strategy, {"dp", "mp", "ps", "hybrid"}));
+}
+}  // namespace
+
+Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const StrategyOptions& o) {
+  detail::NetCosts costs(net, o.precision);
+  CheckOptions(o);
+  Plan p = LowerChecked(costs, cluster, o);
   Validate(p, "lowered plan");
   return p;
 }
+
+namespace detail {
+Plan LowerForEstimate(const graph::Network& net, const topo::Cluster& cluster,
+                      const StrategyOptions& o, std::vector<int>& same_as) {
+  NetCosts costs(net, o.precision);
+  CheckOptions(o);
+  Plan p;
+  if (o.strategy == "dp") {
+    p = LowerDataParallel(costs, cluster, o, &same_as);
+  } else {
+    p = LowerChecked(costs, cluster, o);
+    Validate(p, "lowered plan");
+    same_as.clear();
+  }
+  return p;
+}
+}  // namespace detail
 
 }  // namespace convscale::plan

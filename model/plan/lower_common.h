@@ -125,7 +125,9 @@ int AddDeviceGroup(Plan& p, const topo::Cluster& cl, const std::vector<int>& ran
 // Positions i of c.order after which exactly one tensor crosses (allowed stage boundaries).
 std::vector<int> AllowedCuts(const NetCosts& c);
 
-Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
+// dp. With `same_as`, only representative ranks get tasks (see LowerForEstimate).
+Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o,
+                       std::vector<int>* same_as = nullptr);
 Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
 Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
 Plan LowerOneWeirdTrick(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
@@ -141,5 +143,14 @@ std::vector<std::vector<int>> Buckets(const NetCosts& c, const std::vector<int>&
 int EmitBuckets(RankBuilder& b, const NetCosts& c, const std::vector<std::vector<int>>& buckets,
                 const std::vector<int>& ready, const StrategyOptions& o, int group,
                 int64_t first_collective_id);
+
+// Lower() for the estimator only: the same plan, except that where the strategy makes ranks
+// provably identical (dp replicas on devices of one type and speed factor) only the first rank of
+// each class has tasks and same_as[r] names it (same_as[r] == r for representatives). Every
+// rank's header and memory are filled. For strategies without this shortcut: the full plan
+// (validated) and an empty same_as. A compact plan is not validated (the full path's tests
+// validate the same code).
+Plan LowerForEstimate(const graph::Network& net, const topo::Cluster& cluster,
+                      const StrategyOptions& o, std::vector<int>& same_as);
 
 }  // namespace convscale::plan::detail

@@ -44,7 +44,8 @@ int AddDeviceGroup(Plan& p, const topo::Cluster& cl, const std::vector<int>& ran
   return static_cast<int>(p.groups.size()) - 1;
 }
 
-Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& opts) {
+Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& opts,
+                       std::vector<int>* same_as) {
   const int n = DevicesUsed(cl, opts);
   StrategyOptions o = ResolveBatch(opts, n);
   o.gpus = n;
@@ -73,8 +74,13 @@ Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const Strateg
   double saved = 0;
   for (int v : c.order) saved += c.saved_bytes[v];
 
-  for (int r = 0; r < n; ++r) {
-    RankBuilder b(p.ranks[r]);
+  // Every replica runs the same program (task names, ids and dependencies do not depend on the
+  // rank): rank 0's tasks are built once and copied. With `same_as`, only the first rank of each
+  // class of identical devices (same device type and speed factor, the estimator's own test of
+  // identical ranks) gets its tasks; same_as[r] names that representative.
+  {
+    RankBuilder b(p.ranks[0]);
+    p.ranks[0].tasks.reserve(2 * c.order.size() + buckets.size() + 1);
     Pass pass(c.n);
     EmitForward(b, c, c.order, 0, o.batch, pass, "");
     EmitBackward(b, c, c.order, in_set, 0, o.batch, pass, "");
@@ -83,16 +89,36 @@ Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const Strateg
                             c.total_params * UpdateFlopsPerParam(o.optimizer),
                             c.total_params * UpdateBytesPerParam(o.optimizer), {last_ar});
     b.task(u).layers = c.param_layers;
-    MemoryInput m;
-    m.params = c.total_params;
-    m.saved_per_sample = saved;
-    m.samples_in_flight = static_cast<double>(o.batch);
-    m.workspace = Workspace(c, c.order, o.batch);
-    m.buffers = n > 1 ? 2 * bucket_max : 0;
-    m.precision = o.precision;
-    m.optimizer = o.optimizer;
-    FillMemory(p.ranks[r], m);
   }
+  if (same_as) {
+    same_as->assign(n, -1);
+    std::vector<int> reps;
+    for (int r = 0; r < n; ++r) {
+      const topo::Endpoint& e = cl.endpoint(p.ranks[r].endpoint);
+      for (int q : reps) {
+        const topo::Endpoint& f = cl.endpoint(p.ranks[q].endpoint);
+        if (f.type == e.type && f.speed_factor == e.speed_factor) {
+          (*same_as)[r] = q;
+          break;
+        }
+      }
+      if ((*same_as)[r] < 0) {
+        (*same_as)[r] = r;
+        reps.push_back(r);
+      }
+    }
+  }
+  for (int r = 1; r < n; ++r)
+    if (!same_as || (*same_as)[r] == r) p.ranks[r].tasks = p.ranks[0].tasks;
+  MemoryInput m;
+  m.params = c.total_params;
+  m.saved_per_sample = saved;
+  m.samples_in_flight = static_cast<double>(o.batch);
+  m.workspace = Workspace(c, c.order, o.batch);
+  m.buffers = n > 1 ? 2 * bucket_max : 0;
+  m.precision = o.precision;
+  m.optimizer = o.optimizer;
+  for (int r = 0; r < n; ++r) FillMemory(p.ranks[r], m);
   return p;
 }
 
