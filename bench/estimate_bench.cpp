@@ -6,6 +6,8 @@
 // Three figures, each the median over `rounds` rounds of the rate in one round of at least
 // `seconds` seconds:
 //   lower+estimate   Lower() the strategy, then Estimate() it (what a search over options does)
+//   lower+estimate/fast  cost::EstimateStrategy(): the same numbers, dp replicas lowered and
+//                    walked once per class of identical devices
 //   estimate         Estimate() an already lowered plan (prepare the estimator, then run it)
 //   run              re-run a prepared estimator (what a search over calibrations does)
 #include <algorithm>
@@ -95,10 +97,10 @@ int main(int argc, char** argv) {
         model.c_str(), cluster.c_str(), gpus, strategy.c_str(), batch, plan.ranks.size(),
         plan.num_tasks(), prepared.classes(), s.iteration_time_s);
     std::printf("# median over %d rounds of >= %.2f s\n", rounds, seconds);
-    std::printf("%-16s %14s %14s\n", "measure", "per_second", "us_each");
+    std::printf("%-20s %14s %14s\n", "measure", "per_second", "us_each");
     double sink = 0;
     auto report = [&](const char* name, double rate) {
-      std::printf("%-16s %14.1f %14.2f\n", name, rate, 1e6 / rate);
+      std::printf("%-20s %14.1f %14.2f\n", name, rate, 1e6 / rate);
     };
     report("lower+estimate", Rate(
                                  [&] {
@@ -106,6 +108,9 @@ int main(int argc, char** argv) {
                                    sink += convscale::cost::Estimate(p, *cl).iteration_time_s;
                                  },
                                  rounds, seconds));
+    report("lower+estimate/fast",
+           Rate([&] { sink += convscale::cost::EstimateStrategy(net, *cl, o).iteration_time_s; },
+                rounds, seconds));
     report("estimate", Rate([&] { sink += convscale::cost::Estimate(plan, *cl).iteration_time_s; },
                             rounds, seconds));
     report("run", Rate([&] { sink += prepared.Run().iteration_time_s; }, rounds, seconds));
