@@ -2,11 +2,14 @@
 // every layer's tasks included, on N GPUs.
 //
 //   simulate_bench [--gpus N] [--cluster NAME] [--collectives exact|coarse|auto]
-//                  [--iterations I] [--warmup W] [--model M]
+//                  [--iterations I] [--warmup W] [--model M] [--breakdown 1]
 //
-// Prints one line of `key=value` fields: the simulated iteration time, the wall time of lowering
-// and of the SimGrid run, the peak RSS of this process (plan + lowered graph) and of the SimGrid
-// child process, and the flow and activity counts. Run by bench/simulate.sh.
+// Prints one line of `key=value` fields: the simulated iteration time, the wall time of planning
+// (model, cluster, plan::Lower) and of Simulate(), the peak RSS of this process (plan + lowered
+// graph) and of the SimGrid child process, and the flow and activity counts. With --breakdown 1
+// it first times Simulate()'s parts on their own (lowering to the Dag, the SimGrid run in its
+// child process; the rest of Simulate() is the reduction to the summary). Run by
+// bench/simulate.sh.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -16,13 +19,14 @@
 
 #include "model/graph/zoo.h"
 #include "model/plan/strategy.h"
+#include "simulate/engine.h"
 #include "simulate/lowering.h"
 #include "simulate/simulator.h"
 
 using namespace convscale;
 
 int main(int argc, char** argv) {
-  int gpus = 1024, iterations = 1, warmup = 0;
+  int gpus = 1024, iterations = 1, warmup = 0, breakdown = 0;
   std::string cluster_name = "dgx-a100-hdr200", mode = "auto", model = "resnet50";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -38,6 +42,8 @@ int main(int argc, char** argv) {
       warmup = std::stoi(v);
     else if (k == "--model")
       model = v;
+    else if (k == "--breakdown")
+      breakdown = std::stoi(v);
     else {
       std::fprintf(stderr, "simulate_bench: unknown option %s\n", k.c_str());
       return 2;
@@ -57,11 +63,27 @@ int main(int argc, char** argv) {
     so.gpus = gpus;
     so.batch = 32;
     const plan::Plan p = plan::Lower(net, *cluster, so);
-    const auto t1 = Clock::now();
+    const auto plan_done = Clock::now();
     sim::SimulateOptions o;
     o.iterations = iterations;
     o.warmup = warmup;
     o.lowering.collectives = sim::ParseCollectiveMode(mode);
+    auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+    if (breakdown) {
+      const auto b0 = Clock::now();
+      const sim::LoweredPlan lp = sim::LowerPlan(p, *cluster, o.lowering);
+      const auto b1 = Clock::now();
+      sim::EngineOptions eo;
+      eo.iterations = warmup + iterations;
+      eo.record_iteration = eo.iterations - 1;
+      eo.first_measured = warmup;
+      const sim::RawResult raw = sim::RunDagInChild(lp.dag, *cluster, o.lowering.platform, eo);
+      (void)raw;
+      const auto b2 = Clock::now();
+      std::printf("breakdown: lower_wall_s=%.3f engine_wall_s=%.3f nodes=%zu edges=%zu\n",
+                  secs(b0, b1), secs(b1, b2), lp.dag.nodes.size(), lp.dag.succ.size());
+    }
+    const auto t1 = Clock::now();
     const sim::SimulationResult r = sim::Simulate(p, *cluster, o);
     const auto t2 = Clock::now();
     rusage self{}, child{};
@@ -70,10 +92,9 @@ int main(int argc, char** argv) {
     std::printf(
         "gpus=%d tasks=%zu collectives=%s iteration_s=%.9f plan_wall_s=%.3f simulate_wall_s=%.3f "
         "rss_parent_MiB=%.1f rss_simgrid_MiB=%.1f flows=%lld exact_flows=%lld activities=%lld\n",
-        gpus, p.num_tasks(), r.collectives.c_str(), r.iteration_time_s,
-        std::chrono::duration<double>(t1 - t0).count(),
-        std::chrono::duration<double>(t2 - t1).count(), self.ru_maxrss / 1024.0,
-        child.ru_maxrss / 1024.0, static_cast<long long>(r.flows_per_iteration),
+        gpus, p.num_tasks(), r.collectives.c_str(), r.iteration_time_s, secs(t0, plan_done),
+        secs(t1, t2), self.ru_maxrss / 1024.0, child.ru_maxrss / 1024.0,
+        static_cast<long long>(r.flows_per_iteration),
         static_cast<long long>(r.exact_flows_per_iteration), static_cast<long long>(r.activities));
     return 0;
   } catch (const std::exception& e) {

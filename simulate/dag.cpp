@@ -47,9 +47,7 @@ Dag DagBuilder::Finish() {
   for (int r = 0; r < ranks; ++r)
     if (!start_used[dag_.iter_start[r]] || !end_reached[dag_.iter_end[r]])
       edges_.emplace_back(dag_.iter_start[r], dag_.iter_end[r]);
-  // Deterministic successor order: by (from, insertion order).
-  std::stable_sort(edges_.begin(), edges_.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  // CSR by a counting sort on the source: successors keep their insertion order (deterministic).
   dag_.succ_offset.assign(n + 1, 0);
   dag_.indeg.assign(n, 0);
   for (const auto& [a, b] : edges_) {
@@ -58,7 +56,8 @@ Dag DagBuilder::Finish() {
   }
   for (size_t i = 0; i < n; ++i) dag_.succ_offset[i + 1] += dag_.succ_offset[i];
   dag_.succ.resize(edges_.size());
-  for (size_t k = 0; k < edges_.size(); ++k) dag_.succ[k] = edges_[k].second;
+  std::vector<int64_t> fill(dag_.succ_offset.begin(), dag_.succ_offset.end() - 1);
+  for (const auto& [a, b] : edges_) dag_.succ[fill[a]++] = b;
   edges_.clear();
   edges_.shrink_to_fit();
   return std::move(dag_);

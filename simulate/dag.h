@@ -7,7 +7,7 @@
 // rank's `iter_start` node of iteration i+1 waits for its `iter_end` node of iteration i (plan.h:
 // "the first task of a rank's iteration i+1 starts after the last of its iteration i").
 //
-// Storage is compressed (CSR successor lists, 56-byte nodes) because a 16,384-rank plan lowers to
+// Storage is compressed (CSR successor lists, 64-byte nodes) because a 16,384-rank plan lowers to
 // millions of nodes.
 #pragma once
 
@@ -35,12 +35,13 @@ enum NodeFlags : uint8_t {
 struct Node {
   NodeKind kind = NodeKind::kJoin;
   uint8_t flags = kFlagNone;
-  int32_t rank = -1;   // the rank this node belongs to (flows: the sender)
-  int32_t src = -1;    // flow: source endpoint
-  int32_t dst = -1;    // flow: destination endpoint
-  int32_t peer = -1;   // flow: the receiving rank
-  int32_t shard = -1;  // push/pull flows and server updates: the parameter shard (its layer)
-  double amount = 0;   // seconds (compute, delay) or bytes (flow)
+  int32_t rank = -1;    // the rank this node belongs to (flows: the sender)
+  int32_t src = -1;     // flow: source endpoint
+  int32_t dst = -1;     // flow: destination endpoint
+  int32_t peer = -1;    // flow: the receiving rank
+  int32_t shard = -1;   // push/pull flows and server updates: the parameter shard (its layer)
+  double amount = 0;    // seconds (compute, delay) or bytes (flow)
+  double rate_Bps = 0;  // flow: largest rate it may reach (0: no bound; coarse collectives)
   // Plan tasks (global index, see Dag::task_offset) whose start / end this node marks, or -1.
   // A compute node covers the fused chain [chain_begin, chain_end) instead.
   int32_t begin_task = -1;

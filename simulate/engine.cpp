@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <simgrid/kernel/Timer.hpp>
+#include <simgrid/kernel/resource/Action.hpp>
+#include <simgrid/kernel/resource/Model.hpp>
+#include <simgrid/kernel/resource/NetworkModelIntf.hpp>
 #include <simgrid/s4u.hpp>
 
 #include <algorithm>
@@ -149,8 +152,24 @@ class Run {
                                                  static_cast<uint64_t>(std::llround(nd.amount)));
         c->set_data(reinterpret_cast<void*>(static_cast<intptr_t>(gid + 1)));
         c->add_ref();
+        if (nd.rate_Bps > 0) Bound(nd.rate_Bps);
         break;
     }
+  }
+
+  // Bounds the rate of the flow just started. Comm::set_rate does not reach host-to-host comms in
+  // SimGrid 3.32, so the bound goes to the network action itself: sendto_async starts the comm
+  // synchronously from maestro, and the model appends its new action to its started set.
+  void Bound(double rate_Bps) {
+    if (network_ == nullptr) {
+      network_ = dynamic_cast<simgrid::kernel::resource::Model*>(
+          sg4::Engine::get_instance()->get_netzone_root()->get_network_model());
+      if (network_ == nullptr)
+        throw RuntimeError("simulate: SimGrid's network model is not a Model");
+    }
+    auto* started = network_->get_started_action_set();
+    if (started->empty()) throw RuntimeError("simulate: a flow started without a network action");
+    started->back().set_bound(rate_Bps);
   }
 
   // Starts the next queued kernel on `rank` if its stream is idle.
@@ -218,6 +237,7 @@ class Run {
   std::unordered_map<uint64_t, int64_t> worker_version_;
   std::vector<int> ends_left_;
   std::vector<sg4::Activity*> to_unref_;
+  simgrid::kernel::resource::Model* network_ = nullptr;
   RawResult result_;
 };
 

@@ -87,7 +87,12 @@ class Lowerer {
         const int64_t g = d.task_offset[r] + t.id;
         for (int dep : t.deps) needed[dep] = 1;
         if (chained_[g]) continue;
-        for (int dep : t.deps) b_.Edge(exit_[d.task_offset[r] + dep], entry_[g]);
+        int32_t last = -1;  // deps in one chain piece give one edge
+        for (int dep : t.deps) {
+          const int32_t from = exit_[d.task_offset[r] + dep];
+          if (from != last) b_.Edge(from, entry_[g]);
+          last = from;
+        }
       }
       // The rank's iteration ends with its last tasks (a flow node belongs to its sender, so the
       // receiver's end must be tied to its own tasks explicitly).
@@ -104,39 +109,77 @@ class Lowerer {
  private:
   double Speed(int r) const { return o_.rank_speed.empty() ? 1.0 : o_.rank_speed[r]; }
 
-  // Compute tasks, fused into chains where a task's only dependency is the previous compute task
-  // and nothing else waits on that one.
+  // Compute tasks, fused into chains run as one timer each. A compute task joins the chain of
+  // the compute task just before it in the rank's list when that task ends the chain and every
+  // dependency of the new task lies in the chain: on the serial stream (the plan orders a rank's
+  // compute tasks by dependencies) it then starts the moment its predecessor ends. A chain is cut
+  // after any task that something outside the chain waits on (a collective, a send, another
+  // chain), so every time another node needs is a chain end. A server's update ends its chain
+  // (staleness counts each update).
   void LowerCompute(int r) {
     const plan::Rank& rank = p_.ranks[r];
     const auto& tasks = rank.tasks;
     const int64_t off = b_.dag().task_offset[r];
     const topo::Endpoint& ep = cl_.endpoint(rank.endpoint);
     const topo::Precision prec = Precision();
-    std::vector<int> dependents(tasks.size(), 0);
     for (size_t k = 0; k < tasks.size(); ++k)
       if (tasks[k].id != static_cast<int>(k))
         throw InputError("plan", "/ranks/" + std::to_string(r) + "/tasks/" + std::to_string(k),
                          "task id " + std::to_string(tasks[k].id) + " is not its index");
     for (const plan::Task& t : tasks)
-      for (int dep : t.deps) {
+      for (int dep : t.deps)
         if (dep < 0 || dep >= static_cast<int>(tasks.size()) || dep >= t.id)
           throw InputError("plan", "/ranks/" + std::to_string(r) + "/tasks/" + std::to_string(t.id),
                            "dependency " + std::to_string(dep) + " is not an earlier task");
-        ++dependents[dep];
-      }
-    // head[t]: first task of t's chain; next[t]: following task in the chain.
-    std::vector<int> head(tasks.size(), -1), next(tasks.size(), -1);
+    auto server_update = [&](int k) {
+      return rank.role == plan::Role::kServer && tasks[k].phase == plan::Phase::kUpdate;
+    };
+    // chain[t]: the chain (its first task) of compute task t, -1 for other tasks; next[t]: the
+    // following task in t's chain; cut[t]: a chain piece ends after t.
+    std::vector<int> chain(tasks.size(), -1), next(tasks.size(), -1);
+    std::vector<uint8_t> cut(tasks.size(), 0);
+    int prev = -1;  // the previous compute task
     for (const plan::Task& t : tasks) {
       if (t.kind != plan::TaskKind::kCompute) continue;
-      head[t.id] = t.id;
-      if (t.deps.size() == 1) {
-        const int p = t.deps[0];
-        const bool server_update =
-            rank.role == plan::Role::kServer && tasks[p].phase == plan::Phase::kUpdate;
-        if (tasks[p].kind == plan::TaskKind::kCompute && dependents[p] == 1 && next[p] < 0 &&
-            !server_update) {
-          head[t.id] = head[p];
-          next[p] = t.id;
+      chain[t.id] = t.id;
+      if (prev >= 0 && next[prev] < 0 && !server_update(prev) && !t.deps.empty()) {
+        bool inside = false;
+        for (int dep : t.deps) {
+          inside = chain[dep] == chain[prev];
+          if (!inside) break;
+        }
+        if (inside) {
+          chain[t.id] = chain[prev];
+          next[prev] = t.id;
+        }
+      }
+      prev = t.id;
+    }
+    // A task waiting on several tasks of one chain waits for the latest of them only (the chain
+    // runs them in order): cut after that one.
+    std::vector<std::pair<int, int>> latest;  // (chain, latest dependency in it)
+    for (const plan::Task& t : tasks) {
+      latest.clear();
+      for (int dep : t.deps) {
+        if (chain[dep] < 0 || chain[dep] == chain[t.id]) continue;
+        auto it = std::find_if(latest.begin(), latest.end(),
+                               [&](const auto& x) { return x.first == chain[dep]; });
+        if (it == latest.end())
+          latest.emplace_back(chain[dep], dep);
+        else
+          it->second = std::max(it->second, dep);
+      }
+      for (const auto& [c, dep] : latest) cut[dep] = 1;
+    }
+    // head[t]: first task of t's chain piece.
+    std::vector<int> head(tasks.size(), -1);
+    for (const plan::Task& t : tasks) {
+      if (t.kind != plan::TaskKind::kCompute || head[t.id] >= 0) continue;
+      for (int k = t.id; k >= 0; k = next[k]) {
+        head[k] = t.id;
+        if (cut[k] && next[k] >= 0) {
+          next[k] = -1;  // the rest of the chain is a piece of its own
+          break;
         }
       }
     }
@@ -480,7 +523,14 @@ class Lowerer {
           const int32_t f = Flow(g.ranks[pr.src], g.ranks[pr.dst], bytes[i]);
           b_.Edge(cur[pr.src], f);
           b_.Edge(cur[pr.dst], f);
-          const double took = std::isfinite(bw[i]) ? lat[i] + bytes[i] / bw[i] : 0;
+          double took = std::isfinite(bw[i]) ? lat[i] + bytes[i] / bw[i] : 0;
+          if (o_.coarse_rate_headroom > 0 && std::isfinite(bw[i]) && bytes[i] > 0 && T > took) {
+            // Spread the bytes over the sub-phase like the chunked steps do (their mean rate,
+            // times the headroom), so a collective overlapping this one finds the gaps free.
+            b_.node(f).rate_Bps =
+                std::min(bw[i], o_.coarse_rate_headroom * bytes[i] / (T - lat[i]));
+            took = lat[i] + bytes[i] / b_.node(f).rate_Bps;
+          }
           for (int m : {pr.src, pr.dst}) {
             if (next[m] < 0) {
               Node d;

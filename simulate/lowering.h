@@ -36,6 +36,9 @@ struct LoweringOptions {
   CollectiveMode collectives = CollectiveMode::kAuto;
   int64_t exact_flow_limit = 200000;  // kAuto: exact up to this many flows per iteration
   int coarse_split = 4;               // coarse: sub-phases per phase (docs/simulator.md)
+  // coarse: each flow's rate is bounded by this factor times the mean rate of the chunked steps
+  // it stands for (0 = no bound); 1.25 measured best (docs/simulator.md, "Coarse collectives").
+  double coarse_rate_headroom = 1.25;
   // Per-rank compute slow-down: a rank's kernels take 1/factor as long (0.5 = half as fast).
   // Empty = every rank at its endpoint's speed factor only.
   std::vector<double> rank_speed;
