@@ -47,6 +47,20 @@ TEST(EngineTest, OneFlowTakesRouteLatencyPlusSizeOverBandwidth) {
   EXPECT_EQ(r.activities, 1);
 }
 
+// A flow's rate bound (coarse collectives) holds, and the link's rest goes to the other flows:
+// 0->1 bounded at 2.5 GB/s and 2->1 unbounded share rank 1's 12.5 GB/s link, 2.5 + 10 GB/s.
+TEST(EngineTest, BoundedFlowLeavesTheRestOfTheLinkToOthers) {
+  auto c = FakeCluster::Star(3, 12.5e9, 1e-6);
+  DagBuilder b(3);
+  Node bounded = Flow(0, 1, 25e6);
+  bounded.rate_Bps = 2.5e9;
+  b.Add(bounded);
+  b.Add(Flow(2, 1, 100e6));
+  const RawResult r = RunDagInChild(Finish(b), *c, {}, {});
+  EXPECT_NEAR(r.rank_end[0], 2e-6 + 25e6 / 2.5e9, 1e-12);
+  EXPECT_NEAR(r.rank_end[2], 2e-6 + 100e6 / 10e9, 1e-12);
+}
+
 TEST(EngineTest, KernelsOfOneRankRunOneAtATime) {
   auto c = FakeCluster::Star(2, 1e9, 1e-6);
   DagBuilder b(2);
