@@ -5,7 +5,12 @@
 // cluster export-simgrid NAME|FILE [--gpus N] [--nodes N] [--servers N] -o platform.xml
 //
 // Docs: docs/simulator.md.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -13,6 +18,7 @@
 #include "model/graph/zoo.h"
 #include "model/plan/strategy.h"
 #include "model/util/error.h"
+#include "model/util/json.h"
 #include "model/util/units.h"
 #include "simulate/platform.h"
 #include "simulate/simulator.h"
@@ -120,6 +126,48 @@ std::string Text(const sim::SimulationResult& r, const plan::Plan& p) {
   return o.str();
 }
 
+// Writes the (path, text) outputs all or nothing: if one cannot be written, none of the files is
+// replaced (stdout outputs are printed once every file is staged). A failed run thus leaves the
+// earlier summary, CSV and trace as they were.
+void EmitAll(const std::vector<std::pair<std::string, std::string>>& outputs) {
+  namespace fs = std::filesystem;
+  // Phase 1: every file is written beside its target under a temporary name (WriteFileAtomic
+  // checks the folder and reports a failure with the target's name); phase 2 renames them all.
+  std::vector<std::pair<std::string, std::string>> staged;  // temporary, target
+  auto discard = [&staged] {
+    std::error_code ec;
+    for (const auto& [tmp, target] : staged) fs::remove(tmp, ec);
+  };
+  try {
+    for (const auto& [path, text] : outputs) {
+      if (path.empty() || path == "-") continue;
+      std::error_code ec;
+      if (fs::is_directory(path, ec))
+        throw InputError(path + ": cannot write: it is a directory; give a file name");
+      const std::string tmp = path + ".staged." + std::to_string(::getpid());
+      try {
+        WriteFileAtomic(tmp, text);
+      } catch (const InputError& e) {
+        std::string m = e.what();
+        if (m.rfind(tmp, 0) == 0) m = path + m.substr(tmp.size());
+        throw InputError(m);
+      }
+      staged.push_back({tmp, path});
+    }
+  } catch (...) {
+    discard();
+    throw;
+  }
+  for (const auto& [path, text] : outputs)
+    if (path.empty() || path == "-") Emit(path, text);
+  for (const auto& [tmp, target] : staged)
+    if (std::rename(tmp.c_str(), target.c_str()) != 0) {
+      const std::string why = std::strerror(errno);
+      discard();
+      throw InputError(target + ": cannot write: " + why);
+    }
+}
+
 }  // namespace
 
 void AddSimulateCommands(CLI::App& app, Action& action) {
@@ -171,12 +219,14 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
       if (!a.plan_file.empty()) {
         if (!a.model.empty()) throw InputError("simulate: give either --plan or --model, not both");
         p = plan::LoadPlan(a.plan_file);
-        const Json& o = p.context.options;
+        // The options are free-form in the plan format; the few read here are checked.
+        const Json options = p.context.options.is_null() ? Json::object() : p.context.options;
+        const JsonObject o(options, a.plan_file, "/context/options");
         topo::ClusterOptions co;
-        co.gpus = a.gpus > 0 ? a.gpus : o.value("gpus", 0);
+        co.gpus = a.gpus > 0 ? a.gpus : static_cast<int>(o.Int("gpus", 0, 0, INT32_MAX));
         co.nodes = a.nodes;
-        co.server_hosts =
-            ServerHosts(p.context.strategy, o.value("ps_placement", ""), o.value("servers", 0));
+        co.server_hosts = ServerHosts(p.context.strategy, o.String("ps_placement", ""),
+                                      static_cast<int>(o.Int("servers", 0, 0, INT32_MAX)));
         const std::string name = a.cluster.empty() ? p.context.cluster : a.cluster;
         if (name.empty())
           throw InputError(a.plan_file + ": the plan names no cluster; give --cluster");
@@ -203,12 +253,24 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
       so.lowering.collectives = sim::ParseCollectiveMode(a.collectives);
       so.lowering.platform.background_load = a.background_load;
       for (const auto& s : a.stragglers) so.stragglers.push_back(sim::ParseStraggler(s));
-      const sim::SimulationResult r = sim::Simulate(p, *cluster, so);
-      if (!a.trace.empty()) Emit(a.trace, sim::ChromeTrace(r, p, *cluster));
-      if (!a.csv.empty()) Emit(a.csv, sim::SummaryCsv(r, p));
+      sim::SimulationResult r;
+      try {
+        r = sim::Simulate(p, *cluster, so);
+      } catch (const InputError& e) {
+        // The simulator locates plan errors in "plan"; name the file the plan came from.
+        const std::string m = e.what();
+        if (a.plan_file.empty() || m.rfind("plan: ", 0) != 0) throw;
+        throw InputError(a.plan_file + m.substr(4));
+      }
+      // All outputs are made first and then written all or nothing (EmitAll).
+      std::vector<std::pair<std::string, std::string>> outputs;
+      if (!a.trace.empty()) outputs.push_back({a.trace, sim::ChromeTrace(r, p, *cluster)});
+      if (!a.csv.empty()) outputs.push_back({a.csv, sim::SummaryCsv(r, p)});
       const bool json = a.json || (!a.output.empty() && a.output.size() > 5 &&
                                    a.output.compare(a.output.size() - 5, 5, ".json") == 0);
-      Emit(a.output, json ? sim::SummaryJson(r, p, *cluster).dump(2) + "\n" : Text(r, p));
+      outputs.push_back(
+          {a.output, json ? sim::SummaryJson(r, p, *cluster).dump(2) + "\n" : Text(r, p)});
+      EmitAll(outputs);
       return 0;
     };
   });

@@ -15,8 +15,10 @@ void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
     m->required();
     c->required();
   }
-  app->add_option("--gpus", r.gpus, "compute devices to use (default: all of the cluster)");
-  app->add_option("--nodes", r.nodes, "nodes to use (default: derived from --gpus)");
+  app->add_option("--gpus", r.gpus, "compute devices to use (default: all of the cluster)")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--nodes", r.nodes, "nodes to use (default: derived from --gpus)")
+      ->check(CLI::PositiveNumber);
   app->add_option("--strategy", r.strategy, "dp, mp, ps or hybrid")->capture_default_str();
   AddStrategyOptions(app, r);
   app->add_option("--single-gpu-throughput", r.single_gpu_throughput,
@@ -27,8 +29,10 @@ void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
 }
 
 void AddStrategyOptions(CLI::App* app, PlanRequest& r) {
-  app->add_option("--batch", r.batch, "samples per device (per replica for pipelines); default 32");
-  app->add_option("--global-batch", r.global_batch, "samples per iteration over all replicas");
+  app->add_option("--batch", r.batch, "samples per device (per replica for pipelines); default 32")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--global-batch", r.global_batch, "samples per iteration over all replicas")
+      ->check(CLI::PositiveNumber);
   app->add_option("--algorithm", r.algorithm,
                   "all-reduce algorithm: ring, tree, hierarchical, halving-doubling")
       ->capture_default_str();
@@ -41,7 +45,8 @@ void AddStrategyOptions(CLI::App* app, PlanRequest& r) {
   app->add_option("--precision", r.precision, "compute precision: fp32, tf32, fp16, bf16")
       ->capture_default_str();
   app->add_option("--optimizer", r.optimizer, "sgd (with momentum) or adam")->capture_default_str();
-  app->add_option("--stages", r.stages, "pipeline stages (mp: default one per device; hybrid: 2)");
+  app->add_option("--stages", r.stages, "pipeline stages (mp: default one per device; hybrid: 2)")
+      ->check(CLI::PositiveNumber);
   app->add_option("--micro-batches", r.micro_batches, "micro-batches per iteration (pipelines)")
       ->capture_default_str();
   app->add_option("--schedule", r.schedule, "pipeline schedule: gpipe or 1f1b")
@@ -52,7 +57,8 @@ void AddStrategyOptions(CLI::App* app, PlanRequest& r) {
       ->capture_default_str();
   app->add_option("--servers", r.servers,
                   "parameter servers (default: one per node, or the "
-                  "dedicated hosts)");
+                  "dedicated hosts)")
+      ->check(CLI::PositiveNumber);
   app->add_option("--ps-placement", r.ps_placement, "dedicated, host or colocated")
       ->capture_default_str();
   app->add_flag("--async", r.async, "asynchronous parameter server");
@@ -92,6 +98,14 @@ plan::StrategyOptions ToStrategyOptions(const PlanRequest& r) {
   o.async = r.async;
   o.staleness = r.staleness;
   if (r.batch < 0) throw InputError("--batch " + std::to_string(r.batch) + ": must be positive");
+  // A bound far above any device's memory, so that sizes stay exact in doubles.
+  constexpr int64_t kMaxBatch = int64_t{1} << 24;
+  if (r.batch > kMaxBatch || r.global_batch > kMaxBatch * 65536)
+    throw InputError(std::string(r.batch > kMaxBatch
+                                     ? "--batch " + std::to_string(r.batch)
+                                     : "--global-batch " + std::to_string(r.global_batch)) +
+                     ": more samples than convscale supports (" + std::to_string(kMaxBatch) +
+                     " per device; see docs/limits.md)");
   if (r.global_batch < 0)
     throw InputError("--global-batch " + std::to_string(r.global_batch) + ": must be positive");
   if (r.stages < 0) throw InputError("--stages " + std::to_string(r.stages) + ": must be positive");

@@ -409,8 +409,16 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
   r.facts.gpus = 0;
   r.facts.global_batch = 0;
 
-  fs::path dir = cluster_dir;
-  bool temporary = false;
+  // Variant clusters are written to a private temporary folder while the sweep runs and copied
+  // to `cluster_dir` only once it has succeeded: a failed sweep leaves cluster_dir as it was.
+  struct TemporaryDir {
+    fs::path path;
+    ~TemporaryDir() {
+      std::error_code ec;
+      if (!path.empty()) fs::remove_all(path, ec);
+    }
+  } dir;
+  std::vector<std::pair<std::string, std::string>> variant_files;  // file name, content
   std::vector<std::pair<Variant, SearchSpec>> runs;
   runs.push_back({Variant{"baseline", "", ""}, spec});
   for (const Variant& v : variants) {
@@ -422,11 +430,18 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
     } else if (v.key == "cluster") {
       s.cluster = v.value;
     } else {
-      if (dir.empty()) {
-        dir = fs::temp_directory_path() / ("convscale-whatif-" + std::to_string(::getpid()));
-        temporary = true;
+      if (dir.path.empty()) {
+        const fs::path tmp =
+            fs::temp_directory_path() / ("convscale-whatif-" + std::to_string(::getpid()));
+        std::error_code ec;
+        fs::create_directories(tmp, ec);
+        if (ec)
+          throw RuntimeError(tmp.string() + ": cannot create a temporary folder: " + ec.message());
+        dir.path = tmp;
       }
-      s.cluster = WriteVariantCluster(base_cluster->description_json(), v, dir.string());
+      s.cluster = WriteVariantCluster(base_cluster->description_json(), v, dir.path.string());
+      variant_files.push_back({fs::path(s.cluster).filename().string(),
+                               ApplyVariant(base_cluster->description_json(), v)});
     }
     runs.push_back({v, s});
   }
@@ -487,7 +502,15 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
       }
     }
   }
-  if (temporary) fs::remove_all(dir);
+  if (!cluster_dir.empty() && !variant_files.empty()) {
+    std::error_code ec;
+    fs::create_directories(cluster_dir, ec);
+    if (ec || !fs::is_directory(cluster_dir, ec))
+      throw InputError(cluster_dir + ": cannot create the folder for the what-if clusters: " +
+                       (ec ? ec.message() : std::string("a file of that name exists")));
+    for (const auto& [file, text] : variant_files)
+      WriteFileAtomic((fs::path(cluster_dir) / file).string(), text);
+  }
   if (x1 > 0) r.facts.single_device_throughput = x1;
   for (SweepPoint& p : r.points) {
     p.speedup = x1 > 0 ? p.throughput_samples_per_s / x1 : 0;

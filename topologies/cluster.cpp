@@ -496,6 +496,9 @@ std::unique_ptr<Cluster> LoadCluster(const std::string& name_or_file, const Clus
     j = ParseJson(it->second, file);
   } else {
     std::error_code ec;
+    if (std::filesystem::is_directory(name_or_file, ec))
+      throw InputError(name_or_file + ": is a directory; expected a built-in cluster name or a " +
+                       "cluster JSON file");
     if (!std::filesystem::is_regular_file(name_or_file, ec))
       throw InputError("\"" + name_or_file + "\" is neither a built-in cluster nor a file" +
                        DidYouMean(name_or_file, BuiltinClusterNames()) +

@@ -249,6 +249,10 @@ FabricSpec ParseFabric(const JsonObject& o) {
       const JsonObject& l = levels[i];
       const bool top = i + 1 == levels.size();
       if (top) {
+        for (const char* k : {"up", "bandwidth", "latency"})
+          if (l.Has(k))
+            throw l.Error(k, std::string("the top level of a fat-tree has no uplinks: it takes ") +
+                                 "only \"down\"; give \"" + k + "\" on the level below it");
         l.CheckKeys({"down"});
       } else {
         l.CheckKeys({"down", "up", "bandwidth", "latency"});

@@ -8,6 +8,7 @@
 
 #include "model/util/context.h"
 #include "model/util/error.h"
+#include "topologies/cluster.h"
 
 namespace convscale::plan {
 
@@ -282,6 +283,13 @@ Json ToJson(const Plan& plan) {
 
 Plan FromJson(const Json& j, const std::string& file) {
   JsonObject root(j, file, "");
+  // Another convscale output (a summary, a report) is named as such before its keys are
+  // reported as unknown.
+  if (root.Has("context") && root.Get("context").is_object()) {
+    const JsonObject c = root.Object("context");
+    if (c.Has("kind") && c.String("kind") != "plan")
+      throw c.Error("kind", "\"" + c.String("kind") + "\" is not a plan (expected \"plan\")");
+  }
   root.CheckKeys({"context", "global_batch", "precision", "optimizer", "async", "staleness_bound",
                   "cluster_endpoints", "groups", "ranks"});
   Plan plan;
@@ -294,8 +302,6 @@ Plan FromJson(const Json& j, const std::string& file) {
                                           std::to_string(plan.context.schema_version) +
                                           " is not supported (this convscale reads version " +
                                           std::to_string(kSchemaVersion) + ")");
-  if (ctx.Has("kind") && ctx.String("kind") != "plan")
-    throw ctx.Error("kind", "\"" + ctx.String("kind") + "\" is not a plan (expected \"plan\")");
   plan.context.convscale_version = ctx.String("version", "");
   plan.context.git_sha = ctx.String("git_sha", "");
   plan.context.model = ctx.String("model", "");
@@ -304,7 +310,15 @@ Plan FromJson(const Json& j, const std::string& file) {
   if (ctx.Has("options")) plan.context.options = ctx.Object("options").Raw();
   plan.global_batch = root.Int("global_batch", 0, 0, INT64_MAX);
   plan.precision = root.String("precision", "fp32");
+  try {
+    topo::ParsePrecision(plan.precision);
+  } catch (const std::invalid_argument& e) {
+    throw root.Error("precision", e.what());
+  }
   plan.optimizer = root.String("optimizer", "sgd");
+  if (plan.optimizer != "sgd" && plan.optimizer != "adam")
+    throw root.Error("optimizer", "unknown optimizer \"" + plan.optimizer + "\" (sgd or adam)" +
+                                      DidYouMean(plan.optimizer, {"sgd", "adam"}));
   plan.async = root.Bool("async", false);
   plan.staleness_bound = static_cast<int>(root.Int("staleness_bound", -1, -1, INT32_MAX));
   plan.cluster_endpoints = static_cast<int>(root.Int("cluster_endpoints", 0, 0, INT32_MAX));

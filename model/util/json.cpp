@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -28,6 +29,19 @@ std::string LineColumn(const std::string& text, size_t offset) {
     }
   }
   return "line " + std::to_string(line) + ", column " + std::to_string(col);
+}
+
+// The byte offset of `number` in `text` as a whole token (not part of a longer number or a
+// string's letters), or npos.
+size_t FindNumberToken(const std::string& text, const std::string& number) {
+  auto part = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+';
+  };
+  for (size_t at = text.find(number); at != std::string::npos; at = text.find(number, at + 1)) {
+    const size_t end = at + number.size();
+    if ((at == 0 || !part(text[at - 1])) && (end >= text.size() || !part(text[end]))) return at;
+  }
+  return std::string::npos;
 }
 
 }  // namespace
@@ -73,15 +87,27 @@ Json ParseJson(const std::string& text, const std::string& name) {
                      ": not valid JSON: " + reason);
   } catch (const Json::exception& e) {
     // Not a syntax error but a value nlohmann cannot hold, e.g. out_of_range.406 for "5E022222"
-    // (found by scripts/fuzz): "[json.exception.out_of_range.406] number overflow parsing ...".
+    // (found by scripts/fuzz): "[json.exception.out_of_range.406] number overflow parsing
+    // '5E022222'". nlohmann gives no position; the number is found in the text.
     std::string what = e.what();
     if (const size_t close = what.find("] "); close != std::string::npos)
       what = what.substr(close + 2);
+    const size_t q1 = what.find('\''), q2 = what.rfind('\'');
+    if (what.rfind("number overflow", 0) == 0 && q1 != std::string::npos && q2 > q1 + 1) {
+      const std::string number = what.substr(q1 + 1, q2 - q1 - 1);
+      const size_t at = FindNumberToken(text, number);
+      throw InputError(name + ": " + (at == std::string::npos ? "" : LineColumn(text, at) + ": ") +
+                       "the number " + number +
+                       " is out of range: JSON numbers must fit a double (at most about 1.8e308)");
+    }
     throw InputError(name + ": not valid JSON: " + what);
   }
 }
 
 Json ReadJsonFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(path + ": is a directory; expected a JSON file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot open: " + std::strerror(errno));
   std::stringstream ss;
@@ -95,12 +121,19 @@ void WriteFileAtomic(const std::string& path, const std::string& content) {
   fs::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
   std::error_code ec;
-  if (!fs::is_directory(dir, ec))
+  if (!fs::is_directory(dir, ec)) {
+    if (fs::exists(dir, ec))
+      throw InputError(path + ": cannot write: " + dir.string() + " is not a directory");
     throw InputError(path + ": cannot write: directory " + dir.string() + " does not exist");
+  }
+  if (fs::is_directory(target, ec))
+    throw InputError(path + ": cannot write: it is a directory; give a file name");
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path + ": cannot write: " + std::strerror(errno));
+    if (!out)
+      throw InputError(path + ": cannot write: cannot create a file in " + dir.string() + ": " +
+                       std::strerror(errno));
     out << content;
     out.flush();
     if (!out) {
@@ -185,28 +218,29 @@ std::string JsonObject::String(const char* key, const std::string& fallback) con
 int64_t JsonObject::Int(const char* key, int64_t min, int64_t max) const {
   const Json& v = Get(key);
   int64_t x = 0;
+  // "must be between 1 and 64" for the limits (min, max).
+  auto range = [&] {
+    if (min == INT64_MIN && max == INT64_MAX) return std::string("a 64-bit integer");
+    if (max == INT64_MAX) return ">= " + std::to_string(min);
+    if (min == INT64_MIN) return "<= " + std::to_string(max);
+    return "between " + std::to_string(min) + " and " + std::to_string(max);
+  };
   if (v.is_number_integer() || v.is_number_unsigned()) {
     if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-      throw Error(key, "integer " + v.dump() + " is too large");
+      throw Error(key, v.dump() + " is out of range: must be " + range());
     x = v.get<int64_t>();
   } else if (v.is_number_float()) {
+    // nlohmann reads integers beyond 64 bits (18446744073709551616) and exponents (1e30) as
+    // doubles: whole numbers too large to be exact are out of range, fractions not integers.
     const double d = v.get<double>();
-    if (d != std::floor(d) || std::fabs(d) > 9e15)
-      throw Error(key, "expected an integer, found " + v.dump());
+    if (d != std::floor(d)) throw Error(key, "expected an integer, found " + v.dump());
+    if (std::fabs(d) > 9e15) throw Error(key, v.dump() + " is out of range: must be " + range());
     x = static_cast<int64_t>(d);
   } else {
     throw Error(key, std::string("expected an integer, found ") + JsonTypeName(v));
   }
-  if (x < min || x > max) {
-    std::string range = "must be ";
-    if (max == INT64_MAX)
-      range += ">= " + std::to_string(min);
-    else if (min == INT64_MIN)
-      range += "<= " + std::to_string(max);
-    else
-      range += "between " + std::to_string(min) + " and " + std::to_string(max);
-    throw Error(key, std::to_string(x) + " is out of range: " + range);
-  }
+  if (x < min || x > max)
+    throw Error(key, std::to_string(x) + " is out of range: must be " + range());
   return x;
 }
 

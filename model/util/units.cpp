@@ -26,6 +26,10 @@ double SplitNumber(std::string_view text, std::string& suffix, const char* kind)
   double value = 0;
   try {
     value = std::stod(s, &pos);
+  } catch (const std::out_of_range&) {
+    throw std::invalid_argument("\"" + std::string(text) + "\" is not a " + kind +
+                                ": the number is out of the range of a double (about 2.2e-308 " +
+                                "to 1.8e308)");
   } catch (const std::exception&) {
     throw std::invalid_argument("\"" + std::string(text) + "\" is not a " + kind +
                                 ": it does not start with a number");
@@ -46,7 +50,12 @@ double Parse(std::string_view text, const std::vector<Unit>& table, const char* 
       if (value < 0)
         throw std::invalid_argument("\"" + std::string(text) + "\" is negative; a " + kind +
                                     " must be >= 0");
-      return value * u.factor;
+      const double scaled = value * u.factor;
+      if (!std::isfinite(scaled))
+        throw std::invalid_argument("\"" + std::string(text) + "\" is not a " + kind +
+                                    ": it is too large for a double (more than 1.8e308 in " +
+                                    "base units)");
+      return scaled;
     }
     names.emplace_back(u.suffix);
   }
@@ -56,9 +65,9 @@ double Parse(std::string_view text, const std::vector<Unit>& table, const char* 
   if (!close.empty()) hint = "; did you mean \"" + num_part + close + "\"?";
   if (suffix.empty())
     throw std::invalid_argument("\"" + std::string(text) + "\" has no unit; a " + kind +
-                                " needs one, for example \"" + example + "\"");
+                                " needs one, for example " + example);
   throw std::invalid_argument("\"" + std::string(text) + "\" is not a " + kind + " (unit \"" +
-                              suffix + "\" unknown, for example \"" + example + "\")" + hint);
+                              suffix + "\" unknown, for example " + example + ")" + hint);
 }
 
 std::vector<Unit> WithPrefixes(const char* base, double base_factor, bool binary) {
@@ -138,16 +147,16 @@ std::string Scaled(double v, const char* const* names, const double* factors, in
 }  // namespace
 
 double ParseBandwidth(std::string_view t) {
-  return Parse(t, BandwidthTable(), "bandwidth", "100Gbps or 12.5GBps");
+  return Parse(t, BandwidthTable(), "bandwidth", "\"100Gbps\" or \"12.5GBps\"");
 }
 double ParseBytes(std::string_view t) {
-  return Parse(t, BytesTable(), "size", "80GiB or 25MB");
+  return Parse(t, BytesTable(), "size", "\"80GiB\" or \"25MB\"");
 }
 double ParseTime(std::string_view t) {
-  return Parse(t, TimeTable(), "time", "1.5us");
+  return Parse(t, TimeTable(), "time", "\"1.5us\"");
 }
 double ParseFlopRate(std::string_view t) {
-  return Parse(t, FlopTable(), "compute rate", "989TFlops");
+  return Parse(t, FlopTable(), "compute rate", "\"989TFlops\"");
 }
 
 std::string FormatBandwidth(double v) {

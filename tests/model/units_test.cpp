@@ -31,8 +31,8 @@ TEST(Units, ErrorsSayWhatAndSuggest) {
     FAIL();
   } catch (const std::invalid_argument& e) {
     EXPECT_STREQ(e.what(),
-                 "\"40Gbs\" is not a bandwidth (unit \"Gbs\" unknown, for example \"100Gbps or "
-                 "12.5GBps\"); did you mean \"40Gbps\"?");
+                 "\"40Gbs\" is not a bandwidth (unit \"Gbs\" unknown, for example \"100Gbps\" or "
+                 "\"12.5GBps\"); did you mean \"40Gbps\"?");
   }
   EXPECT_THROW(ParseBandwidth("fast"), std::invalid_argument);
   EXPECT_THROW(ParseBytes("-1GB"), std::invalid_argument);

@@ -48,7 +48,7 @@ TEST(Format, BadUnit) {
   j["node_types"]["n"]["nics"]["bandwidth"] = "100Gbs";
   EXPECT_EQ(ErrorOf(j),
             "cluster.json: /node_types/n/nics/bandwidth: \"100Gbs\" is not a bandwidth (unit "
-            "\"Gbs\" unknown, for example \"100Gbps or 12.5GBps\"); did you mean \"100Gbps\"?");
+            "\"Gbs\" unknown, for example \"100Gbps\" or \"12.5GBps\"); did you mean \"100Gbps\"?");
   j = Base();
   j["node_types"]["n"]["host"]["latency"] = 5;
   EXPECT_EQ(ErrorOf(j),
