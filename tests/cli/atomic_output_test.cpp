@@ -1,0 +1,143 @@
+// A failed run leaves earlier outputs as they were (docs/ARCHITECTURE.md, "Error policy"): each
+// test writes outputs with a successful run, then runs a command that fails late (after the
+// inputs were read and the work was done, or on one of several outputs) into the same places,
+// and checks the exit code, the message and that every earlier file is byte-identical, with no
+// temporary file left beside it.
+#include <gtest/gtest.h>
+
+#include "tests/cli/cli_run.h"
+
+namespace {
+
+using namespace convscale::testing;  // NOLINT: RunCli, ReadTree, ScratchDir, ...
+
+TEST(AtomicOutput, PlanThatDoesNotFitKeepsTheEarlierPlan) {
+  if (!HasCommand("plan")) GTEST_SKIP() << "convscale was built without the plan commands";
+  ScratchDir dir("atomic_plan");
+  const std::string out = dir / "plan.json";
+  ASSERT_EQ(RunCli("plan --model resnet18 --cluster dgx-a100 --gpus 2 -o '" + out + "'").code, 0);
+  const auto before = ReadTree(dir.path());
+  ASSERT_EQ(before.size(), 1u);
+  // The memory check runs after the whole plan was lowered.
+  const CliResult r =
+      RunCli("plan --model vgg16 --cluster dgx1-p100 --gpus 1 --batch 1024 -o '" + out + "'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.rfind("convscale: endpoint node0/gpu0 needs 120.4 GiB but has 16.0 GiB", 0), 0u)
+      << r.err;
+  EXPECT_EQ(ReadTree(dir.path()), before);
+}
+
+TEST(AtomicOutput, EstimateWithABadProfileKeepsTheEarlierSummary) {
+  if (!HasCommand("estimate")) GTEST_SKIP() << "convscale was built without the plan commands";
+  ScratchDir dir("atomic_estimate");
+  const std::string out = dir / "estimate.json";
+  const std::string args =
+      "estimate --model resnet18 --cluster dgx-a100 --gpus 4 --json -o '" + out + "'";
+  ASSERT_EQ(RunCli(args).code, 0);
+  const auto before = ReadTree(dir.path());
+  // The profile is read after the plan was lowered and its memory checked.
+  const CliResult r = RunCli(args + " --profile '" + dir / "missing-profile.json" + "'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "convscale: " + dir / "missing-profile.json" +
+                       ": cannot open: No such file or directory\n");
+  EXPECT_EQ(ReadTree(dir.path()), before);
+}
+
+TEST(AtomicOutput, SimulateWritesAllItsOutputsOrNone) {
+  if (!HasCommand("simulate")) GTEST_SKIP() << "convscale was built without the simulator";
+  ScratchDir dir("atomic_simulate");
+  const std::string base = "simulate --model resnet18 --cluster dgx-a100 --gpus 4 --iterations 1";
+  const std::string outs = " --json -o '" + dir / "summary.json" + "' --trace '" +
+                           dir / "trace.json" + "' --csv '" + dir / "summary.csv" + "'";
+  ASSERT_EQ(RunCli(base + outs).code, 0);
+  const auto before = ReadTree(dir.path());
+  ASSERT_EQ(before.size(), 3u);
+
+  // Another model, so every output would change; the CSV's folder does not exist: the trace
+  // (made first) and the summary must not be replaced either.
+  const CliResult r =
+      RunCli("simulate --model resnet50 --cluster dgx-a100 --gpus 4 --iterations 1 --json -o '" +
+             dir / "summary.json" + "' --trace '" + dir / "trace.json" + "' --csv '" +
+             dir / "no-such-folder/summary.csv" + "'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "convscale: " + dir / "no-such-folder/summary.csv" +
+                       ": cannot write: directory " + dir / "no-such-folder" + " does not exist\n");
+  EXPECT_EQ(ReadTree(dir.path()), before);
+
+  // A straggler naming a rank the plan does not have is found after lowering.
+  const CliResult s = RunCli(base + outs + " --straggler 9:0.5");
+  EXPECT_EQ(s.code, 2);
+  EXPECT_NE(s.err.find("--straggler"), std::string::npos) << s.err;
+  EXPECT_EQ(ReadTree(dir.path()), before);
+
+  // An output that is a folder.
+  const CliResult t = RunCli(base + " --json -o '" + dir / "summary.json" + "' --trace '" +
+                             dir.path().string() + "'");
+  EXPECT_EQ(t.code, 2);
+  EXPECT_EQ(t.err, "convscale: " + dir.path().string() +
+                       ": cannot write: it is a directory; give a file name\n");
+  EXPECT_EQ(ReadTree(dir.path()), before);
+}
+
+TEST(AtomicOutput, FailedWhatIfKeepsTheReportFolderAndItsClusters) {
+  if (!HasCommand("whatif")) GTEST_SKIP() << "convscale was built without the reports";
+  ScratchDir dir("atomic_whatif");
+  const std::string out = dir / "report";
+  ASSERT_EQ(RunCli("whatif --model resnet18 --cluster dgx-a100 --gpus 1,2,4 --strategies dp "
+                   "--vary network.bandwidth=2x -o '" +
+                   out + "'")
+                .code,
+            0);
+  const auto before = ReadTree(dir.path());
+  ASSERT_EQ(before.count("report/clusters/network.bandwidth_2x.json"), 1u);
+  ASSERT_EQ(before.count("report/report.json"), 1u);
+  // Another cluster (so the variant cluster file would differ); the second variant fails after
+  // the first variant's cluster was made.
+  const CliResult r = RunCli(
+      "whatif --model resnet18 --cluster dgx-a100-hdr200 --gpus 1,2,4 --strategies dp "
+      "--vary network.bandwidth=2x --vary batch=0.001x -o '" +
+      out + "'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "convscale: --vary batch=0.001x: the batch per device drops below 1\n");
+  EXPECT_EQ(ReadTree(dir.path()), before);
+}
+
+TEST(AtomicOutput, FailedCompareKeepsTheReportFolder) {
+  if (!HasCommand("simulate") || !HasCommand("report compare"))
+    GTEST_SKIP() << "convscale was built without the simulator or the reports";
+  ScratchDir in("atomic_compare_in"), dir("atomic_compare");
+  const std::string common = " --model resnet18 --cluster dgx-a100 --gpus 4 --iterations 1";
+  ASSERT_EQ(RunCli("simulate" + common + " --json -o '" + in / "a.json" + "'").code, 0);
+  ASSERT_EQ(
+      RunCli("simulate" + common + " --json --straggler 1:0.5 -o '" + in / "b.json" + "'").code, 0);
+  const std::string out = dir / "report";
+  ASSERT_EQ(
+      RunCli("report compare '" + in / "a.json" + "' '" + in / "b.json" + "' -o '" + out + "'")
+          .code,
+      0);
+  const auto before = ReadTree(dir.path());
+  ASSERT_GE(before.size(), 4u);
+  const CliResult r = RunCli("report compare '" + in / "b.json" + "' '" + in / "missing.json" +
+                             "' -o '" + out + "'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "convscale: " + in / "missing.json" + ": cannot open: No such file or directory\n");
+  EXPECT_EQ(ReadTree(dir.path()), before);
+}
+
+TEST(AtomicOutput, UnwritableReportFolderIsBadInput) {
+  if (!HasCommand("select")) GTEST_SKIP() << "convscale was built without the reports";
+  ScratchDir dir("atomic_select");
+  const std::string file = dir / "a-file";
+  { std::ofstream(file) << "not a folder\n"; }
+  const CliResult r = RunCli(
+      "select --model resnet18 --cluster dgx-a100 --gpus 2 --strategies dp "
+      "--simulate-top 0 -o '" +
+      file + "/report'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.substr(r.err.find("convscale: ")),
+            "convscale: " + file + "/report: cannot create the report folder: Not a directory\n");
+  EXPECT_EQ(ReadBytes(file), "not a folder\n");
+}
+
+}  // namespace
