@@ -5,7 +5,7 @@
 // temporary file left beside it.
 #include <gtest/gtest.h>
 
-#include "tests/cli/cli_run.h"
+#include "../common/cli_run.h"
 
 namespace {
 

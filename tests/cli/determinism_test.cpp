@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/cli/cli_run.h"
+#include "../common/cli_run.h"
 
 namespace {
 
