@@ -112,9 +112,13 @@ std::string Text(const sim::SimulationResult& r, const plan::Plan& p) {
   line("idle (max rank)", units::FormatTime(r.bubble_time_s));
   line("bytes on the network", units::FormatBytes(r.comm_bytes));
   if (r.has_staleness) {
-    std::snprintf(buf, sizeof buf, "mean %.2f, max %.0f updates", r.staleness_mean,
-                  r.staleness_max);
+    std::snprintf(buf, sizeof buf, "mean %.2f, max %.0f iterations (bound %s)", r.staleness_mean,
+                  r.staleness_max,
+                  r.staleness_bound < 0 ? "none" : std::to_string(r.staleness_bound).c_str());
     line("staleness", buf);
+    std::snprintf(buf, sizeof buf, "mean %.2f, max %.0f updates", r.staleness_updates_mean,
+                  r.staleness_updates_max);
+    line("", buf);
   }
   for (size_t i = 0; i < r.links.size() && i < 3; ++i) {
     std::snprintf(buf, sizeof buf, "%s (%s) %s", r.links[i].name.c_str(), r.links[i].level.c_str(),

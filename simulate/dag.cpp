@@ -7,6 +7,7 @@ namespace convscale::sim {
 DagBuilder::DagBuilder(int ranks) {
   dag_.iter_start.resize(ranks);
   dag_.iter_end.resize(ranks);
+  dag_.server.assign(ranks, 0);
   for (int r = 0; r < ranks; ++r) {
     Node n;
     n.rank = r;

@@ -6,6 +6,9 @@
 // done. The graph holds ONE iteration; the engine instantiates it `iterations` times, and each
 // rank's `iter_start` node of iteration i+1 waits for its `iter_end` node of iteration i (plan.h:
 // "the first task of a rank's iteration i+1 starts after the last of its iteration i").
+// Asynchronous parameter servers are the exception (Dag::async, engine.h): a server rank serves
+// whichever push arrives, so its iterations are not chained, and workers are held back only by
+// the plan's staleness bound.
 //
 // Storage is compressed (CSR successor lists, 64-byte nodes) because a 16,384-rank plan lowers to
 // millions of nodes.
@@ -61,6 +64,14 @@ struct Dag {
   std::vector<int32_t> chain_task;
   std::vector<double> chain_seconds;
   std::vector<int64_t> task_offset;  // per rank: global index of its task 0 (size ranks + 1)
+  // Per global task: the matched send or receive of a point-to-point task, else -1.
+  std::vector<int64_t> task_partner;
+  // Asynchronous parameter servers (plan::Plan::async): servers' iterations are not chained, and
+  // with staleness_bound s >= 0 a worker starts iteration i only once every worker has finished
+  // iteration i - s - 1 (stale synchronous parallel).
+  bool async = false;
+  int staleness_bound = -1;
+  std::vector<uint8_t> server;  // per rank: 1 for a parameter-server rank
   int num_ranks() const { return static_cast<int>(iter_start.size()); }
   int64_t num_tasks() const { return task_offset.empty() ? 0 : task_offset.back(); }
 };

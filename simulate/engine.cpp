@@ -37,21 +37,35 @@ class Run {
     indeg_.resize(static_cast<size_t>(n_ * opt_.iterations));
     for (int it = 0; it < opt_.iterations; ++it)
       std::copy(dag.indeg.begin(), dag.indeg.end(), indeg_.begin() + it * n_);
+    // A rank's iteration i+1 waits for its iteration i, except an asynchronous server's.
     for (int it = 1; it < opt_.iterations; ++it)
-      for (int r = 0; r < ranks; ++r) ++indeg_[it * n_ + dag.iter_start[r]];
+      for (int r = 0; r < ranks; ++r)
+        if (!Unchained(r)) ++indeg_[it * n_ + dag.iter_start[r]];
+    // The staleness bound: a worker's iteration i also waits for every worker's i - bound - 1.
+    workers_ = 0;
+    for (int r = 0; r < ranks; ++r) workers_ += !IsServer(r);
+    workers_left_.assign(opt_.iterations, workers_);
+    if (Gated())
+      for (int it = dag.staleness_bound + 1; it < opt_.iterations; ++it)
+        for (int r = 0; r < ranks; ++r)
+          if (!IsServer(r)) ++indeg_[it * n_ + dag.iter_start[r]];
     busy_.assign(ranks, 0);
     queues_.resize(ranks);
     result_.iteration_end.assign(opt_.iterations, 0);
     result_.rank_end.assign(ranks, 0);
     result_.rank_start.assign(ranks, 0);
+    result_.rank_iteration_end.assign(static_cast<size_t>(ranks) * opt_.iterations, 0);
     const double nan = std::numeric_limits<double>::quiet_NaN();
     result_.task_begin.assign(dag.num_tasks(), nan);
     result_.task_end.assign(dag.num_tasks(), nan);
-    ends_left_.assign(opt_.iterations, ranks);
   }
 
   void Start() {
-    for (int r = 0; r < dag_.num_ranks(); ++r) work_.push_back(dag_.iter_start[r]);
+    for (int it = 0; it < opt_.iterations; ++it)
+      for (int r = 0; r < dag_.num_ranks(); ++r) {
+        const int64_t gid = it * n_ + dag_.iter_start[r];
+        if (indeg_[gid] == 0) work_.push_back(gid);
+      }
     Drain(0);
   }
 
@@ -69,7 +83,11 @@ class Run {
     const Node& nd = dag_.nodes[gid % n_];
     if (nd.kind == NodeKind::kCompute) {
       busy_[nd.rank] = 0;
-      if (nd.flags & kFlagServerUpdate) ++version_[Key(0, nd.rank, nd.shard)];
+      if (nd.flags & kFlagServerUpdate) {
+        ++version_[Key(0, nd.rank, nd.shard)];
+        int64_t& clock = clock_.try_emplace(Key(0, nd.rank, nd.shard), -1).first->second;
+        clock = std::max(clock, gid / n_);
+      }
       StartCompute(nd.rank, now);
     }
     work_.push_back(gid);
@@ -107,12 +125,22 @@ class Run {
       if (local == dag_.iter_start[nd.rank]) result_.rank_start[nd.rank] = now;
     }
     if (local == dag_.iter_end[nd.rank]) {
-      if (it == opt_.record_iteration) result_.rank_end[nd.rank] = now;
+      const int r = nd.rank;
+      if (it == opt_.record_iteration) result_.rank_end[r] = now;
+      result_.rank_iteration_end[static_cast<size_t>(r) * opt_.iterations + it] = now;
       result_.iteration_end[it] = std::max(result_.iteration_end[it], now);
-      if (it + 1 < opt_.iterations) {
-        const int64_t next = (it + 1) * n_ + dag_.iter_start[nd.rank];
+      if (it + 1 < opt_.iterations && !Unchained(r)) {
+        const int64_t next = (it + 1) * n_ + dag_.iter_start[r];
         if (--indeg_[next] == 0) work_.push_back(next);
       }
+      // The last worker to finish iteration i releases every worker's i + bound + 1.
+      const int gated = it + dag_.staleness_bound + 1;
+      if (!IsServer(r) && --workers_left_[it] == 0 && Gated() && gated < opt_.iterations)
+        for (int w = 0; w < dag_.num_ranks(); ++w) {
+          if (IsServer(w)) continue;
+          const int64_t next = gated * n_ + dag_.iter_start[w];
+          if (--indeg_[next] == 0) work_.push_back(next);
+        }
     }
     for (int64_t k = dag_.succ_offset[local]; k < dag_.succ_offset[local + 1]; ++k) {
       const int64_t s = it * n_ + dag_.succ[k];
@@ -191,6 +219,10 @@ class Run {
     simgrid::kernel::timer::Timer::set(now + nd.amount, [this, gid] { TimerDone(gid); });
   }
 
+  bool IsServer(int r) const { return dag_.server[r] != 0; }
+  bool Unchained(int r) const { return dag_.async && IsServer(r); }
+  bool Gated() const { return dag_.async && dag_.staleness_bound >= 0; }
+
   // (worker, server, shard) packed: 20 + 20 + 24 bits.
   static uint64_t Key(int worker, int server, int shard) {
     return (static_cast<uint64_t>(worker) << 44) | (static_cast<uint64_t>(server) << 24) |
@@ -201,8 +233,12 @@ class Run {
     return it == version_.end() ? 0 : it->second;
   }
 
-  // Staleness of a gradient: updates the server applied to its shard between the weights the
-  // worker computed with (its last pull) and the gradient's arrival.
+  // Staleness of a gradient (docs/simulator.md, "Staleness"), sampled when it arrives at its
+  // server, from the first measured iteration on:
+  //  - in iterations: how many iterations newer than the gradient's own the newest update already
+  //    applied to its shard is (0 when no worker is ahead; at most the plan's staleness bound);
+  //  - in updates: updates the server applied to the shard between the worker's pull of the
+  //    weights it computed with and the gradient's arrival.
   void Staleness(int64_t gid, const Node& nd, double now) {
     const bool push = nd.flags & kFlagPush;
     const int worker = push ? nd.rank : nd.peer;
@@ -210,14 +246,20 @@ class Run {
     const uint64_t key = Key(worker + 1, server, nd.shard);
     if (!push) {
       auto it = pull_version_.find(gid);
+      if (it == pull_version_.end()) return;
       worker_version_[key] = it->second;
       pull_version_.erase(it);
       return;
     }
-    if (gid / n_ < opt_.first_measured) return;
+    const int64_t iteration = gid / n_;
+    if (iteration < opt_.first_measured) return;
     const auto it = worker_version_.find(key);
     const int64_t seen = it == worker_version_.end() ? 0 : it->second;
-    result_.staleness.push_back(static_cast<double>(Version(Key(0, server, nd.shard)) - seen));
+    const uint64_t shard = Key(0, server, nd.shard);
+    result_.staleness_updates.push_back(static_cast<double>(Version(shard) - seen));
+    const auto c = clock_.find(shard);
+    const int64_t newest = c == clock_.end() ? -1 : c->second;
+    result_.staleness.push_back(static_cast<double>(std::max<int64_t>(0, newest - iteration)));
   }
 
   struct Later {  // min-heap on node id
@@ -235,7 +277,9 @@ class Run {
   std::unordered_map<uint64_t, int64_t> version_;
   std::unordered_map<int64_t, int64_t> pull_version_;
   std::unordered_map<uint64_t, int64_t> worker_version_;
-  std::vector<int> ends_left_;
+  std::unordered_map<uint64_t, int64_t> clock_;  // per shard: newest iteration applied
+  int workers_ = 0;
+  std::vector<int> workers_left_;  // per iteration: workers that have not finished it
   std::vector<sg4::Activity*> to_unref_;
   simgrid::kernel::resource::Model* network_ = nullptr;
   RawResult result_;
@@ -353,6 +397,8 @@ RawResult RunDagInChild(const Dag& dag, const topo::Cluster& cluster, const Plat
       PutVec(out, r.task_begin);
       PutVec(out, r.task_end);
       PutVec(out, r.staleness);
+      PutVec(out, r.staleness_updates);
+      PutVec(out, r.rank_iteration_end);
       PutI64(out, r.activities);
     } catch (const InputError& e) {
       out = std::string("I") + e.what();
@@ -394,6 +440,8 @@ RawResult RunDagInChild(const Dag& dag, const topo::Cluster& cluster, const Plat
   r.task_begin = rd.Vec();
   r.task_end = rd.Vec();
   r.staleness = rd.Vec();
+  r.staleness_updates = rd.Vec();
+  r.rank_iteration_end = rd.Vec();
   r.activities = rd.I64();
   return r;
 }

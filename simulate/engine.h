@@ -9,6 +9,9 @@
 //    of its precomputed duration. Exact because nothing else shares the device.
 //  - A flow is Comm::sendto_async between the two endpoints' hosts.
 //  - Delays are kernel timers; joins complete at once.
+//  - Asynchronous parameter servers (Dag::async): a server rank's iterations are not chained
+//    (it serves pushes in arrival order, older iterations first when several are queued); with a
+//    staleness bound s >= 0, a worker's iteration i waits until every worker finished i - s - 1.
 //
 // SimGrid 3.32 allows one engine per process: RunDag must be called at most once per process
 // (simulate/simulator.cpp forks a child per simulation).
@@ -35,8 +38,13 @@ struct RawResult {
   std::vector<double> rank_start;     // per rank: start of the recorded iteration
   std::vector<double> task_begin;     // per global task (Dag::task_offset): recorded iteration
   std::vector<double> task_end;
-  std::vector<double> staleness;  // parameter-server staleness samples (updates), measured iters
-  int64_t activities = 0;         // SimGrid activities created (flows + timers)
+  // Per rank r and iteration i, at [r * iterations + i]: when r finished its iteration i.
+  std::vector<double> rank_iteration_end;
+  // Parameter-server staleness samples, one per gradient push of the measured iterations:
+  // in iterations (bounded by the plan's staleness bound) and in updates (engine.cpp).
+  std::vector<double> staleness;
+  std::vector<double> staleness_updates;
+  int64_t activities = 0;  // SimGrid activities created (flows + timers)
 };
 
 // `rank_endpoint[r]` is the cluster endpoint of rank r. Throws RuntimeError on a deadlock (some

@@ -77,6 +77,10 @@ class Lowerer {
     entry_.assign(total, -1);
     exit_.assign(total, -1);
     chained_.assign(total, 0);
+    d.task_partner.assign(total, -1);
+    d.async = p_.async;
+    d.staleness_bound = p_.async ? p_.staleness_bound : -1;
+    for (int r = 0; r < ranks; ++r) d.server[r] = p_.ranks[r].role == plan::Role::kServer;
     for (int r = 0; r < ranks; ++r) LowerCompute(r);
     LowerP2P();
     LowerCollectives(coarse);
@@ -259,6 +263,8 @@ class Lowerer {
                                std::to_string(t.tag) + " has no matching receive");
         const int64_t recv = it->second[k++];
         const int64_t send = d.task_offset[r] + t.id;
+        b_.dag().task_partner[send] = recv;
+        b_.dag().task_partner[recv] = send;
         const int dst_rank = t.peer;
         const int32_t s0 = Join(static_cast<int>(r), static_cast<int>(send));
         const int32_t r0 = Join(dst_rank, static_cast<int>(recv));

@@ -122,6 +122,23 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
   }
   const double measured_start = options.warmup > 0 ? raw.iteration_end[options.warmup - 1] : 0;
   r.iteration_time_s = (raw.iteration_end.back() - measured_start) / options.iterations;
+  if (plan.async) {
+    // Workers do not wait for each other: each contributes its own rate, its share of the global
+    // batch per iteration over its measured iterations; the iteration time is the time the
+    // cluster takes for one global batch at the summed rate.
+    const int its = eo.iterations;
+    int workers = 0;
+    for (const plan::Rank& rk : plan.ranks) workers += rk.role != plan::Role::kServer;
+    const double share = static_cast<double>(plan.global_batch) / std::max(1, workers);
+    double rate = 0;
+    for (int k = 0; k < ranks; ++k) {
+      if (plan.ranks[k].role == plan::Role::kServer) continue;
+      const double* end = &raw.rank_iteration_end[static_cast<size_t>(k) * its];
+      const double span = end[its - 1] - (options.warmup > 0 ? end[options.warmup - 1] : 0);
+      if (span > 0) rate += share * options.iterations / span;
+    }
+    if (rate > 0) r.iteration_time_s = static_cast<double>(plan.global_batch) / rate;
+  }
   const double T = r.iteration_time_s;
   r.throughput_samples_per_s = T > 0 ? static_cast<double>(plan.global_batch) / T : 0;
 
@@ -254,12 +271,17 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
   if (plan.async || !raw.staleness.empty()) {
     r.has_staleness = true;
     r.staleness_samples = static_cast<int64_t>(raw.staleness.size());
-    double sum = 0;
-    for (double s : raw.staleness) {
-      sum += s;
-      r.staleness_max = std::max(r.staleness_max, s);
-    }
-    if (!raw.staleness.empty()) r.staleness_mean = sum / static_cast<double>(raw.staleness.size());
+    r.staleness_bound = plan.async ? plan.staleness_bound : 0;
+    auto mean_max = [](const std::vector<double>& v, double& mean, double& max) {
+      double sum = 0;
+      for (double x : v) {
+        sum += x;
+        max = std::max(max, x);
+      }
+      if (!v.empty()) mean = sum / static_cast<double>(v.size());
+    };
+    mean_max(raw.staleness, r.staleness_mean, r.staleness_max);
+    mean_max(raw.staleness_updates, r.staleness_updates_mean, r.staleness_updates_max);
   }
   return r;
 }
@@ -315,6 +337,9 @@ cost::Summary ToSummary(const SimulationResult& r, const plan::Plan& plan,
     st["mean"] = R12(r.staleness_mean);
     st["max"] = R12(r.staleness_max);
     st["samples"] = r.staleness_samples;
+    st["bound"] = r.staleness_bound;
+    st["updates_mean"] = R12(r.staleness_updates_mean);
+    st["updates_max"] = R12(r.staleness_updates_max);
     s.extra["staleness"] = st;
   }
   Json bytes = Json::array();

@@ -7,7 +7,9 @@
 //
 // Definitions (all per steady iteration, seconds unless named otherwise):
 //  - iteration_time_s: mean of the measured iterations (after `warmup`), each measured from the
-//    end of the previous iteration to the time the last rank finished.
+//    end of the previous iteration to the time the last rank finished. Asynchronous parameter
+//    servers: global batch / the workers' summed rates (each worker's share of the batch times
+//    its measured iterations over the time they took), so fast workers count at their speed.
 //  - Per rank, on the recorded (last) iteration: busy = compute stream busy; communicating = union
 //    of the spans of its collectives and sends/receives; exposed = communicating and not busy;
 //    idle = iteration time - busy - exposed.
@@ -76,9 +78,13 @@ struct SimulationResult {
   int devices = 0;
   std::vector<RankStats> ranks;
   std::vector<LinkStats> links;  // links that carried bytes, busiest first
+  // Parameter servers: staleness per gradient push of the measured iterations, in iterations
+  // (at most staleness_bound when it is >= 0; -1 = unbounded) and in updates (engine.cpp).
   bool has_staleness = false;
   double staleness_mean = 0, staleness_max = 0;
+  double staleness_updates_mean = 0, staleness_updates_max = 0;
   int64_t staleness_samples = 0;
+  int staleness_bound = 0;
   std::string collectives;  // "exact" or "coarse" (what was used)
   int64_t flows_per_iteration = 0;
   int64_t exact_flows_per_iteration = 0;

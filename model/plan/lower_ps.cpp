@@ -10,8 +10,9 @@
 // Sync: after a layer's backward-weight, each worker pushes its gradient shards (send); each
 // server receives the W pushes of a shard, sums them (aggregate), applies the optimizer (update)
 // and sends the new parameters back (pull, a receive on the worker). Async: a server applies each
-// worker's push on its own (update) and answers that worker at once; Plan::async is set and the
-// staleness bound recorded (interpreters that model staleness read it).
+// worker's push on its own (update, which depends on that push only: updates run in arrival
+// order) and answers that worker at once; Plan::async is set and the staleness bound recorded
+// (the interpreters enforce it across iterations: docs/simulator.md, "Staleness").
 #include <algorithm>
 #include <numeric>
 
@@ -177,6 +178,9 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
                                    0, 0, elems * UpdateFlopsPerParam(o.optimizer),
                                    elems * UpdateBytesPerParam(o.optimizer), {got});
           b.task(up).layers = {s.layer};
+          // Only its push: the server applies pushes in arrival order, one at a time (its
+          // compute stream), so a slow worker never holds up a fast one's update.
+          b.task(up).deps = {got};
           b.Send("pull " + name + " w" + std::to_string(w), w, tag + 1, s.bytes, o.grad_precision,
                  {up});
         }
