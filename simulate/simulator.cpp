@@ -183,10 +183,34 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
     r.scaling_efficiency = r.speedup / devices;
   }
 
-  // Per-rank statistics and the timeline of the recorded iteration.
+  // Per-rank statistics and the timeline of the recorded iteration. A communication task is
+  // active from the time every party has posted it (a send and its receive: both; a collective:
+  // all members) to its end; before that the rank waits on a peer, which is idle time, not
+  // communication (docs/simulator.md, "Exposed communication").
+  std::vector<double> active(raw.task_begin);
+  {
+    std::unordered_map<int64_t, double> posted;  // collective id -> last member's post
+    for (int k = 0; k < ranks; ++k)
+      for (const plan::Task& t : plan.ranks[k].tasks) {
+        const double b = raw.task_begin[dag.task_offset[k] + t.id];
+        if (t.kind != plan::TaskKind::kCollective || std::isnan(b)) continue;
+        auto [it, fresh] = posted.emplace(t.collective_id, b);
+        if (!fresh) it->second = std::max(it->second, b);
+      }
+    for (int k = 0; k < ranks; ++k)
+      for (const plan::Task& t : plan.ranks[k].tasks) {
+        const int64_t g = dag.task_offset[k] + t.id;
+        if (std::isnan(active[g])) continue;
+        if (t.kind == plan::TaskKind::kCollective) active[g] = posted[t.collective_id];
+        const int64_t partner = dag.task_partner.empty() ? -1 : dag.task_partner[g];
+        if (partner >= 0 && !std::isnan(raw.task_begin[partner]))
+          active[g] = std::max(active[g], raw.task_begin[partner]);
+      }
+  }
   double t0 = std::numeric_limits<double>::infinity();
   for (int k = 0; k < ranks; ++k) t0 = std::min(t0, raw.rank_start[k]);
   r.ranks.resize(ranks);
+  int critical = -1;
   for (int k = 0; k < ranks; ++k) {
     const plan::Rank& rk = plan.ranks[k];
     RankStats& s = r.ranks[k];
@@ -198,7 +222,7 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
     const int64_t off = dag.task_offset[k];
     std::vector<int> order;
     for (const plan::Task& t : rk.tasks) {
-      const double b = raw.task_begin[off + t.id], e = raw.task_end[off + t.id];
+      const double b = active[off + t.id], e = raw.task_end[off + t.id];
       if (std::isnan(b) || std::isnan(e)) continue;
       if (IsComm(t))
         comm.emplace_back(b, e);
@@ -206,15 +230,14 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
         busy.emplace_back(b, e);
       order.push_back(t.id);
     }
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-      return raw.task_begin[off + a] < raw.task_begin[off + b];
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return active[off + a] < active[off + b]; });
     for (int id : order) {
       const plan::Task& t = rk.tasks[id];
       TimelineEvent ev;
       ev.rank = k;
       ev.task = id;
-      ev.begin_s = raw.task_begin[off + id] - t0;
+      ev.begin_s = active[off + id] - t0;
       ev.end_s = raw.task_end[off + id] - t0;
       if (IsComm(t)) {
         size_t lane = 0;
@@ -228,14 +251,20 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
     s.exposed_comm_s = ExposedLength(comm, busy);
     s.busy_s = UnionLength(busy);
     s.communicating_s = UnionLength(comm);
-    s.idle_s = std::max(0.0, T - s.busy_s - s.exposed_comm_s);
+    // Async workers run iterations of their own length; everyone else shares the iteration.
+    const double span = plan.async ? raw.rank_end[k] - raw.rank_start[k] : T;
+    s.idle_s = std::max(0.0, span - s.busy_s - s.exposed_comm_s);
     r.compute_time_s = std::max(r.compute_time_s, s.busy_s);
     r.comm_time_s = std::max(r.comm_time_s, s.communicating_s);
-    r.exposed_comm_time_s = std::max(r.exposed_comm_time_s, s.exposed_comm_s);
-    r.bubble_time_s = std::max(r.bubble_time_s, s.idle_s);
     r.memory_peak_bytes = std::max(r.memory_peak_bytes, rk.memory_peak());
     s.finish_s = raw.rank_end[k] - t0;
+    if (rk.role == plan::Role::kServer) continue;  // servers only serve the critical path
+    r.bubble_time_s = std::max(r.bubble_time_s, s.idle_s);
+    if (critical < 0 || raw.rank_end[k] > raw.rank_end[critical]) critical = k;
   }
+  // Exposed communication is the critical rank's: the worker or stage that finishes last.
+  r.critical_rank = std::max(0, critical);
+  r.exposed_comm_time_s = r.ranks[r.critical_rank].exposed_comm_s;
 
   // Bytes per link: every flow of one iteration along its route.
   std::map<std::pair<int, int>, double> pair_bytes;
@@ -345,6 +374,7 @@ cost::Summary ToSummary(const SimulationResult& r, const plan::Plan& plan,
   Json bytes = Json::array();
   for (const RankStats& x : r.ranks) bytes.push_back(R12(x.bytes_sent));
   s.extra["rank_bytes_sent"] = bytes;
+  s.extra["critical_rank"] = r.critical_rank;
   Json links = Json::array();
   for (size_t i = 0; i < r.links.size() && static_cast<int>(i) < r.top_links; ++i) {
     const LinkStats& l = r.links[i];

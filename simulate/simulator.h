@@ -11,10 +11,15 @@
 //    servers: global batch / the workers' summed rates (each worker's share of the batch times
 //    its measured iterations over the time they took), so fast workers count at their speed.
 //  - Per rank, on the recorded (last) iteration: busy = compute stream busy; communicating = union
-//    of the spans of its collectives and sends/receives; exposed = communicating and not busy;
-//    idle = iteration time - busy - exposed.
-//  - compute_time_s / comm_time_s / exposed_comm_time_s / bubble_time_s (idle): the largest
-//    over ranks (model/cost/summary.h).
+//    of the active spans of its collectives and sends/receives (from the time every party has
+//    posted the task to its end: waiting for a peer to post is idle time); exposed =
+//    communicating and not busy; idle = iteration time - busy - exposed.
+//  - exposed_comm_time_s: the critical rank's exposed time, the critical rank being the worker
+//    or stage (not a server) that finishes the recorded iteration last (lowest rank on a tie):
+//    the time the iteration's end waits on communication while that rank computes nothing.
+//    cost::Estimate uses the same definition.
+//  - compute_time_s / comm_time_s: the largest over ranks; bubble_time_s: the largest idle time
+//    of a worker or stage (model/cost/summary.h).
 //  - comm_bytes: bytes put on the network in one iteration, all ranks together.
 //  - single_device_time_s: one device doing its share (global batch / devices) of all ranks'
 //    compute alone, plus one optimizer update; speedup = throughput over that device's.
@@ -76,6 +81,7 @@ struct SimulationResult {
   double comm_bytes = 0;
   double memory_peak_bytes = 0;
   int devices = 0;
+  int critical_rank = 0;  // whose exposed communication exposed_comm_time_s is
   std::vector<RankStats> ranks;
   std::vector<LinkStats> links;  // links that carried bytes, busiest first
   // Parameter servers: staleness per gradient push of the measured iterations, in iterations

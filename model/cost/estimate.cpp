@@ -696,6 +696,7 @@ Summary Estimator::Run(double single_device_time_s) const {
     x.exposed = b_len - c_len;
     x.idle = std::max(0.0, T - b_len);
   }
+  int critical = -1;  // the worker or stage that finishes last (docs/simulator.md)
   for (size_t r = 0; r < m.plan.ranks.size(); ++r) {
     const Stats& x = st[m.rep_slot[m.rep[r]]];
     RankSummary& o = s.ranks[r];
@@ -710,10 +711,13 @@ Summary Estimator::Run(double single_device_time_s) const {
     s.compute_time_s = std::max(s.compute_time_s, x.compute);
     s.comm_time_s = std::max(s.comm_time_s, x.comm);
     if (m.plan.ranks[r].role != plan::Role::kServer) {
-      s.exposed_comm_time_s = std::max(s.exposed_comm_time_s, x.exposed);
       s.bubble_time_s = std::max(s.bubble_time_s, x.idle);
+      if (critical < 0 || x.finish > st[m.rep_slot[m.rep[critical]]].finish)
+        critical = static_cast<int>(r);
     }
   }
+  // Exposed communication: the critical rank's time communicating and not computing.
+  if (critical >= 0) s.exposed_comm_time_s = st[m.rep_slot[m.rep[critical]]].exposed;
   s.iteration_time_s = T;
   s.throughput_samples_per_s = T > 0 ? static_cast<double>(m.plan.global_batch) / T : 0;
   s.single_device_time_s = single_device_time_s;

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "model/cost/estimate.h"
 #include "simulate/simulator.h"
 #include "tests/simulate/fake_cluster.h"
 #include "tests/simulate/plans.h"
@@ -12,10 +13,11 @@ namespace {
 
 using namespace testing;  // NOLINT: test helpers
 
-// W workers (endpoints 0..W-1) and one server (endpoint W). A worker computes 1 ms, pushes its
+// W workers (endpoints 0..W-1) and one server (endpoint W). A worker computes `flops` (1e9: 1 ms
+// at 1 TFLOP/s), pushes its
 // gradient of S bytes and pulls the new weights. Sync: the server sums all W pushes, updates and
 // answers every worker. Async: it updates and answers each push on its own.
-plan::Plan PsPlan(int W, double S, bool async) {
+plan::Plan PsPlan(int W, double S, bool async, double flops = 1e9) {
   plan::Plan p;
   p.context.strategy = "ps";
   p.global_batch = 32 * W;
@@ -24,7 +26,7 @@ plan::Plan PsPlan(int W, double S, bool async) {
     plan::Rank r;
     r.endpoint = w;
     r.role = plan::Role::kWorker;
-    r.tasks.push_back(ComputeTask(0, 1e9, {}, "fwd+bwd"));
+    r.tasks.push_back(ComputeTask(0, flops, {}, "fwd+bwd"));
     r.tasks.push_back(P2PTask(1, plan::TaskKind::kSend, W, 0, S, {0}, "push"));
     r.tasks.push_back(P2PTask(2, plan::TaskKind::kRecv, W, 1, S, {}, "pull"));
     r.tasks[1].layers = {0};
@@ -162,7 +164,42 @@ TEST(StragglerTest, SlowRankStretchesTheIteration) {
   // 16 kernels of 1 ms take 32 ms on the straggler; the others wait for it in the all-reduces.
   EXPECT_GT(slow.iteration_time_s, base + 0.015);
   EXPECT_NEAR(slow.compute_time_s, 0.032, 1e-9);
-  EXPECT_GT(slow.ranks[0].exposed_comm_s, 0.015);  // waiting inside the all-reduces
+  // Waiting for the straggler to join the all-reduces is idle time, not communication.
+  EXPECT_GT(slow.ranks[0].idle_s, 0.015);
+  EXPECT_LT(slow.ranks[0].exposed_comm_s, 0.001);
+}
+
+// Exposed communication (docs/simulator.md): the critical worker's push and pull, nothing of the
+// server's long wait for pushes. W = 2 workers compute 100 ms, then push S = 1 MB each into the
+// server's 12.5 GB/s link (shared: 2 S / B after 2 us of latency), the server aggregates and
+// updates (1 us each: idle for the workers) and sends both pulls out over the same link.
+TEST(ExposedCommTest, SyncServerCountsTheCriticalWorkersPushAndPullOnly) {
+  const int W = 2;
+  const double S = 1e6, B = 12.5e9;
+  auto cl = FakeCluster::Star(W + 1, B, 1e-6);
+  const auto r = Simulate(PsPlan(W, S, false, 1e11), *cl, Opts());
+  const double transfer = 2e-6 + W * S / B;
+  EXPECT_NEAR(r.iteration_time_s, 0.1 + 2 * transfer + 2e-6, 1e-9);
+  EXPECT_EQ(r.critical_rank, 0);  // both workers end together: the lowest rank
+  EXPECT_NEAR(r.exposed_comm_time_s, 2 * transfer, 1e-9);
+  EXPECT_NEAR(r.ranks[0].idle_s, 2e-6, 1e-9);
+  EXPECT_NEAR(r.bubble_time_s, 2e-6, 1e-9);
+  // The server's receives are active only once the workers have pushed: its 100 ms wait is idle.
+  EXPECT_NEAR(r.ranks[W].communicating_s, 2 * transfer, 1e-9);
+}
+
+// The estimator uses the same definition; with one worker there is no contention, so the two
+// agree to the solver's precision: push and pull of S at B after 2 us each.
+TEST(ExposedCommTest, SimulateAndEstimateShareTheDefinition) {
+  const double S = 1e6, B = 12.5e9;
+  auto cl = FakeCluster::Star(2, B, 1e-6);
+  const plan::Plan p = PsPlan(1, S, false, 1e11);
+  const auto sim = Simulate(p, *cl, Opts());
+  const cost::Summary est = cost::Estimate(p, *cl);
+  const double transfer = 2e-6 + S / B;
+  EXPECT_NEAR(sim.exposed_comm_time_s, 2 * transfer, 1e-9);
+  EXPECT_NEAR(est.exposed_comm_time_s, 2 * transfer, 1e-9);
+  EXPECT_NEAR(est.iteration_time_s, sim.iteration_time_s, 1e-9);
 }
 
 TEST(StragglerTest, BadSpecsAreInputErrors) {
