@@ -124,8 +124,8 @@ class Lowerer {
     const plan::Rank& rank = p_.ranks[r];
     const auto& tasks = rank.tasks;
     const int64_t off = b_.dag().task_offset[r];
-    const topo::Endpoint& ep = cl_.endpoint(rank.endpoint);
-    const topo::Precision prec = Precision();
+    topo::Endpoint ep = cl_.endpoint(rank.endpoint);
+    if (Speed(r) != 1) ep.speed_factor = (ep.speed_factor > 0 ? ep.speed_factor : 1) * Speed(r);
     for (size_t k = 0; k < tasks.size(); ++k)
       if (tasks[k].id != static_cast<int>(k))
         throw InputError("plan", "/ranks/" + std::to_string(r) + "/tasks/" + std::to_string(k),
@@ -195,7 +195,7 @@ class Lowerer {
       n.rank = r;
       n.chain_begin = static_cast<int32_t>(d.chain_task.size());
       for (int k = t.id; k >= 0; k = next[k]) {
-        const double s = ComputeSeconds(tasks[k], ep, prec, Speed(r));
+        const double s = ComputeSeconds(tasks[k], ep, p_.precision, o_.calibration);
         d.chain_task.push_back(static_cast<int32_t>(off + k));
         d.chain_seconds.push_back(s);
         n.amount += s;
@@ -211,14 +211,6 @@ class Lowerer {
         exit_[off + k] = id;
         if (k != t.id) chained_[off + k] = 1;
       }
-    }
-  }
-
-  topo::Precision Precision() const {
-    try {
-      return topo::ParsePrecision(p_.precision);
-    } catch (const std::invalid_argument&) {
-      return topo::Precision::kFP32;
     }
   }
 
@@ -584,16 +576,9 @@ CollectiveMode ParseCollectiveMode(const std::string& s) {
                    DidYouMean(s, names));
 }
 
-double ComputeSeconds(const plan::Task& t, const topo::Endpoint& e, topo::Precision precision,
-                      double speed) {
-  const double rate = EndpointFlopRate(e, precision) * speed;
-  double s = rate > 0 ? t.flops / rate : 0;
-  if (e.type != nullptr) {
-    const double membw = e.type->memory_bandwidth_Bps * e.speed_factor * speed;
-    if (membw > 0) s = std::max(s, t.bytes / membw);
-    if (t.flops > 0 || t.bytes > 0) s += e.type->kernel_overhead_s;
-  }
-  return s;
+double ComputeSeconds(const plan::Task& t, const topo::Endpoint& e, const std::string& precision,
+                      const cost::Calibration& calibration) {
+  return cost::ComputeTime(t, e, precision, calibration, t.name.substr(0, t.name.find('/')));
 }
 
 int64_t ExactFlowCount(const plan::Plan& plan) {

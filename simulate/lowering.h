@@ -2,8 +2,8 @@
 //
 //  - Compute task: a kernel on its rank's serial stream lasting
 //      max(flops / (peak x efficiency x speed), bytes / memory bandwidth) + kernel overhead
-//    (ComputeSeconds). Consecutive compute tasks that nothing else waits on are fused into one
-//    timer; each keeps its own span on the timeline.
+//    (ComputeSeconds, the estimator's cost::ComputeTime). Consecutive compute tasks that nothing
+//    else waits on are fused into one timer; each keeps its own span on the timeline.
 //  - Send/Recv pair (matched by source, destination, tag): one flow that starts when both sides
 //    have posted (rendezvous, like NCCL send/recv).
 //  - Collective: the point-to-point schedule of its algorithm (plan::BuildSchedule), either
@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "model/cost/estimate.h"
 #include "model/plan/plan.h"
 #include "simulate/dag.h"
 #include "simulate/platform.h"
@@ -43,6 +44,9 @@ struct LoweringOptions {
   // Empty = every rank at its endpoint's speed factor only.
   std::vector<double> rank_speed;
   PlatformOptions platform;
+  // Compute calibration (--single-gpu-throughput, --profile), as the estimator applies it. The
+  // profile it points to must outlive the lowering.
+  cost::Calibration calibration;
 };
 
 struct LoweredPlan {
@@ -52,9 +56,11 @@ struct LoweredPlan {
   int64_t flows = 0;        // flows actually in the Dag (per iteration)
 };
 
-// Seconds one compute task takes on `e` with an extra speed factor.
-double ComputeSeconds(const plan::Task& t, const topo::Endpoint& e, topo::Precision precision,
-                      double speed = 1);
+// Seconds one compute task takes on `e`: cost::ComputeTime, the estimator's own formula (roofline
+// or profile, calibrated), so that simulate and estimate time every kernel alike. A straggler's
+// slow-down is folded into a copy of its endpoint's speed_factor.
+double ComputeSeconds(const plan::Task& t, const topo::Endpoint& e, const std::string& precision,
+                      const cost::Calibration& calibration = {});
 
 // Number of flows the exact lowering of `plan` has per iteration (without building it).
 int64_t ExactFlowCount(const plan::Plan& plan);

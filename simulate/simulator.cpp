@@ -151,20 +151,13 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
   r.devices = static_cast<int>(std::unique(eps.begin(), eps.end()) - eps.begin());
   {
     double seconds = 0, update = 0;
-    const topo::Precision prec = [&] {
-      try {
-        return topo::ParsePrecision(plan.precision);
-      } catch (const std::invalid_argument&) {
-        return topo::Precision::kFP32;
-      }
-    }();
     for (const plan::Rank& rk : plan.ranks) {
       if (rk.role == plan::Role::kServer) continue;
       const topo::Endpoint& ep = cluster.endpoint(rk.endpoint);
       double rank_update = 0;
       for (const plan::Task& t : rk.tasks) {
         if (t.kind != plan::TaskKind::kCompute) continue;
-        const double s = ComputeSeconds(t, ep, prec);
+        const double s = ComputeSeconds(t, ep, plan.precision, lo.calibration);
         if (t.phase == plan::Phase::kUpdate)
           rank_update += s;
         else
