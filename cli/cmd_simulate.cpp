@@ -1,4 +1,5 @@
-// simulate --plan FILE | --model M --cluster C --gpus N --strategy S [plan options]
+// simulate --plan FILE | --model M --cluster C [the plan options of `plan` and `estimate`,
+//          cli/common_plan_options.h]
 //          [--iterations N] [--warmup W] [--collectives exact|coarse|auto]
 //          [--straggler RANK:FACTOR]... [--background-load F] [--trace FILE] [--csv FILE]
 //          [--json] [-o FILE]
@@ -15,7 +16,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "model/graph/zoo.h"
+#include "cli/common_plan_options.h"
 #include "model/plan/strategy.h"
 #include "model/util/error.h"
 #include "model/util/json.h"
@@ -27,12 +28,8 @@ namespace convscale::cli {
 namespace {
 
 struct SimulateArgs {
-  std::string plan_file, model, cluster, strategy = "dp", precision = "fp32", optimizer = "sgd";
-  std::string algorithm = "ring", bucket = "25MiB", grad_precision = "fp32";
-  std::string schedule = "gpipe", hybrid = "dp-pp", ps_placement = "dedicated";
-  int gpus = 0, nodes = 0, stages = 0, micro_batches = 1, servers = 0, staleness = -1;
-  int64_t batch = 0, global_batch = 0;
-  bool async = false;
+  PlanRequest plan;  // the plan options shared with `plan` and `estimate`
+  std::string plan_file;
   int iterations = 3, warmup = 1;
   std::string collectives = "auto";
   std::vector<std::string> stragglers;
@@ -46,39 +43,26 @@ struct ExportArgs {
   int gpus = 0, nodes = 0, servers = 0;
 };
 
-template <class F>
-auto Parsed(const std::string& flag, const std::string& value, F parse) {
-  try {
-    return parse(value);
-  } catch (const std::invalid_argument& e) {
-    throw InputError(flag + " " + value + ": " + e.what());
-  }
-}
-
-plan::StrategyOptions StrategyFrom(const SimulateArgs& a) {
-  plan::StrategyOptions o;
-  o.strategy = a.strategy;
-  o.model = a.model;
-  o.cluster = a.cluster;
-  o.gpus = a.gpus;
-  o.batch = a.batch;
-  o.global_batch = a.global_batch;
-  o.precision = a.precision;
-  o.optimizer = a.optimizer;
-  o.algorithm = Parsed("--algorithm", a.algorithm, plan::ParseAlgorithm);
-  o.bucket_bytes =
-      Parsed("--bucket", a.bucket, [](const std::string& s) { return units::ParseBytes(s); });
-  o.grad_precision = Parsed("--grad-precision", a.grad_precision, plan::ParseCommPrecision);
-  o.stages = a.stages;
-  o.micro_batches = a.micro_batches;
-  o.schedule = Parsed("--schedule", a.schedule, plan::ParsePipelineSchedule);
-  o.hybrid = Parsed("--hybrid", a.hybrid, plan::ParseHybridKind);
-  o.servers = a.servers;
-  o.ps_placement = Parsed("--ps-placement", a.ps_placement, plan::ParsePsPlacement);
-  o.async = a.async;
-  o.staleness = a.staleness;
-  return o;
-}
+// Flags that describe a plan to build: with --plan they would be ignored, so they are refused.
+constexpr const char* kBuildFlags[] = {"--model",
+                                       "--batch",
+                                       "--global-batch",
+                                       "--strategy",
+                                       "--algorithm",
+                                       "--bucket-size",
+                                       "--grad-precision",
+                                       "--precision",
+                                       "--optimizer",
+                                       "--stages",
+                                       "--micro-batches",
+                                       "--schedule",
+                                       "--hybrid",
+                                       "--servers",
+                                       "--ps-placement",
+                                       "--async",
+                                       "--staleness",
+                                       "--single-gpu-throughput",
+                                       "--allow-oversubscribe"};
 
 // Dedicated server hosts a parameter-server plan needs from the cluster.
 int ServerHosts(const std::string& strategy, const std::string& placement, int servers) {
@@ -179,29 +163,7 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
   auto* sim = app.add_subcommand(
       "simulate", "Predict an iteration with SimGrid: contention, timelines, stragglers");
   sim->add_option("--plan", a.plan_file, "plan JSON (from `convscale plan`)");
-  sim->add_option("--model", a.model, "zoo model name or model file");
-  sim->add_option("--cluster", a.cluster, "built-in cluster name or cluster JSON file");
-  sim->add_option("--gpus", a.gpus, "devices to use")->check(CLI::PositiveNumber);
-  sim->add_option("--nodes", a.nodes, "nodes to use")->check(CLI::PositiveNumber);
-  sim->add_option("--strategy", a.strategy, "dp, mp, ps or hybrid");
-  sim->add_option("--batch", a.batch, "samples per device")->check(CLI::PositiveNumber);
-  sim->add_option("--global-batch", a.global_batch, "samples per iteration")
-      ->check(CLI::PositiveNumber);
-  sim->add_option("--precision", a.precision, "compute precision: fp32, tf32, fp16, bf16");
-  sim->add_option("--optimizer", a.optimizer, "sgd or adam");
-  sim->add_option("--algorithm", a.algorithm,
-                  "all-reduce: ring, tree, hierarchical, halving-doubling, direct");
-  sim->add_option("--bucket", a.bucket, "gradient bucket cap (bytes, e.g. 25MiB)");
-  sim->add_option("--grad-precision", a.grad_precision, "gradient precision: fp32, fp16, bf16");
-  sim->add_option("--stages", a.stages, "pipeline stages")->check(CLI::NonNegativeNumber);
-  sim->add_option("--micro-batches", a.micro_batches, "micro-batches per iteration")
-      ->check(CLI::PositiveNumber);
-  sim->add_option("--schedule", a.schedule, "pipeline schedule: gpipe or 1f1b");
-  sim->add_option("--hybrid", a.hybrid, "hybrid kind: dp-pp or owt");
-  sim->add_option("--servers", a.servers, "parameter servers")->check(CLI::NonNegativeNumber);
-  sim->add_option("--ps-placement", a.ps_placement, "dedicated, host or colocated");
-  sim->add_flag("--async", a.async, "asynchronous parameter servers");
-  sim->add_option("--staleness", a.staleness, "async: staleness bound (-1 = unbounded)");
+  AddPlanOptions(sim, a.plan, /*require_model=*/false);
   sim->add_option("--iterations", a.iterations, "measured iterations (default 3)")
       ->check(CLI::PositiveNumber);
   sim->add_option("--warmup", a.warmup, "warm-up iterations (default 1)")
@@ -216,22 +178,27 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
   sim->add_option("--csv", a.csv, "write the summary as CSV here");
   sim->add_flag("--json", a.json, "print the summary JSON instead of text");
   sim->add_option("-o,--output", a.output, "write the summary here instead of stdout");
-  sim->callback([&action] {
-    action = [] {
+  sim->callback([&action, sim] {
+    action = [sim] {
       std::unique_ptr<topo::Cluster> cluster;
       plan::Plan p;
+      BuiltPlan built;  // owns the network, cluster and profile when the plan is built here
+      sim::SimulateOptions so;
       if (!a.plan_file.empty()) {
-        if (!a.model.empty()) throw InputError("simulate: give either --plan or --model, not both");
+        for (const char* flag : kBuildFlags)
+          if (sim->count(flag) > 0)
+            throw InputError(std::string("simulate: ") + flag +
+                             " describes a plan to build; give either --plan or the plan options");
         p = plan::LoadPlan(a.plan_file);
         // The options are free-form in the plan format; the few read here are checked.
         const Json options = p.context.options.is_null() ? Json::object() : p.context.options;
         const JsonObject o(options, a.plan_file, "/context/options");
         topo::ClusterOptions co;
-        co.gpus = a.gpus > 0 ? a.gpus : static_cast<int>(o.Int("gpus", 0, 0, INT32_MAX));
-        co.nodes = a.nodes;
+        co.gpus = a.plan.gpus > 0 ? a.plan.gpus : static_cast<int>(o.Int("gpus", 0, 0, INT32_MAX));
+        co.nodes = a.plan.nodes;
         co.server_hosts = ServerHosts(p.context.strategy, o.String("ps_placement", ""),
                                       static_cast<int>(o.Int("servers", 0, 0, INT32_MAX)));
-        const std::string name = a.cluster.empty() ? p.context.cluster : a.cluster;
+        const std::string name = a.plan.cluster.empty() ? p.context.cluster : a.plan.cluster;
         if (name.empty())
           throw InputError(a.plan_file + ": the plan names no cluster; give --cluster");
         cluster = topo::LoadCluster(name, co);
@@ -240,18 +207,23 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
                            std::to_string(p.cluster_endpoints) + " endpoints; cluster \"" + name +
                            "\" here has " + std::to_string(cluster->num_endpoints()) +
                            " (give the same --gpus/--nodes)");
+        // The calibration the plan was made with (`plan --single-gpu-throughput/--profile`).
+        if (options.contains("efficiency") && options["efficiency"].is_number())
+          so.lowering.calibration.efficiency = options["efficiency"].get<double>();
+        const std::string profile =
+            !a.plan.profile.empty() ? a.plan.profile : o.String("profile", "");
+        if (!profile.empty()) {
+          built.profile = std::make_shared<cost::Profile>(cost::LoadProfile(profile));
+          so.lowering.calibration.profile = built.profile.get();
+        }
       } else {
-        if (a.model.empty() || a.cluster.empty())
+        if (a.plan.model.empty() || a.plan.cluster.empty())
           throw InputError("simulate: give --plan FILE, or --model and --cluster");
-        topo::ClusterOptions co;
-        co.gpus = a.gpus;
-        co.nodes = a.nodes;
-        co.server_hosts = ServerHosts(a.strategy, a.ps_placement, a.servers);
-        cluster = topo::LoadCluster(a.cluster, co);
-        auto net = graph::LoadModel(a.model, 1);
-        p = plan::Lower(net, *cluster, StrategyFrom(a));
+        built = BuildPlan(a.plan);
+        p = std::move(built.plan);
+        cluster = std::move(built.cluster);
+        so.lowering.calibration = built.calibration;
       }
-      sim::SimulateOptions so;
       so.iterations = a.iterations;
       so.warmup = a.warmup;
       so.lowering.collectives = sim::ParseCollectiveMode(a.collectives);

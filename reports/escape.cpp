@@ -4,33 +4,6 @@
 
 namespace convscale::reports {
 
-std::string HtmlEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string MarkdownEscape(std::string_view s) {
   // Markdown punctuation backslash-escaped; & < > as entities so no raw HTML reaches the
   // renderer (quotes are harmless outside attributes and stay readable).

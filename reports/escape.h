@@ -6,10 +6,12 @@
 #include <string>
 #include <string_view>
 
+#include "model/util/escape.h"
+
 namespace convscale::reports {
 
-// & < > " ' become entities: safe in element text and in quoted attribute values.
-std::string HtmlEscape(std::string_view s);
+// HTML and SVG text and attributes: XmlEscape (model/util/escape.h), shared with the simulator.
+using convscale::XmlEscape;
 
 // For Markdown table cells and headings: & < > as entities (renderers pass raw HTML through),
 // Markdown punctuation (\ ` * _ [ ] | # etc.) backslash-escaped; newlines become spaces.

@@ -18,7 +18,7 @@ using units::FormatBytes;
 using units::FormatTime;
 
 std::string H(const std::string& s) {
-  return HtmlEscape(s);
+  return XmlEscape(s);
 }
 
 const char kStyle[] =

@@ -34,7 +34,7 @@ std::string Cut(const std::string& s, size_t max_chars) {
 std::string Text(double x, double y, const std::string& text, const char* anchor,
                  const std::string& extra = "") {
   return "<text x=\"" + F(x) + "\" y=\"" + F(y) + "\" text-anchor=\"" + anchor + "\"" + extra +
-         ">" + HtmlEscape(text) + "</text>\n";
+         ">" + XmlEscape(text) + "</text>\n";
 }
 
 std::string Open(const char* cls, double w, double h, size_t series, const std::string& title) {
@@ -43,7 +43,7 @@ std::string Open(const char* cls, double w, double h, size_t series, const std::
                   F(h) + "\" viewBox=\"0 0 " + F(w) + " " + F(h) + "\" data-series=\"" +
                   std::to_string(series) + "\" role=\"img\" font-family=\"sans-serif\" " +
                   "font-size=\"12\">\n";
-  s += "<title>" + HtmlEscape(title) + "</title>\n";
+  s += "<title>" + XmlEscape(title) + "</title>\n";
   s += "<rect class=\"background\" x=\"0\" y=\"0\" width=\"" + F(w) + "\" height=\"" + F(h) +
        "\" fill=\"#ffffff\"/>\n";
   s += Text(w / 2, 22, title, "middle", " font-size=\"15\" font-weight=\"bold\"");
@@ -169,7 +169,7 @@ std::string RenderLineChart(const LineChart& chart) {
   for (size_t i = 0; i < chart.series.size(); ++i) {
     const Series& ser = chart.series[i];
     const std::string color = ser.dashed ? "#555555" : SeriesColor(i);
-    s += "<g class=\"series\" data-name=\"" + HtmlEscape(ser.name) +
+    s += "<g class=\"series\" data-name=\"" + XmlEscape(ser.name) +
          "\">\n<polyline fill=\"none\" stroke=\"" + color + "\" stroke-width=\"2\"" +
          (ser.dashed ? " stroke-dasharray=\"5,4\"" : "") + " points=\"";
     bool first = true;
@@ -183,7 +183,7 @@ std::string RenderLineChart(const LineChart& chart) {
       if ((chart.log2_x && x <= 0) || !std::isfinite(y)) continue;
       s += "<circle class=\"point\" cx=\"" + F(px(x)) + "\" cy=\"" + F(py(y)) + "\" r=\"" +
            (ser.dashed ? "2" : "3.5") + "\" fill=\"" + color + "\"><title>" +
-           HtmlEscape(ser.name + ": " + Num(x, 4) + ", " + TickLabel(y, chart.y_percent)) +
+           XmlEscape(ser.name + ": " + Num(x, 4) + ", " + TickLabel(y, chart.y_percent)) +
            "</title></circle>\n";
     }
     s += "</g>\n";
@@ -223,10 +223,10 @@ std::string RenderStackedBars(const StackedBarChart& chart) {
       const double v = r < chart.values.size() && k < chart.values[r].size()
                            ? std::max(0.0, chart.values[r][k]) * chart.x_scale
                            : 0;
-      s += "<rect class=\"bar\" data-series=\"" + HtmlEscape(chart.segment_names[k]) + "\" x=\"" +
+      s += "<rect class=\"bar\" data-series=\"" + XmlEscape(chart.segment_names[k]) + "\" x=\"" +
            F(px(at)) + "\" y=\"" + F(y) + "\" width=\"" + F(px(at + v) - px(at)) +
            "\" height=\"18\" fill=\"" + SeriesColor(k) + "\"><title>" +
-           HtmlEscape(chart.rows[r] + ": " + chart.segment_names[k] + " " + Num(v, 4)) +
+           XmlEscape(chart.rows[r] + ": " + chart.segment_names[k] + " " + Num(v, 4)) +
            "</title></rect>\n";
       at += v;
     }
@@ -271,10 +271,10 @@ std::string RenderGroupedBars(const GroupedBarChart& chart) {
                            ? chart.values[k][c] * chart.x_scale
                            : 0;
       const double y = y0 + k * bar;
-      s += "<rect class=\"bar\" data-series=\"" + HtmlEscape(chart.series_names[k]) + "\" x=\"" +
+      s += "<rect class=\"bar\" data-series=\"" + XmlEscape(chart.series_names[k]) + "\" x=\"" +
            F(L) + "\" y=\"" + F(y) + "\" width=\"" + F(px(v) - L) + "\" height=\"" + F(bar - 2) +
            "\" fill=\"" + SeriesColor(k) + "\"><title>" +
-           HtmlEscape(chart.categories[c] + ", " + chart.series_names[k] + ": " + Num(v, 4)) +
+           XmlEscape(chart.categories[c] + ", " + chart.series_names[k] + ": " + Num(v, 4)) +
            "</title></rect>\n";
       s += Text(px(v) + 4, y + bar - 4, Num(v, 4), "start", " class=\"value\" font-size=\"10\"");
     }

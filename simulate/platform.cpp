@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "model/util/error.h"
+#include "model/util/escape.h"
 
 namespace convscale::sim {
 namespace sg4 = simgrid::s4u;
@@ -127,29 +128,6 @@ std::string Num(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
-}
-
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 void CheckOptions(const PlatformOptions& o) {

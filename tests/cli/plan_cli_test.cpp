@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "../common/cli_run.h"
 
@@ -55,26 +56,70 @@ TEST(PlanCli, PlanWritesAValidPlanFile) {
   EXPECT_TRUE(std::filesystem::exists(path));
 }
 
+// The commands that take the shared plan options (cli/common_plan_options.h): `simulate` only
+// where convscale was built with SimGrid.
+std::vector<std::string> PlanCommands() {
+  std::vector<std::string> c = {"estimate"};
+  if (Convscale("simulate --help >/dev/null 2>&1").code == 0) c.push_back("simulate");
+  return c;
+}
+
 TEST(PlanCli, BadInputIsExitTwoWithAMessage) {
   if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
-  CliRun r = Convscale("estimate --model resnet50 --cluster dgx-a100 --strategy dq 2>&1");
+  for (const std::string& cmd : PlanCommands()) {
+    SCOPED_TRACE(cmd);
+    CliRun r = Convscale(cmd + " --model resnet50 --cluster dgx-a100 --strategy dq 2>&1");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.out.find("--strategy dq: not a strategy (dp, mp, ps, hybrid); did you mean"),
+              std::string::npos)
+        << r.out;
+    r = Convscale(cmd + " --model resnet50 --cluster dgx-a100 --algorithm rign 2>&1");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.out.find("did you mean \"ring\"?"), std::string::npos) << r.out;
+    r = Convscale(cmd + " --model resnet50 --cluster dgx-a100 --gpus 2 --batch 4096 2>&1");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.out.find("needs"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--allow-oversubscribe"), std::string::npos) << r.out;
+    r = Convscale(cmd +
+                  " --model resnet50 --cluster dgx-a100 --gpus 2 --batch 4096 "
+                  "--allow-oversubscribe --json 2>&1 >/dev/null");
+    EXPECT_EQ(r.code, 0) << r.out;
+    r = Convscale(cmd + " --model resnet50 --cluster dgx-a100 --bucket-size 25Mo 2>&1");
+    EXPECT_EQ(r.code, 2);
+  }
+}
+
+// `simulate` builds its plan from the same flags as `estimate`: the same resolved options, and
+// with --plan the plan-building flags are refused rather than ignored.
+TEST(PlanCli, SimulateTakesThePlanOptions) {
+  if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
+  if (PlanCommands().size() < 2) GTEST_SKIP() << "convscale was built without SimGrid";
+  const std::string flags =
+      " --model resnet18 --cluster dgx-a100 --gpus 4 --strategy dp --bucket-size 50MiB "
+      "--grad-precision fp16 --batch 16 --json 2>/dev/null";
+  const CliRun est = Convscale("estimate" + flags);
+  const CliRun sim = Convscale("simulate --iterations 1 --warmup 0" + flags);
+  ASSERT_EQ(est.code, 0) << est.out;
+  ASSERT_EQ(sim.code, 0) << sim.out;
+  const auto e = nlohmann::json::parse(est.out), s = nlohmann::json::parse(sim.out);
+  EXPECT_EQ(s["context"]["options"], e["context"]["options"]);
+  EXPECT_EQ(s["context"]["options"]["bucket_bytes"], 50.0 * 1024 * 1024);
+  EXPECT_EQ(s["global_batch"], 64);
+
+  CliRun r = Convscale("simulate --model resnet18 --cluster dgx-a100 --bucket 25MiB 2>&1");
+  EXPECT_EQ(r.code, 2) << r.out;  // the old simulate-only spelling is gone
+  const std::string path = ::testing::TempDir() + "/plan_cli_simulate.json";
+  ASSERT_EQ(
+      Convscale("plan --model resnet18 --cluster dgx-a100 --gpus 2 -o '" + path + "' 2>&1").code,
+      0);
+  r = Convscale("simulate --plan '" + path + "' --strategy ps 2>&1");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("--strategy dq: not a strategy (dp, mp, ps, hybrid); did you mean"),
+  EXPECT_NE(r.out.find("convscale: simulate: --strategy describes a plan to build; give either "
+                       "--plan or the plan options"),
             std::string::npos)
       << r.out;
-  r = Convscale("estimate --model resnet50 --cluster dgx-a100 --algorithm rign 2>&1");
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("did you mean \"ring\"?"), std::string::npos) << r.out;
-  r = Convscale("estimate --model resnet50 --cluster dgx-a100 --gpus 2 --batch 4096 2>&1");
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("needs"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("--allow-oversubscribe"), std::string::npos) << r.out;
-  r = Convscale(
-      "estimate --model resnet50 --cluster dgx-a100 --gpus 2 --batch 4096 "
-      "--allow-oversubscribe --json 2>&1 >/dev/null");
+  r = Convscale("simulate --plan '" + path + "' --iterations 1 --warmup 0 --json 2>&1");
   EXPECT_EQ(r.code, 0) << r.out;
-  r = Convscale("estimate --model resnet50 --cluster dgx-a100 --bucket-size 25Mo 2>&1");
-  EXPECT_EQ(r.code, 2);
 }
 
 TEST(PlanCli, TableOutput) {

@@ -233,7 +233,7 @@ TEST(Escaping, HostileNamesInEveryFormat) {
   const std::string csv = One("csv", r, "selection.csv");
   EXPECT_NE(csv.find("\"<script>alert(\"\"x\"\")</script>'&\""), std::string::npos);
   EXPECT_EQ(MarkdownEscape("a|b\nc"), "a\\|b c");
-  EXPECT_EQ(HtmlEscape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
+  EXPECT_EQ(XmlEscape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
 }
 
 TEST(Writers, Deterministic) {
