@@ -265,7 +265,12 @@ class Lowerer {
         const plan::Role from = p_.ranks[r].role, to = p_.ranks[dst_rank].role;
         if (from == plan::Role::kWorker && to == plan::Role::kServer) b_.node(f).flags = kFlagPush;
         if (from == plan::Role::kServer && to == plan::Role::kWorker) b_.node(f).flags = kFlagPull;
-        b_.node(f).shard = t.layers.empty() ? t.layer : t.layers.front();
+        // The shard is the layer the message carries; a server's tasks may leave their layers
+        // to the worker's side (execute/runtime.h), so take whichever side names one.
+        const plan::Task& rt = p_.ranks[dst_rank].tasks[recv - d.task_offset[dst_rank]];
+        b_.node(f).shard = !t.layers.empty()    ? t.layers.front()
+                           : !rt.layers.empty() ? rt.layers.front()
+                                                : t.layer;
         const int32_t r1 = Join(dst_rank, -1, static_cast<int>(recv));
         b_.Edge(s0, f);
         b_.Edge(r0, f);

@@ -4,6 +4,8 @@
 #include <cstdlib>
 
 #include "model/cost/estimate.h"
+#include "model/graph/zoo.h"
+#include "model/plan/strategy.h"
 #include "simulate/simulator.h"
 #include "tests/simulate/fake_cluster.h"
 #include "tests/simulate/plans.h"
@@ -152,6 +154,35 @@ TEST(ParameterServerTest, AsyncWithBoundZeroHasNoIterationStaleness) {
   EXPECT_EQ(r.staleness_max, 0);
   // Each iteration: the straggler's 2 ms, its push, update (1 us) and pull; the others wait.
   EXPECT_GT(r.iteration_time_s, 0.002);
+}
+
+// Plans from the planner (model/plan/lower_ps.cpp), 1 warm-up + 3 iterations: sync gradients are
+// never stale (the server's pull sends leave their layers to the workers' receives, which the
+// staleness accounting must still match), and async ones stay within the bound.
+TEST(ParameterServerTest, PlannerPlansSyncFreshAsyncWithinBound) {
+  topo::ClusterOptions co;
+  co.gpus = 4;
+  co.server_hosts = 1;
+  auto cl = topo::LoadCluster("dgx-a100", co);
+  const graph::Network net = graph::LoadModel("resnet18", 32);
+  plan::StrategyOptions o;
+  o.strategy = "ps";
+  o.gpus = 4;
+  o.batch = 32;
+  SimulateOptions so = Opts(1, 3);
+  so.stragglers = {{1, 0.5}};
+  const auto sync = Simulate(plan::Lower(net, *cl, o), *cl, so);
+  ASSERT_TRUE(sync.has_staleness);
+  EXPECT_GT(sync.staleness_samples, 0);
+  EXPECT_EQ(sync.staleness_max, 0);
+  EXPECT_EQ(sync.staleness_updates_max, 0);
+  o.async = true;
+  o.staleness = 1;
+  const auto async = Simulate(plan::Lower(net, *cl, o), *cl, so);
+  EXPECT_EQ(async.staleness_samples, sync.staleness_samples);
+  EXPECT_GT(async.staleness_max, 0);
+  EXPECT_LE(async.staleness_max, 1);
+  EXPECT_LT(async.iteration_time_s, sync.iteration_time_s);
 }
 
 TEST(StragglerTest, SlowRankStretchesTheIteration) {
