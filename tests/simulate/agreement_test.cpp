@@ -29,7 +29,18 @@ struct Pair {
   cost::Summary est;
 };
 
-Pair Both(const std::string& cluster, const plan::StrategyOptions& o, int64_t batch) {
+// ResNet-18 at 32 samples per device.
+plan::StrategyOptions ResNet18(const std::string& strategy, int gpus) {
+  plan::StrategyOptions o;
+  o.strategy = strategy;
+  o.model = "resnet18";
+  o.gpus = gpus;
+  o.batch = 32;
+  return o;
+}
+
+Pair Both(const std::string& cluster, const plan::StrategyOptions& o) {
+  const int64_t batch = o.batch;
   topo::ClusterOptions co;
   co.gpus = o.gpus;
   auto cl = topo::LoadCluster(cluster, co);
@@ -53,13 +64,9 @@ void ExpectWithin2Percent(const Pair& x) {
 }
 
 TEST(AgreementTest, DataParallelRingOneBucketOnOneSwitch) {
-  plan::StrategyOptions o;
-  o.strategy = "dp";
-  o.model = "resnet18";
-  o.gpus = 8;
-  o.batch = 32;
+  plan::StrategyOptions o = ResNet18("dp", 8);
   o.bucket_bytes = 1e12;  // every gradient in one bucket
-  const Pair x = Both("dgx2", o, 32);
+  const Pair x = Both("dgx2", o);
   int collectives = 0;
   for (const plan::Task& t : x.plan.ranks[0].tasks)
     collectives += t.kind == plan::TaskKind::kCollective;
@@ -69,14 +76,10 @@ TEST(AgreementTest, DataParallelRingOneBucketOnOneSwitch) {
 }
 
 TEST(AgreementTest, ModelParallelSequentialOnTwoDevices) {
-  plan::StrategyOptions o;
-  o.strategy = "mp";
-  o.model = "resnet18";
-  o.gpus = 2;
-  o.batch = 32;
+  plan::StrategyOptions o = ResNet18("mp", 2);
   o.stages = 2;
   o.micro_batches = 1;
-  const Pair x = Both("dgx2", o, 32);
+  const Pair x = Both("dgx2", o);
   ExpectWithin2Percent(x);
 }
 
