@@ -111,7 +111,7 @@ struct Plan {
   std::string precision = "fp32";  // compute precision
   std::string optimizer = "sgd";   // "sgd" (momentum) or "adam"
   bool async = false;              // asynchronous parameter server: workers do not wait
-  int staleness_bound = -1;        // async: max updates a worker may lag (-1 = unbounded)
+  int staleness_bound = -1;        // async: iterations a worker may run ahead (-1 = unbounded)
   int cluster_endpoints = 0;       // endpoints of the cluster it was lowered for (0 = unknown)
   std::vector<Rank> ranks;
   std::vector<Group> groups;

@@ -57,7 +57,7 @@ struct StrategyOptions {
   int servers = 0;  // 0 = one per node
   PsPlacement ps_placement = PsPlacement::kDedicated;
   bool async = false;
-  int staleness = -1;  // async: bound on how many updates a worker may lag (-1 = unbounded)
+  int staleness = -1;  // async: iterations a worker may run ahead of the slowest (-1: no bound)
 };
 
 Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const StrategyOptions& o);
