@@ -83,7 +83,7 @@ INSTANTIATE_TEST_SUITE_P(
     Strategies, SimulatedTrace,
     ::testing::Values(
         // Overlapping bucket all-reduces: several communication lanes per rank.
-        "--model resnet18 --cluster dgx-a100 --gpus 16 --strategy dp --bucket 4MiB --batch 32",
+        "--model resnet18 --cluster dgx-a100 --gpus 16 --strategy dp --bucket-size 4MiB --batch 32",
         "--model resnet18 --cluster dgx-a100 --gpus 4 --strategy mp --micro-batches 4 "
         "--schedule 1f1b --global-batch 64",
         "--model fashion_cnn --cluster cpu-minicluster --gpus 4 --strategy ps --servers 1 "
