@@ -220,6 +220,7 @@ reports::SweepPoint Evaluate(const SweepArgs& a, const Point& pt, const std::str
       so.iterations = a.iterations;
       so.warmup = a.warmup;
       so.lowering.collectives = sim::ParseCollectiveMode(a.collectives);
+      so.lowering.calibration = b.calibration;  // as the estimator (and `simulate`) apply it
       const sim::SimulationResult res = sim::Simulate(b.plan, *b.cluster, so);
       s = sim::ToSummary(res, b.plan, *b.cluster);
       j = sim::SummaryJson(res, b.plan, *b.cluster);
