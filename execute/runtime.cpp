@@ -293,6 +293,22 @@ struct Runtime::Impl {
         backend.BackwardWeight(t.layer, t.micro_batch);
         break;
       case Phase::kUpdate:
+        // An asynchronous server applies each worker's push on its own: the update depends on
+        // the push directly (no aggregate in between), so the pushed gradient becomes the
+        // gradient of these layers.
+        if (rp.role == Role::kServer)
+          for (int d : t.deps) {
+            const plan::Task& r = rp.tasks[size_t(d)];
+            if (r.kind != TaskKind::kRecv || LayersOf(r).empty()) continue;
+            const std::vector<int>& rl = LayersOf(r);
+            const CommBuffers& cb = buffers.at(r.id);
+            size_t off = 0;
+            for (size_t i = 0; i < rl.size(); ++i) {
+              const Buffer& g = cb.parts[i];
+              backend.Copy(g, cb.staging.Slice(off, g.bytes));
+              off += g.bytes;
+            }
+          }
         backend.Update(UpdateLayers(t, owned));
         break;
       case Phase::kAggregate: {
