@@ -132,7 +132,7 @@ done
 {
   echo "# Predicted against measured on the emulated cluster"
   echo
-  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared with other"
+  echo "Machine: $(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared with other"
   echo "work (load average at the start: $load0); date $(date -u +%Y-%m-%dT%H:%MZ); convscale $("$bin" --version | cut -d' ' -f2-)."
   echo "Command: \`bench/validate-emulated.sh\` (as root). Model fashion_cnn, global batch $batch,"
   echo "$iters measured iterations after $warm warm-up, OMP_NUM_THREADS=1 per rank; hosts are"
