@@ -33,6 +33,7 @@ enum NodeFlags : uint8_t {
   kFlagServerUpdate = 1,  // compute on a server that applies an update (version + 1)
   kFlagPush = 2,          // flow worker -> server carrying a gradient
   kFlagPull = 4,          // flow server -> worker carrying weights
+  kFlagMessage = 8,       // a point-to-point message: FIFO with the pair's other messages
 };
 
 struct Node {

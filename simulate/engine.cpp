@@ -73,6 +73,10 @@ class Run {
   void FlowDone(int64_t gid, double start, double end) {
     const Node& nd = dag_.nodes[gid % n_];
     if (nd.flags & (kFlagPush | kFlagPull)) Staleness(gid, nd, end);
+    if (nd.flags & kFlagMessage) {
+      pairs_[PairKey(nd)].busy = false;  // the pair's next message starts when Drain ends
+      kick_.push_back(PairKey(nd));
+    }
     work_.push_back(gid);
     Drain(end);
   }
@@ -113,6 +117,15 @@ class Run {
       work_.pop_back();
       Completed(gid, now);
     }
+    for (uint64_t key : kick_) {
+      Pair& pair = pairs_[key];
+      if (pair.busy || pair.waiting.empty()) continue;
+      pair.busy = true;
+      const int64_t gid = pair.waiting.top();
+      pair.waiting.pop();
+      StartFlow(gid);
+    }
+    kick_.clear();
   }
 
   void Completed(int64_t gid, double now) {
@@ -175,14 +188,33 @@ class Run {
           break;
         }
         if (nd.flags & kFlagPull) pull_version_[gid] = Version(Key(0, nd.rank, nd.shard));
-        ++result_.activities;
-        sg4::CommPtr c = sg4::Comm::sendto_async(platform_.host(nd.src), platform_.host(nd.dst),
-                                                 static_cast<uint64_t>(std::llround(nd.amount)));
-        c->set_data(reinterpret_cast<void*>(static_cast<intptr_t>(gid + 1)));
-        c->add_ref();
-        if (nd.rate_Bps > 0) Bound(nd.rate_Bps);
+        if (nd.flags & kFlagMessage) {
+          // Messages between two ranks share one connection (a TCP socket, an MPI or NCCL
+          // channel) and leave it one after the other, not side by side. Ready messages wait in
+          // their pair's queue; when the pair is idle the first in plan order (the sender's
+          // posting order) starts, once everything ready at this instant has been queued.
+          pairs_[PairKey(nd)].waiting.push(gid);
+          kick_.push_back(PairKey(nd));
+          break;
+        }
+        StartFlow(gid);
         break;
     }
+  }
+
+  static uint64_t PairKey(const Node& nd) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(nd.rank)) << 32) |
+           static_cast<uint32_t>(nd.peer);
+  }
+
+  void StartFlow(int64_t gid) {
+    const Node& nd = dag_.nodes[gid % n_];
+    ++result_.activities;
+    sg4::CommPtr c = sg4::Comm::sendto_async(platform_.host(nd.src), platform_.host(nd.dst),
+                                             static_cast<uint64_t>(std::llround(nd.amount)));
+    c->set_data(reinterpret_cast<void*>(static_cast<intptr_t>(gid + 1)));
+    c->add_ref();
+    if (nd.rate_Bps > 0) Bound(nd.rate_Bps);
   }
 
   // Bounds the rate of the flow just started. Comm::set_rate does not reach host-to-host comms in
@@ -273,6 +305,14 @@ class Run {
   std::vector<int32_t> indeg_;
   std::vector<int64_t> work_;
   std::vector<uint8_t> busy_;
+  // Point-to-point messages per (source rank, destination rank): whether one is in flight, and
+  // the ready ones waiting, first in plan order.
+  struct Pair {
+    bool busy = false;
+    std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> waiting;
+  };
+  std::unordered_map<uint64_t, Pair> pairs_;
+  std::vector<uint64_t> kick_;  // pairs that may start a message when Drain ends
   std::vector<std::priority_queue<int64_t, std::vector<int64_t>, Later>> queues_;
   std::unordered_map<uint64_t, int64_t> version_;
   std::unordered_map<int64_t, int64_t> pull_version_;

@@ -7,7 +7,10 @@
 //  - A rank's compute stream is serial (one kernel at a time, like a GPU stream): a ready compute
 //    node waits in a per-rank queue, ordered by node id (plan order), and runs as a kernel timer
 //    of its precomputed duration. Exact because nothing else shares the device.
-//  - A flow is Comm::sendto_async between the two endpoints' hosts.
+//  - A flow is Comm::sendto_async between the two endpoints' hosts. Point-to-point messages
+//    between the same two ranks are FIFO: one in flight per (source, destination), the others
+//    start in plan order, the sender's posting order (one connection per pair, as TCP, MPI and NCCL
+//    use), instead of sharing the bandwidth side by side.
 //  - Delays are kernel timers; joins complete at once.
 //  - Asynchronous parameter servers (Dag::async): a server rank's iterations are not chained
 //    (it serves pushes in arrival order, older iterations first when several are queued); with a

@@ -262,9 +262,10 @@ class Lowerer {
         const int32_t r0 = Join(dst_rank, static_cast<int>(recv));
         const int32_t f = Flow(static_cast<int>(r), dst_rank, t.comm_bytes);
         b_.node(f).end_task = static_cast<int32_t>(send);
+        b_.node(f).flags = kFlagMessage;
         const plan::Role from = p_.ranks[r].role, to = p_.ranks[dst_rank].role;
-        if (from == plan::Role::kWorker && to == plan::Role::kServer) b_.node(f).flags = kFlagPush;
-        if (from == plan::Role::kServer && to == plan::Role::kWorker) b_.node(f).flags = kFlagPull;
+        if (from == plan::Role::kWorker && to == plan::Role::kServer) b_.node(f).flags |= kFlagPush;
+        if (from == plan::Role::kServer && to == plan::Role::kWorker) b_.node(f).flags |= kFlagPull;
         // The shard is the layer the message carries; a server's tasks may leave their layers
         // to the worker's side (execute/runtime.h), so take whichever side names one.
         const plan::Task& rt = p_.ranks[dst_rank].tasks[recv - d.task_offset[dst_rank]];
