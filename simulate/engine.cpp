@@ -361,6 +361,7 @@ class Reader {
 
  private:
   void Get(void* p, size_t n) {
+    if (n == 0) return;  // an empty vector's data() may be null, which memcpy must not get
     if (pos_ + n > s_.size()) throw RuntimeError("simulate: truncated result from the engine");
     std::memcpy(p, s_.data() + pos_, n);
     pos_ += n;
