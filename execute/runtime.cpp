@@ -277,6 +277,21 @@ struct Runtime::Impl {
     return backend.Activation(b.layer, t.micro_batch);
   }
 
+  // For a server's gradient receive `r` (a worker's push): f(layer, the layer's gradient buffer,
+  // the pushed gradient of that layer in r's staging buffer). Other tasks: nothing.
+  template <typename F>
+  void ForEachPushedGradient(const plan::Task& r, F f) {
+    if (r.kind != TaskKind::kRecv || LayersOf(r).empty()) return;
+    const std::vector<int>& rl = LayersOf(r);
+    const CommBuffers& cb = buffers.at(r.id);
+    size_t off = 0;
+    for (size_t i = 0; i < rl.size(); ++i) {
+      const Buffer& g = cb.parts[i];
+      f(rl[i], g, cb.staging.Slice(off, g.bytes));
+      off += g.bytes;
+    }
+  }
+
   void RunCompute(const plan::Task& t, const std::vector<int>& owned, IterationResult& result) {
     switch (t.phase) {
       case Phase::kForward:
@@ -297,36 +312,20 @@ struct Runtime::Impl {
         // the push directly (no aggregate in between), so the pushed gradient becomes the
         // gradient of these layers.
         if (rp.role == Role::kServer)
-          for (int d : t.deps) {
-            const plan::Task& r = rp.tasks[size_t(d)];
-            if (r.kind != TaskKind::kRecv || LayersOf(r).empty()) continue;
-            const std::vector<int>& rl = LayersOf(r);
-            const CommBuffers& cb = buffers.at(r.id);
-            size_t off = 0;
-            for (size_t i = 0; i < rl.size(); ++i) {
-              const Buffer& g = cb.parts[i];
-              backend.Copy(g, cb.staging.Slice(off, g.bytes));
-              off += g.bytes;
-            }
-          }
+          for (int d : t.deps)
+            ForEachPushedGradient(rp.tasks[size_t(d)],
+                                  [&](int, Buffer g, Buffer pushed) { backend.Copy(g, pushed); });
         backend.Update(UpdateLayers(t, owned));
         break;
       case Phase::kAggregate: {
         // Sum every gradient slot received for these layers (a server's pushes from workers).
         std::set<int> layers(t.layers.begin(), t.layers.end());
         if (layers.empty() && t.layer >= 0) layers.insert(t.layer);
-        for (const plan::Task& r : rp.tasks) {
-          if (r.kind != TaskKind::kRecv || LayersOf(r).empty()) continue;
-          const std::vector<int>& rl = LayersOf(r);
-          const CommBuffers& cb = buffers.at(r.id);
-          size_t off = 0;
-          for (size_t i = 0; i < rl.size(); ++i) {
-            const Buffer& g = cb.parts[i];
-            if (layers.empty() || layers.count(rl[i]))
-              backend.Accumulate(g, cb.staging.Slice(off, g.bytes), DataType::kF32);
-            off += g.bytes;
-          }
-        }
+        for (const plan::Task& r : rp.tasks)
+          ForEachPushedGradient(r, [&](int layer, Buffer g, Buffer pushed) {
+            if (layers.empty() || layers.count(layer))
+              backend.Accumulate(g, pushed, DataType::kF32);
+          });
         break;
       }
       case Phase::kCopy:
