@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <tuple>
 #include <unordered_map>
 
@@ -50,6 +51,25 @@ const topo::DeviceType& DefaultCpu() {
 
 std::string LayerNameOf(const std::string& task_name) {
   return task_name.substr(0, task_name.find('/'));
+}
+
+// Bytes all members of a collective send together per byte of its size,
+// plan::TotalBytesSent(c, a, n, 1, node_of), remembered for the life of the process: summing a
+// 64-member ring's schedule (8,064 transfers) cost more than the rest of an estimate. It is a
+// pure function of its arguments, so remembering it changes no number.
+double TotalBytesFactor(Collective c, Algorithm a, int n, const std::vector<int>& node_of) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, int, int, std::vector<int>>, double> memo;
+  auto key = std::make_tuple(static_cast<int>(c), static_cast<int>(a), n, node_of);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = memo.find(key);
+    if (it != memo.end()) return it->second;
+  }
+  const double f = plan::TotalBytesSent(c, a, n, 1.0, node_of);
+  std::lock_guard<std::mutex> lock(mu);
+  memo.emplace(std::move(key), f);
+  return f;
 }
 
 }  // namespace
@@ -109,6 +129,22 @@ Json ToJson(const Profile& p) {
 
 // ---- Compute ----
 
+namespace {
+// The roofline part of ComputeTime; `precision` as PrecisionIndex gives it.
+double RooflineTime(const Task& t, const topo::Endpoint& e, int precision, const Calibration& cal) {
+  if (t.flops <= 0 && t.bytes <= 0) return 0;
+  const double speed = e.speed_factor > 0 ? e.speed_factor : 1;
+  const topo::DeviceType& d = e.type ? *e.type : DefaultCpu();
+  double peak = d.peak_flops[precision];
+  if (peak <= 0) peak = d.peak_flops[0];
+  if (peak <= 0) peak = DefaultCpu().peak_flops[0];
+  const double eff = cal.efficiency > 0 ? cal.efficiency : (d.efficiency > 0 ? d.efficiency : 0.5);
+  const double bw = d.memory_bandwidth_Bps > 0 ? d.memory_bandwidth_Bps : 100e9;
+  const double overhead = cal.kernel_overhead_s >= 0 ? cal.kernel_overhead_s : d.kernel_overhead_s;
+  return std::max(t.flops / (peak * eff * speed), t.bytes / (bw * speed)) + overhead;
+}
+}  // namespace
+
 double ComputeTime(const Task& t, const topo::Endpoint& e, const std::string& precision,
                    const Calibration& cal, const std::string& layer_name) {
   if (t.flops <= 0 && t.bytes <= 0) return 0;
@@ -129,14 +165,7 @@ double ComputeTime(const Task& t, const topo::Endpoint& e, const std::string& pr
       }
     }
   }
-  const topo::DeviceType& d = e.type ? *e.type : DefaultCpu();
-  double peak = d.peak_flops[PrecisionIndex(precision)];
-  if (peak <= 0) peak = d.peak_flops[0];
-  if (peak <= 0) peak = DefaultCpu().peak_flops[0];
-  const double eff = cal.efficiency > 0 ? cal.efficiency : (d.efficiency > 0 ? d.efficiency : 0.5);
-  const double bw = d.memory_bandwidth_Bps > 0 ? d.memory_bandwidth_Bps : 100e9;
-  const double overhead = cal.kernel_overhead_s >= 0 ? cal.kernel_overhead_s : d.kernel_overhead_s;
-  return std::max(t.flops / (peak * eff * speed), t.bytes / (bw * speed)) + overhead;
+  return RooflineTime(t, e, PrecisionIndex(precision), cal);
 }
 
 // ---- Communication ----
@@ -273,7 +302,7 @@ double CollectiveTime(const topo::Cluster& cl, const std::vector<int>& e, Collec
 // ---- The estimator ----
 
 struct Estimator::Impl {
-  const plan::Plan& plan;
+  const plan::Plan* plan = nullptr;
   const topo::Cluster& cl;
   Calibration cal;
 
@@ -289,9 +318,11 @@ struct Estimator::Impl {
   std::vector<double> dur;             // compute / joint durations
   std::vector<int> joint_of;           // member -> joint
   std::vector<int> send_rank;          // p2p joints and lone sends: the sending rep slot
+  std::vector<const Task*> task_of;    // task node -> its task
   std::vector<int> order;              // topological order of all nodes
   std::vector<int> pred_begin, preds;  // CSR of predecessors (for start times)
-  // Collective joints: cached alpha-beta terms per (group, algorithm).
+  std::vector<int> succ_begin, succs;  // CSR of successors (for the order)
+  std::vector<int> indeg, cursor;      // scratch
   struct CollInfo {
     Collective c;
     Algorithm a;
@@ -299,14 +330,25 @@ struct Estimator::Impl {
     int group;
   };
   std::vector<CollInfo> coll;  // per joint node - task_nodes (only for collective joints)
-  std::map<std::pair<int, int>, AlphaBeta> terms;
-  std::map<int, HierarchicalTerms> hier;
+  // Alpha-beta terms per (algorithm, endpoints in group order): they depend on the cluster
+  // only, so they are kept from one plan to the next (Reset).
+  std::map<std::pair<int, std::vector<int>>, AlphaBeta> terms;
+  std::map<std::vector<int>, HierarchicalTerms> hier;
+  std::vector<int> endpoints;  // scratch
   double comm_bytes = 0;
   int devices = 0;
 
   Impl(const plan::Plan& p, const topo::Cluster& c, const Calibration& k,
        const std::vector<int>* same_as = nullptr)
-      : plan(p), cl(c), cal(k) {
+      : cl(c), cal(k) {
+    Reset(p, same_as);
+  }
+
+  void Reset(const plan::Plan& p, const std::vector<int>* same_as) {
+    plan = &p;
+    reps.clear();
+    comm_bytes = 0;
+    devices = 0;
     if (same_as)
       GivenClasses(*same_as);
     else
@@ -317,7 +359,7 @@ struct Estimator::Impl {
 
   // Classes given by the lowering (identical ranks, provably): same_as[r] is r's representative.
   void GivenClasses(const std::vector<int>& same_as) {
-    const int n = static_cast<int>(plan.ranks.size());
+    const int n = static_cast<int>(plan->ranks.size());
     if (static_cast<int>(same_as.size()) != n)
       throw RuntimeError("estimator: " + std::to_string(same_as.size()) + " rank classes for " +
                          std::to_string(n) + " ranks");
@@ -330,19 +372,19 @@ struct Estimator::Impl {
       }
     offset.assign(reps.size() + 1, 0);
     for (size_t i = 0; i < reps.size(); ++i)
-      offset[i + 1] = offset[i] + static_cast<int>(plan.ranks[reps[i]].tasks.size());
+      offset[i + 1] = offset[i] + static_cast<int>(plan->ranks[reps[i]].tasks.size());
     task_nodes = offset.back();
   }
 
   // Ranks with identical programs on identical devices, whose peers are also alike.
   void Classes() {
-    const int n = static_cast<int>(plan.ranks.size());
+    const int n = static_cast<int>(plan->ranks.size());
     std::vector<size_t> sig(n);
     auto mix = [](size_t h, size_t v) {
       return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
     };
     for (int r = 0; r < n; ++r) {
-      const plan::Rank& rk = plan.ranks[r];
+      const plan::Rank& rk = plan->ranks[r];
       const topo::Endpoint& e = cl.endpoint(rk.endpoint);
       size_t h = std::hash<const void*>()(e.type);
       h = mix(h, std::hash<double>()(e.speed_factor));
@@ -373,7 +415,7 @@ struct Estimator::Impl {
       std::vector<size_t> next(n);
       for (int r = 0; r < n; ++r) {
         size_t h = static_cast<size_t>(cls[r]);
-        for (const Task& t : plan.ranks[r].tasks)
+        for (const Task& t : plan->ranks[r].tasks)
           if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv)
             h = mix(h, static_cast<size_t>(cls[t.peer]) + 1);
         next[r] = h;
@@ -391,22 +433,26 @@ struct Estimator::Impl {
     offset.assign(reps.size() + 1, 0);
     for (size_t i = 0; i < reps.size(); ++i) {
       rep_slot[reps[i]] = static_cast<int>(i);
-      offset[i + 1] = offset[i] + static_cast<int>(plan.ranks[reps[i]].tasks.size());
+      offset[i + 1] = offset[i] + static_cast<int>(plan->ranks[reps[i]].tasks.size());
     }
     task_nodes = offset.back();
   }
 
   int Node(int rank, int task) const { return offset[rep_slot[rank]] + task; }
 
+  // The node graph: task nodes of the representatives, one joint node per collective call and
+  // per matched message. A joint's predecessors are its members' dependencies (members in node
+  // order); each member's only predecessor is its joint.
   void Build() {
     kind.assign(task_nodes, kCompute);
     joint_of.assign(task_nodes, -1);
-    std::vector<std::vector<int>> in(task_nodes);  // predecessors
     send_rank.assign(task_nodes, -1);
+    task_of.resize(task_nodes);
+    coll.clear();
     // Sends of every rank, for matching receives.
     std::map<std::tuple<int, int, int64_t>, std::pair<int, int>> sends;
-    for (size_t r = 0; r < plan.ranks.size(); ++r)
-      for (const Task& t : plan.ranks[r].tasks)
+    for (size_t r = 0; r < plan->ranks.size(); ++r)
+      for (const Task& t : plan->ranks[r].tasks)
         if (t.kind == TaskKind::kSend) {
           sends[{static_cast<int>(r), t.peer, t.tag}] = {static_cast<int>(r), t.id};
           comm_bytes += t.comm_bytes;
@@ -417,14 +463,13 @@ struct Estimator::Impl {
       kind.push_back(k);
       joint_of.push_back(-1);
       send_rank.push_back(-1);
-      in.push_back({});
       return static_cast<int>(kind.size()) - 1;
     };
     for (size_t i = 0; i < reps.size(); ++i) {
       const int r = reps[i];
-      for (const Task& t : plan.ranks[r].tasks) {
+      for (const Task& t : plan->ranks[r].tasks) {
         const int v = offset[i] + t.id;
-        for (int d : t.deps) in[v].push_back(offset[i] + d);
+        task_of[v] = &t;
         if (t.kind == TaskKind::kCollective) {
           kind[v] = kMember;
           auto it = coll_joint.find(t.collective_id);
@@ -460,90 +505,87 @@ struct Estimator::Impl {
     // Sends first seen alone may have been joined later by a receive.
     for (int v = 0; v < task_nodes; ++v)
       if (kind[v] == kSendAlone && joint_of[v] >= 0) kind[v] = kMember;
-    // Joint edges: the members' predecessors feed the joint, the joint feeds the members.
-    for (int v = 0; v < task_nodes; ++v)
+    const int n = static_cast<int>(kind.size());
+    // Predecessors (CSR): a task its dependencies; a member its joint; a joint the dependencies
+    // of its members, in node order.
+    pred_begin.assign(n + 1, 0);
+    for (int v = 0; v < task_nodes; ++v) {
+      const int deps = static_cast<int>(task_of[v]->deps.size());
       if (joint_of[v] >= 0) {
-        const int j = joint_of[v];
-        for (int d : in[v]) in[j].push_back(d);
-        in[v] = {j};
+        pred_begin[v + 1] += 1;
+        pred_begin[joint_of[v] + 1] += deps;
+      } else {
+        pred_begin[v + 1] += deps;
+      }
+    }
+    for (int v = 0; v < n; ++v) pred_begin[v + 1] += pred_begin[v];
+    preds.resize(pred_begin[n]);
+    cursor.assign(pred_begin.begin(), pred_begin.end() - 1);
+    for (size_t i = 0; i < reps.size(); ++i)
+      for (int v = offset[i]; v < offset[i + 1]; ++v) {
+        const int at = joint_of[v] >= 0 ? joint_of[v] : v;
+        for (int d : task_of[v]->deps) preds[cursor[at]++] = offset[i] + d;
+        if (joint_of[v] >= 0) preds[cursor[v]++] = joint_of[v];
       }
     // Collective bytes (all members together), once per collective call.
-    for (size_t r = 0; r < plan.ranks.size(); ++r)
-      for (const Task& t : plan.ranks[r].tasks)
+    for (size_t r = 0; r < plan->ranks.size(); ++r)
+      for (const Task& t : plan->ranks[r].tasks)
         if (t.kind == TaskKind::kCollective && !counted[t.collective_id]) {
           counted[t.collective_id] = true;
-          const auto& members = plan.groups[t.group].ranks;
+          const auto& members = plan->groups[t.group].ranks;
           std::vector<int> node_of;
           if (t.algorithm == Algorithm::kHierarchical)
-            for (int m : members) node_of.push_back(cl.endpoint(plan.ranks[m].endpoint).node);
-          comm_bytes += BytesFactor(t.collective, t.algorithm, t.group, node_of) * t.comm_bytes;
+            for (int m : members) node_of.push_back(cl.endpoint(plan->ranks[m].endpoint).node);
+          comm_bytes += TotalBytesFactor(t.collective, t.algorithm,
+                                         static_cast<int>(members.size()), node_of) *
+                        t.comm_bytes;
         }
-    // Topological order (Kahn, lowest node first for determinism).
-    const int n = static_cast<int>(kind.size());
-    pred_begin.assign(n + 1, 0);
-    for (int v = 0; v < n; ++v) pred_begin[v + 1] = pred_begin[v] + static_cast<int>(in[v].size());
-    preds.resize(pred_begin[n]);
-    std::vector<std::vector<int>> out(n);
-    std::vector<int> indeg(n, 0);
-    for (int v = 0; v < n; ++v) {
-      std::copy(in[v].begin(), in[v].end(), preds.begin() + pred_begin[v]);
-      for (int d : in[v]) out[d].push_back(v);
-      indeg[v] = static_cast<int>(in[v].size());
-    }
-    order.reserve(n);
-    size_t head = 0;
-    std::vector<int> queue;
+    // Successors (CSR), each list in the order of its successors' nodes.
+    succ_begin.assign(n + 1, 0);
+    for (int k = 0; k < pred_begin[n]; ++k) ++succ_begin[preds[k] + 1];
+    for (int v = 0; v < n; ++v) succ_begin[v + 1] += succ_begin[v];
+    succs.resize(succ_begin[n]);
+    cursor.assign(succ_begin.begin(), succ_begin.end() - 1);
     for (int v = 0; v < n; ++v)
-      if (indeg[v] == 0) queue.push_back(v);
-    while (head < queue.size()) {
-      const int v = queue[head++];
-      order.push_back(v);
-      for (int w : out[v])
-        if (--indeg[w] == 0) queue.push_back(w);
+      for (int k = pred_begin[v]; k < pred_begin[v + 1]; ++k) succs[cursor[preds[k]]++] = v;
+    // Topological order (Kahn, lowest node first for determinism).
+    indeg.resize(n);
+    for (int v = 0; v < n; ++v) indeg[v] = pred_begin[v + 1] - pred_begin[v];
+    order.clear();
+    order.reserve(n);
+    for (int v = 0; v < n; ++v)
+      if (indeg[v] == 0) order.push_back(v);
+    for (size_t head = 0; head < order.size(); ++head) {
+      const int v = order[head];
+      for (int k = succ_begin[v]; k < succ_begin[v + 1]; ++k)
+        if (--indeg[succs[k]] == 0) order.push_back(succs[k]);
     }
     if (static_cast<int>(order.size()) != n)
       throw InputError(
           "plan: the ranks wait for each other in a cycle (a collective or message "
           "order that deadlocks)");
     std::vector<char> used(cl.num_devices(), 0);
-    for (const auto& r : plan.ranks)
+    for (const auto& r : plan->ranks)
       if (r.endpoint < cl.num_devices() && !used[r.endpoint]) {
         used[r.endpoint] = 1;
         ++devices;
       }
   }
 
-  std::map<std::tuple<int, int, int>, double> factors;
-  double BytesFactor(Collective c, Algorithm a, int group, const std::vector<int>& node_of) {
-    auto key = std::make_tuple(static_cast<int>(c), static_cast<int>(a), group);
-    auto it = factors.find(key);
-    if (it != factors.end()) return it->second;
-    const int n = static_cast<int>(plan.groups[group].ranks.size());
-    const double f = plan::TotalBytesSent(c, a, n, 1.0, node_of);
-    factors[key] = f;
-    return f;
-  }
-
   double CollDuration(const CollInfo& ci) {
-    const auto& members = plan.groups[ci.group].ranks;
+    const auto& members = plan->groups[ci.group].ranks;
     const int n = static_cast<int>(members.size());
     if (n < 2) return 0;
+    endpoints.clear();
+    for (int m : members) endpoints.push_back(plan->ranks[m].endpoint);
     if (ci.a == Algorithm::kHierarchical) {
-      auto it = hier.find(ci.group);
-      if (it == hier.end()) {
-        std::vector<int> e;
-        for (int m : members) e.push_back(plan.ranks[m].endpoint);
-        it = hier.emplace(ci.group, Hierarchical(cl, e)).first;
-      }
+      auto it = hier.find(endpoints);
+      if (it == hier.end()) it = hier.emplace(endpoints, Hierarchical(cl, endpoints)).first;
       return HierarchicalTime(it->second, ci.bytes);
     }
-    auto key = std::make_pair(ci.group, static_cast<int>(ci.a));
+    auto key = std::make_pair(static_cast<int>(ci.a), endpoints);
     auto it = terms.find(key);
-    if (it == terms.end()) {
-      std::vector<int> e;
-      for (int m : members) e.push_back(plan.ranks[m].endpoint);
-      it = terms.emplace(key, CollectiveTerms(cl, e, ci.a)).first;
-    }
+    if (it == terms.end()) it = terms.emplace(key, CollectiveTerms(cl, endpoints, ci.a)).first;
     return plan::ClosedFormTime(ci.c, ci.a, n, ci.bytes, it->second.alpha_s,
                                 it->second.bandwidth_Bps);
   }
@@ -557,40 +599,50 @@ struct Estimator::Impl {
   void Durations() {
     const int n = static_cast<int>(kind.size());
     dur.assign(n, 0);
+    const int precision = PrecisionIndex(plan->precision);
     for (size_t i = 0; i < reps.size(); ++i) {
-      const plan::Rank& rk = plan.ranks[reps[i]];
+      const plan::Rank& rk = plan->ranks[reps[i]];
       const topo::Endpoint& e = cl.endpoint(rk.endpoint);
       for (const Task& t : rk.tasks) {
         const int v = offset[i] + t.id;
         if (t.kind == TaskKind::kCompute) {
           if (t.phase == Phase::kUpdate && cal.profile && cal.profile->params > 0 &&
               cal.profile->update_s > 0) {
-            const double params = t.flops / plan::detail::UpdateFlopsPerParam(plan.optimizer);
+            const double params = t.flops / plan::detail::UpdateFlopsPerParam(plan->optimizer);
             dur[v] = cal.profile->update_s * params / cal.profile->params;
+          } else if (cal.profile) {
+            dur[v] = ComputeTime(t, e, plan->precision, cal, LayerNameOf(t.name));
           } else {
-            dur[v] = ComputeTime(t, e, plan.precision, cal,
-                                 cal.profile ? LayerNameOf(t.name) : std::string());
+            dur[v] = RooflineTime(t, e, precision, cal);
           }
         } else if (t.kind == TaskKind::kSend && kind[v] == kSendAlone) {
-          dur[v] = P2PDuration(rk.endpoint, plan.ranks[t.peer].endpoint, t.comm_bytes, 1);
+          dur[v] = P2PDuration(rk.endpoint, plan->ranks[t.peer].endpoint, t.comm_bytes, 1);
         }
       }
     }
     // Joints.
-    std::vector<int> receivers(n, 0), sender_ep(n, -1), receiver_ep(n, -1);
-    std::vector<double> p2p_bytes(n, 0);
-    for (size_t i = 0; i < reps.size(); ++i) {
-      const plan::Rank& rk = plan.ranks[reps[i]];
-      for (const Task& t : rk.tasks) {
-        const int v = offset[i] + t.id;
-        if (joint_of[v] < 0 || kind[joint_of[v]] != kJointP2P) continue;
-        const int j = joint_of[v];
-        if (t.kind == TaskKind::kRecv) {
-          ++receivers[j];
-          receiver_ep[j] = rk.endpoint;
-          p2p_bytes[j] = t.comm_bytes;
-        } else {
-          sender_ep[j] = rk.endpoint;
+    bool any_p2p = false;
+    for (int j = task_nodes; j < n && !any_p2p; ++j) any_p2p = kind[j] == kJointP2P;
+    std::vector<int> receivers, sender_ep, receiver_ep;
+    std::vector<double> p2p_bytes;
+    if (any_p2p) {
+      receivers.assign(n, 0);
+      sender_ep.assign(n, -1);
+      receiver_ep.assign(n, -1);
+      p2p_bytes.assign(n, 0);
+      for (size_t i = 0; i < reps.size(); ++i) {
+        const plan::Rank& rk = plan->ranks[reps[i]];
+        for (const Task& t : rk.tasks) {
+          const int v = offset[i] + t.id;
+          if (joint_of[v] < 0 || kind[joint_of[v]] != kJointP2P) continue;
+          const int j = joint_of[v];
+          if (t.kind == TaskKind::kRecv) {
+            ++receivers[j];
+            receiver_ep[j] = rk.endpoint;
+            p2p_bytes[j] = t.comm_bytes;
+          } else {
+            sender_ep[j] = rk.endpoint;
+          }
         }
       }
     }
@@ -612,15 +664,20 @@ int Estimator::classes() const {
   return static_cast<int>(impl_->reps.size());
 }
 
+void Estimator::Reset(const plan::Plan& plan, const std::vector<int>* same_as) {
+  impl_->Reset(plan, same_as);
+}
+
 void Estimator::Recalibrate(const Calibration& cal) {
   impl_->cal = cal;
   impl_->Durations();
 }
 
 namespace {
-// Measure of the union of intervals (sorted in place).
+// Measure of the union of intervals (sorted in place; a rank's compute intervals usually come
+// sorted already, as one stream runs them one after the other).
 double UnionLength(std::vector<std::pair<double, double>>& v) {
-  std::sort(v.begin(), v.end());
+  if (!std::is_sorted(v.begin(), v.end())) std::sort(v.begin(), v.end());
   double total = 0, s = -1, e = -1;
   for (auto [a, b] : v) {
     if (b <= a) continue;
@@ -666,7 +723,7 @@ Summary Estimator::Run(double single_device_time_s) const {
   }
   Summary s;
   s.source = "estimate";
-  FillFromPlan(s, m.plan);
+  FillFromPlan(s, *m.plan);
   s.devices = m.devices;
   s.comm_bytes = m.comm_bytes;
   double T = 0;
@@ -676,7 +733,7 @@ Summary Estimator::Run(double single_device_time_s) const {
   };
   std::vector<Stats> st(m.reps.size());
   for (size_t i = 0; i < m.reps.size(); ++i) {
-    const plan::Rank& rk = m.plan.ranks[m.reps[i]];
+    const plan::Rank& rk = m.plan->ranks[m.reps[i]];
     std::vector<std::pair<double, double>> comp, comm, both;
     Stats& x = st[i];
     for (const Task& t : rk.tasks) {
@@ -689,18 +746,20 @@ Summary Estimator::Run(double single_device_time_s) const {
         comm.push_back({start[v], end[v]});
       }
     }
-    both = comp;
-    both.insert(both.end(), comm.begin(), comm.end());
-    const double c_len = UnionLength(comp), m_len = UnionLength(comm), b_len = UnionLength(both);
+    const double c_len = UnionLength(comp), m_len = UnionLength(comm);
+    // Both sorted now: merging gives the order sorting would (pairs order uniquely).
+    both.resize(comp.size() + comm.size());
+    std::merge(comp.begin(), comp.end(), comm.begin(), comm.end(), both.begin());
+    const double b_len = UnionLength(both);
     x.comm = m_len;
     x.exposed = b_len - c_len;
     x.idle = std::max(0.0, T - b_len);
   }
   int critical = -1;  // the worker or stage that finishes last (docs/simulator.md)
-  for (size_t r = 0; r < m.plan.ranks.size(); ++r) {
+  for (size_t r = 0; r < m.plan->ranks.size(); ++r) {
     const Stats& x = st[m.rep_slot[m.rep[r]]];
     RankSummary& o = s.ranks[r];
-    const topo::Endpoint& e = m.cl.endpoint(m.plan.ranks[r].endpoint);
+    const topo::Endpoint& e = m.cl.endpoint(m.plan->ranks[r].endpoint);
     o.endpoint = e.name;
     o.finish_s = x.finish;
     o.compute_time_s = x.compute;
@@ -710,7 +769,7 @@ Summary Estimator::Run(double single_device_time_s) const {
     o.memory_capacity_bytes = e.type ? e.type->memory_bytes : 0;
     s.compute_time_s = std::max(s.compute_time_s, x.compute);
     s.comm_time_s = std::max(s.comm_time_s, x.comm);
-    if (m.plan.ranks[r].role != plan::Role::kServer) {
+    if (m.plan->ranks[r].role != plan::Role::kServer) {
       s.bubble_time_s = std::max(s.bubble_time_s, x.idle);
       if (critical < 0 || x.finish > st[m.rep_slot[m.rep[critical]]].finish)
         critical = static_cast<int>(r);
@@ -719,13 +778,13 @@ Summary Estimator::Run(double single_device_time_s) const {
   // Exposed communication: the critical rank's time communicating and not computing.
   if (critical >= 0) s.exposed_comm_time_s = st[m.rep_slot[m.rep[critical]]].exposed;
   s.iteration_time_s = T;
-  s.throughput_samples_per_s = T > 0 ? static_cast<double>(m.plan.global_batch) / T : 0;
+  s.throughput_samples_per_s = T > 0 ? static_cast<double>(m.plan->global_batch) / T : 0;
   s.single_device_time_s = single_device_time_s;
   if (single_device_time_s > 0 && T > 0) {
-    const auto& opt = m.plan.context.options;
+    const auto& opt = m.plan->context.options;
     double batch = opt.contains("batch") && opt["batch"].is_number()
                        ? opt["batch"].get<double>()
-                       : static_cast<double>(m.plan.global_batch) / std::max(1, m.devices);
+                       : static_cast<double>(m.plan->global_batch) / std::max(1, m.devices);
     s.speedup = s.throughput_samples_per_s / (batch / single_device_time_s);
     s.scaling_efficiency = m.devices > 0 ? s.speedup / m.devices : 0;
   }
@@ -737,13 +796,47 @@ Summary Estimate(const plan::Plan& plan, const topo::Cluster& cluster, const Cal
   return Estimator(plan, cluster, cal).Run(single_device_time_s);
 }
 
+struct StrategyEstimator::Impl {
+  Impl(const graph::Network& n, const topo::Cluster& c, const Calibration& k)
+      : cluster(c), cal(k), lowering(n, c) {}
+  const topo::Cluster& cluster;
+  Calibration cal;
+  plan::detail::EstimateLowering lowering;
+  std::vector<int> same_as;
+  const plan::Plan* plan = nullptr;
+  std::unique_ptr<Estimator> estimator;
+};
+
+StrategyEstimator::StrategyEstimator(const graph::Network& net, const topo::Cluster& cluster,
+                                     const Calibration& cal)
+    : impl_(std::make_unique<Impl>(net, cluster, cal)) {}
+StrategyEstimator::~StrategyEstimator() = default;
+
+Summary StrategyEstimator::Estimate(const plan::StrategyOptions& o, double single_device_time_s) {
+  Impl& m = *impl_;
+  m.plan = nullptr;
+  // Task names are needed only to find layers in a profile.
+  const plan::Plan& p = m.lowering.Lower(o, m.same_as, m.cal.profile != nullptr);
+  const std::vector<int>* classes = m.same_as.empty() ? nullptr : &m.same_as;
+  if (m.estimator)
+    m.estimator->Reset(p, classes);
+  else if (classes)
+    m.estimator = std::make_unique<Estimator>(p, m.cluster, m.cal, *classes);
+  else
+    m.estimator = std::make_unique<Estimator>(p, m.cluster, m.cal);
+  m.plan = &p;
+  return m.estimator->Run(single_device_time_s);
+}
+
+const plan::Plan& StrategyEstimator::last_plan() const {
+  if (!impl_->plan) throw RuntimeError("StrategyEstimator::last_plan: no plan estimated yet");
+  return *impl_->plan;
+}
+
 Summary EstimateStrategy(const graph::Network& net, const topo::Cluster& cluster,
                          const plan::StrategyOptions& o, const Calibration& cal,
                          double single_device_time_s) {
-  std::vector<int> same_as;
-  const plan::Plan p = plan::detail::LowerForEstimate(net, cluster, o, same_as);
-  if (same_as.empty()) return Estimator(p, cluster, cal).Run(single_device_time_s);
-  return Estimator(p, cluster, cal, same_as).Run(single_device_time_s);
+  return StrategyEstimator(net, cluster, cal).Estimate(o, single_device_time_s);
 }
 
 double SingleDeviceTime(const graph::Network& net, const topo::Cluster& cluster,

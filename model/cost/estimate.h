@@ -87,6 +87,10 @@ class Estimator {
   Summary Run(double single_device_time_s = 0) const;
   // Recomputes compute durations for another calibration (same plan and cluster).
   void Recalibrate(const Calibration& cal);
+  // Prepares for another plan on the same cluster (`same_as` as above, or null to find the
+  // classes), keeping this estimator's storage and the collectives' alpha-beta terms, which
+  // depend on the cluster only. The plan must outlive the next Run.
+  void Reset(const plan::Plan& plan, const std::vector<int>* same_as);
   int classes() const;
 
  private:
@@ -104,6 +108,29 @@ Summary Estimate(const plan::Plan& plan, const topo::Cluster& cluster, const Cal
 Summary EstimateStrategy(const graph::Network& net, const topo::Cluster& cluster,
                          const plan::StrategyOptions& o, const Calibration& cal = {},
                          double single_device_time_s = 0);
+
+// A strategy search over one network on one cluster (`select`, `whatif`, the benchmark): each
+// Estimate(o) equals EstimateStrategy(net, cluster, o, cal, ...) number for number, but what
+// does not depend on the options is kept between calls (the per-layer costs of each compute
+// precision, the collectives' alpha-beta terms per group of endpoints) and so is the storage of
+// the last compact plan and its estimator, which the next call overwrites. The network and the
+// cluster must outlive it. Not thread-safe: one per thread.
+class StrategyEstimator {
+ public:
+  StrategyEstimator(const graph::Network& net, const topo::Cluster& cluster,
+                    const Calibration& cal = {});
+  ~StrategyEstimator();
+  StrategyEstimator(const StrategyEstimator&) = delete;
+  StrategyEstimator& operator=(const StrategyEstimator&) = delete;
+  Summary Estimate(const plan::StrategyOptions& o, double single_device_time_s = 0);
+  // The plan behind the last Estimate, valid until the next call: every rank's header and
+  // memory; tasks only on the ranks the estimator walked, without names unless a profile is used.
+  const plan::Plan& last_plan() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Seconds of one training iteration of the network on one device (endpoint 0) at `batch` samples:
 // the reference for speedup.

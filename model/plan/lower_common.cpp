@@ -185,36 +185,54 @@ void Normalize(std::vector<int>& deps) {
 }
 }  // namespace
 
-int RankBuilder::Add(Task t) {
-  t.id = static_cast<int>(rank_.tasks.size());
+RankBuilder::RankBuilder(Rank& r, bool reuse, bool named)
+    : rank_(r), reuse_(reuse), named_(named), next_(reuse ? 0 : r.tasks.size()) {}
+
+RankBuilder::~RankBuilder() {
+  if (reuse_ && next_ < rank_.tasks.size())
+    rank_.tasks.erase(rank_.tasks.begin() + static_cast<std::ptrdiff_t>(next_), rank_.tasks.end());
+}
+
+Task& RankBuilder::Next(TaskKind kind, std::string&& name, const std::vector<int>& deps,
+                        int extra) {
+  const size_t id = next_++;
+  if (id < rank_.tasks.size()) {
+    // Reuse: every field back to its default; copy-assigning the empty name and lists keeps
+    // their storage.
+    static const Task kDefault;
+    Task& t = rank_.tasks[id];
+    t = kDefault;
+    t.name.assign(name);
+  } else {
+    rank_.tasks.emplace_back();
+    rank_.tasks.back().name = std::move(name);
+  }
+  Task& t = rank_.tasks[id];
+  t.id = static_cast<int>(id);
+  t.kind = kind;
+  t.deps.assign(deps.begin(), deps.end());
+  if (extra >= 0) t.deps.push_back(extra);
   Normalize(t.deps);
-  rank_.tasks.push_back(std::move(t));
-  return rank_.tasks.back().id;
+  return t;
 }
 
 int RankBuilder::Compute(std::string name, Phase ph, int layer, int mb, int64_t samples,
-                         double flops, double bytes, std::vector<int> deps) {
-  Task t;
-  t.kind = TaskKind::kCompute;
-  t.name = std::move(name);
+                         double flops, double bytes, const std::vector<int>& deps) {
+  Task& t = Next(TaskKind::kCompute, std::move(name), deps, last_compute_);
   t.phase = ph;
   t.layer = layer;
   t.micro_batch = mb;
   t.samples = samples;
   t.flops = flops;
   t.bytes = bytes;
-  deps.push_back(last_compute_);
-  t.deps = std::move(deps);
-  last_compute_ = Add(std::move(t));
+  last_compute_ = t.id;
   return last_compute_;
 }
 
 int RankBuilder::Collective(std::string name, plan::Collective c, Algorithm a, CommPrecision p,
-                            int group, int64_t id, double bytes, std::vector<int> deps,
+                            int group, int64_t id, double bytes, const std::vector<int>& deps,
                             int bucket) {
-  Task t;
-  t.kind = TaskKind::kCollective;
-  t.name = std::move(name);
+  Task& t = Next(TaskKind::kCollective, std::move(name), deps, last_comm_);
   t.collective = c;
   t.algorithm = a;
   t.precision = p;
@@ -222,48 +240,40 @@ int RankBuilder::Collective(std::string name, plan::Collective c, Algorithm a, C
   t.collective_id = id;
   t.comm_bytes = bytes;
   t.bucket = bucket;
-  deps.push_back(last_comm_);
-  t.deps = std::move(deps);
-  last_comm_ = Add(std::move(t));
+  last_comm_ = t.id;
   return last_comm_;
 }
 
 int RankBuilder::Send(std::string name, int peer, int64_t tag, double bytes, CommPrecision p,
-                      std::vector<int> deps, int mb) {
-  Task t;
-  t.kind = TaskKind::kSend;
-  t.name = std::move(name);
+                      const std::vector<int>& deps, int mb) {
+  Task& t = Next(TaskKind::kSend, std::move(name), deps, -1);
   t.peer = peer;
   t.tag = tag;
   t.comm_bytes = bytes;
   t.precision = p;
   t.micro_batch = mb;
-  t.deps = std::move(deps);
-  return Add(std::move(t));
+  return t.id;
 }
 
 int RankBuilder::Recv(std::string name, int peer, int64_t tag, double bytes, CommPrecision p,
-                      std::vector<int> deps, int mb) {
-  Task t;
-  t.kind = TaskKind::kRecv;
-  t.name = std::move(name);
+                      const std::vector<int>& deps, int mb) {
+  Task& t = Next(TaskKind::kRecv, std::move(name), deps, -1);
   t.peer = peer;
   t.tag = tag;
   t.comm_bytes = bytes;
   t.precision = p;
   t.micro_batch = mb;
-  t.deps = std::move(deps);
-  return Add(std::move(t));
+  return t.id;
 }
 
 void EmitForward(RankBuilder& b, const NetCosts& c, const std::vector<int>& layers, int mb,
                  int64_t samples, Pass& pass, const std::string& suffix) {
   for (int v : layers) {
-    std::vector<int> deps;
+    std::vector<int>& deps = b.scratch();
     for (int u : c.net.layer(v).inputs) deps.push_back(pass.fwd[u]);
-    pass.fwd[v] = b.Compute(c.net.layer(v).name + "/fwd" + suffix, Phase::kForward, v, mb, samples,
-                            c.Flops(v, Phase::kForward, samples),
-                            c.Bytes(v, Phase::kForward, samples), std::move(deps));
+    pass.fwd[v] = b.Compute(b.named() ? c.net.layer(v).name + "/fwd" + suffix : std::string(),
+                            Phase::kForward, v, mb, samples, c.Flops(v, Phase::kForward, samples),
+                            c.Bytes(v, Phase::kForward, samples), deps);
   }
 }
 
@@ -273,7 +283,7 @@ void EmitBackward(RankBuilder& b, const NetCosts& c, const std::vector<int>& lay
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
     const int v = *it;
     if (!c.needs_bwd[v]) continue;
-    std::vector<int> deps;
+    std::vector<int>& deps = b.scratch();
     bool any_consumer = false;
     for (int w : c.consumers[v]) {
       if (pass.bwd_data[w] >= 0) deps.push_back(pass.bwd_data[w]);
@@ -282,14 +292,16 @@ void EmitBackward(RankBuilder& b, const NetCosts& c, const std::vector<int>& lay
     if (!any_consumer) deps.push_back(pass.fwd[v]);  // an output: the loss starts backward
     const std::string& name = c.net.layer(v).name;
     if (c.has_bwd_data[v]) {
-      pass.bwd_data[v] = b.Compute(name + "/bwd-data" + suffix, Phase::kBackwardData, v, mb,
-                                   samples, c.Flops(v, Phase::kBackwardData, samples),
-                                   c.Bytes(v, Phase::kBackwardData, samples), deps);
+      pass.bwd_data[v] =
+          b.Compute(b.named() ? name + "/bwd-data" + suffix : std::string(), Phase::kBackwardData,
+                    v, mb, samples, c.Flops(v, Phase::kBackwardData, samples),
+                    c.Bytes(v, Phase::kBackwardData, samples), deps);
       pass.bwd_any[v] = pass.bwd_data[v];
     }
     if (c.has_bwd_weight[v]) {
-      pass.bwd_weight[v] = b.Compute(name + "/bwd-weight" + suffix, Phase::kBackwardWeight, v, mb,
-                                     samples, c.Flops(v, Phase::kBackwardWeight, samples),
+      pass.bwd_weight[v] = b.Compute(b.named() ? name + "/bwd-weight" + suffix : std::string(),
+                                     Phase::kBackwardWeight, v, mb, samples,
+                                     c.Flops(v, Phase::kBackwardWeight, samples),
                                      c.Bytes(v, Phase::kBackwardWeight, samples), deps);
       pass.bwd_any[v] = pass.bwd_weight[v];
     }
@@ -400,9 +412,9 @@ int EmitBuckets(RankBuilder& b, const NetCosts& c, const std::vector<std::vector
       deps.push_back(ready[v]);
       bytes += c.params[v] * eb;
     }
-    last = b.Collective("bucket" + std::to_string(k) + "/all-reduce", plan::Collective::kAllReduce,
-                        o.algorithm, o.grad_precision, group,
-                        first_collective_id + static_cast<int64_t>(k), bytes, std::move(deps),
+    last = b.Collective(b.named() ? "bucket" + std::to_string(k) + "/all-reduce" : std::string(),
+                        plan::Collective::kAllReduce, o.algorithm, o.grad_precision, group,
+                        first_collective_id + static_cast<int64_t>(k), bytes, deps,
                         static_cast<int>(k));
     b.task(last).layers = buckets[k];
   }
@@ -447,17 +459,32 @@ Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const Strate
 namespace detail {
 Plan LowerForEstimate(const graph::Network& net, const topo::Cluster& cluster,
                       const StrategyOptions& o, std::vector<int>& same_as) {
-  NetCosts costs(net, o.precision);
+  EstimateLowering lowering(net, cluster);
+  return lowering.Lower(o, same_as, true);
+}
+
+EstimateLowering::EstimateLowering(const graph::Network& net, const topo::Cluster& cluster)
+    : net_(net), cluster_(cluster) {}
+EstimateLowering::~EstimateLowering() = default;
+
+const Plan& EstimateLowering::Lower(const StrategyOptions& o, std::vector<int>& same_as,
+                                    bool named) {
+  const NetCosts* costs = nullptr;
+  for (const auto& [precision, c] : costs_)
+    if (precision == o.precision) costs = c.get();
+  if (!costs) {
+    costs_.emplace_back(o.precision, std::make_unique<NetCosts>(net_, o.precision));
+    costs = costs_.back().second.get();
+  }
   CheckOptions(o);
-  Plan p;
   if (o.strategy == "dp") {
-    p = LowerDataParallel(costs, cluster, o, &same_as);
+    LowerDataParallelInto(plan_, *costs, cluster_, o, &same_as, named);
   } else {
-    p = LowerChecked(costs, cluster, o);
-    Validate(p, "lowered plan");
+    plan_ = LowerChecked(*costs, cluster_, o);
+    Validate(plan_, "lowered plan");
     same_as.clear();
   }
-  return p;
+  return plan_;
 }
 }  // namespace detail
 

@@ -3,7 +3,9 @@
 // and the memory model.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/graph/network.h"
@@ -44,27 +46,47 @@ struct NetCosts {
 // compute task: one compute stream); collectives run in list order (each depends on the previous
 // collective: one communication stream); sends and receives are ordered only by their data
 // dependencies.
+//
+// With `reuse`, the builder starts at the rank's first task and overwrites the tasks already
+// there (keeping the storage of their names and lists) instead of appending; tasks beyond the
+// last one built are dropped when the builder goes away. A search that lowers the same rank
+// again and again then allocates next to nothing. With `named` false, emitters give tasks no
+// names (the estimator's compact plans, LowerForEstimate).
 class RankBuilder {
  public:
-  explicit RankBuilder(Rank& r) : rank_(r) {}
+  explicit RankBuilder(Rank& r, bool reuse = false, bool named = true);
+  ~RankBuilder();
+  RankBuilder(const RankBuilder&) = delete;
+  RankBuilder& operator=(const RankBuilder&) = delete;
   int Compute(std::string name, Phase ph, int layer, int mb, int64_t samples, double flops,
-              double bytes, std::vector<int> deps);
+              double bytes, const std::vector<int>& deps);
   int Collective(std::string name, plan::Collective c, Algorithm a, CommPrecision p, int group,
-                 int64_t id, double bytes, std::vector<int> deps, int bucket = -1);
+                 int64_t id, double bytes, const std::vector<int>& deps, int bucket = -1);
   int Send(std::string name, int peer, int64_t tag, double bytes, CommPrecision p,
-           std::vector<int> deps, int mb = 0);
+           const std::vector<int>& deps, int mb = 0);
   int Recv(std::string name, int peer, int64_t tag, double bytes, CommPrecision p,
-           std::vector<int> deps, int mb = 0);
+           const std::vector<int>& deps, int mb = 0);
   Task& task(int id) { return rank_.tasks[id]; }
   int last_compute() const { return last_compute_; }
   int last_comm() const { return last_comm_; }
   Rank& rank() { return rank_; }
+  bool named() const { return named_; }
+  // A dependency list for the emitters to fill and pass to the calls above (reused storage).
+  std::vector<int>& scratch() {
+    scratch_.clear();
+    return scratch_;
+  }
 
  private:
-  int Add(Task t);
+  // The next task slot, every field at its default; deps = `deps` (+ `extra` when >= 0), without
+  // -1 entries, sorted and unique.
+  Task& Next(TaskKind kind, std::string&& name, const std::vector<int>& deps, int extra);
   Rank& rank_;
+  bool reuse_, named_;
+  size_t next_;
   int last_compute_ = -1;
   int last_comm_ = -1;
+  std::vector<int> scratch_;
 };
 
 // Task ids of one pass over a set of layers (indexed by vertex; -1 = none). Before emitting, a
@@ -128,6 +150,10 @@ std::vector<int> AllowedCuts(const NetCosts& c);
 // dp. With `same_as`, only representative ranks get tasks (see LowerForEstimate).
 Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o,
                        std::vector<int>* same_as = nullptr);
+// The same into `p`, replacing what it held but reusing its ranks' task storage; tasks are named
+// only when `named`.
+void LowerDataParallelInto(Plan& p, const NetCosts& c, const topo::Cluster& cl,
+                           const StrategyOptions& o, std::vector<int>* same_as, bool named);
 Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
 Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
 Plan LowerOneWeirdTrick(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
@@ -152,5 +178,23 @@ int EmitBuckets(RankBuilder& b, const NetCosts& c, const std::vector<std::vector
 // validate the same code).
 Plan LowerForEstimate(const graph::Network& net, const topo::Cluster& cluster,
                       const StrategyOptions& o, std::vector<int>& same_as);
+
+// LowerForEstimate for a strategy search over one network and one cluster (both must outlive
+// it): keeps the per-layer costs of each compute precision and the last plan's storage between
+// calls, so that lowering dp again allocates next to nothing. Not thread-safe.
+class EstimateLowering {
+ public:
+  EstimateLowering(const graph::Network& net, const topo::Cluster& cluster);
+  ~EstimateLowering();
+  // The plan LowerForEstimate(net, cluster, o, same_as) returns, valid until the next call; with
+  // `named` false, compact dp plans have no task names.
+  const Plan& Lower(const StrategyOptions& o, std::vector<int>& same_as, bool named);
+
+ private:
+  const graph::Network& net_;
+  const topo::Cluster& cluster_;
+  std::vector<std::pair<std::string, std::unique_ptr<NetCosts>>> costs_;  // per precision
+  Plan plan_;
+};
 
 }  // namespace convscale::plan::detail

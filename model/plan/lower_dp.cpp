@@ -32,11 +32,24 @@ std::vector<int> GroupOrder(const topo::Cluster& cl, const std::vector<int>& dev
 int AddDeviceGroup(Plan& p, const topo::Cluster& cl, const std::vector<int>& ranks, Algorithm a) {
   std::vector<int> devices;
   for (int r : ranks) devices.push_back(p.ranks[r].endpoint);
-  std::vector<int> order = GroupOrder(cl, devices, a);
+  const std::vector<int> order = GroupOrder(cl, devices, a);
+  // For each endpoint of `order` (in that order), the ranks on it (in the order given): the
+  // ranks on each endpoint as linked lists.
+  const int endpoints = cl.num_endpoints();
+  std::vector<int> first(endpoints, -1), last(endpoints, -1), next(ranks.size(), -1);
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    const int e = p.ranks[ranks[i]].endpoint;
+    if (e < 0 || e >= endpoints) continue;
+    if (first[e] < 0)
+      first[e] = static_cast<int>(i);
+    else
+      next[last[e]] = static_cast<int>(i);
+    last[e] = static_cast<int>(i);
+  }
   Group g;
   for (int e : order)
-    for (int r : ranks)
-      if (p.ranks[r].endpoint == e) g.ranks.push_back(r);
+    if (e >= 0 && e < endpoints)
+      for (int i = first[e]; i >= 0; i = next[i]) g.ranks.push_back(ranks[i]);
   if (g.ranks.size() != ranks.size())
     throw RuntimeError("cluster ring over " + std::to_string(ranks.size()) + " devices returned " +
                        std::to_string(order.size()) + " members");
@@ -46,17 +59,33 @@ int AddDeviceGroup(Plan& p, const topo::Cluster& cl, const std::vector<int>& ran
 
 Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& opts,
                        std::vector<int>* same_as) {
+  Plan p;
+  LowerDataParallelInto(p, c, cl, opts, same_as, true);
+  return p;
+}
+
+void LowerDataParallelInto(Plan& p, const NetCosts& c, const topo::Cluster& cl,
+                           const StrategyOptions& opts, std::vector<int>* same_as, bool named) {
   const int n = DevicesUsed(cl, opts);
   StrategyOptions o = ResolveBatch(opts, n);
   o.gpus = n;
-  Plan p;
+  {
+    // Start from an empty plan, keeping the ranks' task storage for RankBuilder's reuse.
+    std::vector<Rank> keep = std::move(p.ranks);
+    p = Plan();
+    p.ranks = std::move(keep);
+  }
   FillHeader(p, o, cl, o.global_batch);
   p.ranks.resize(n);
   std::vector<int> all(n);
   for (int r = 0; r < n; ++r) {
-    p.ranks[r].endpoint = r;
-    p.ranks[r].role = Role::kWorker;
-    p.ranks[r].replica = r;
+    Rank& rk = p.ranks[r];
+    std::vector<Task> keep = std::move(rk.tasks);
+    rk = Rank();
+    rk.tasks = std::move(keep);
+    rk.endpoint = r;
+    rk.role = Role::kWorker;
+    rk.replica = r;
     all[r] = r;
   }
   int group = -1;
@@ -79,7 +108,7 @@ Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const Strateg
   // class of identical devices (same device type and speed factor, the estimator's own test of
   // identical ranks) gets its tasks; same_as[r] names that representative.
   {
-    RankBuilder b(p.ranks[0]);
+    RankBuilder b(p.ranks[0], /*reuse=*/true, named);
     p.ranks[0].tasks.reserve(2 * c.order.size() + buckets.size() + 1);
     Pass pass(c.n);
     EmitForward(b, c, c.order, 0, o.batch, pass, "");
@@ -108,8 +137,12 @@ Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const Strateg
       }
     }
   }
-  for (int r = 1; r < n; ++r)
-    if (!same_as || (*same_as)[r] == r) p.ranks[r].tasks = p.ranks[0].tasks;
+  for (int r = 1; r < n; ++r) {
+    if (!same_as || (*same_as)[r] == r)
+      p.ranks[r].tasks = p.ranks[0].tasks;
+    else
+      p.ranks[r].tasks.clear();
+  }
   MemoryInput m;
   m.params = c.total_params;
   m.saved_per_sample = saved;
@@ -119,7 +152,6 @@ Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const Strateg
   m.precision = o.precision;
   m.optimizer = o.optimizer;
   for (int r = 0; r < n; ++r) FillMemory(p.ranks[r], m);
-  return p;
 }
 
 }  // namespace convscale::plan::detail
