@@ -80,8 +80,10 @@ void AddPlanCommands(CLI::App& app, Action& action) {
   est->callback([&action] {
     action = [] {
       BuiltPlan b = BuildPlan(est_req);
-      const cost::Summary s =
-          cost::Estimate(b.plan, *b.cluster, b.calibration, b.single_device_time_s);
+      // The estimator of `select` and `whatif` too (the same numbers as estimating b.plan).
+      cost::Summary s = cost::EstimateStrategy(*b.network, *b.cluster, b.options, b.calibration,
+                                               b.single_device_time_s);
+      s.options = b.plan.context.options;  // with what BuildPlan added (nodes, calibration)
       Emit(est_out, est_json ? cost::ToJson(s).dump(2) + "\n" : Table(s, b));
       return 0;
     };

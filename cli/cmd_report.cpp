@@ -120,9 +120,9 @@ int RunMain(const MainArgs& a) {
     s.gpus = gpus.back();
     s.simulate_top = a.simulate_top;
     std::cerr << "convscale: selecting a strategy for " << model << " on " << s.gpus << " GPUs\n";
-    r.selections.push_back(reports::Select(s, reports::EstimateEvaluator(), SimulateEvaluator()));
+    r.selections.push_back(reports::Select(s, SimulateEvaluator()));
     std::cerr << "convscale: what-if sweep for " << model << "\n";
-    r.sweeps.push_back(reports::WhatIf(s, gpus, variants, reports::EstimateEvaluator(),
+    r.sweeps.push_back(reports::WhatIf(s, gpus, variants,
                                        (std::filesystem::path(a.output) / "clusters").string()));
   }
   r.context["inputs"] = {{"models", {"resnet50", "vgg16"}},
@@ -155,8 +155,8 @@ void AddReportCommands(CLI::App& app, Action& action) {
       r.title = "Strategy selection: " + s.model + " on " + s.cluster + ", " +
                 std::to_string(s.gpus) + " GPUs";
       r.context = Context("select");
-      r.selections.push_back(reports::Select(s, reports::EstimateEvaluator(),
-                                             s.simulate_top > 0 ? SimulateEvaluator() : nullptr));
+      r.selections.push_back(
+          reports::Select(s, s.simulate_top > 0 ? SimulateEvaluator() : nullptr));
       return Finish(r, sel_args.output);
     };
   });
@@ -180,7 +180,7 @@ void AddReportCommands(CLI::App& app, Action& action) {
           what_args.output.empty()
               ? ""
               : (std::filesystem::path(what_args.output) / "clusters").string();
-      r.sweeps.push_back(reports::WhatIf(s, g, variants, reports::EstimateEvaluator(), clusters));
+      r.sweeps.push_back(reports::WhatIf(s, g, variants, clusters));
       return Finish(r, what_args.output);
     };
   });

@@ -42,6 +42,22 @@ class ClusterCache {
   std::map<std::tuple<std::string, int, int>, std::unique_ptr<topo::Cluster>> cache_;
 };
 
+// One estimator per cluster: each keeps the layer costs and the cluster's alpha-beta terms
+// between the candidates it estimates.
+class EstimatorCache {
+ public:
+  explicit EstimatorCache(const graph::Network& net) : net_(net) {}
+  cost::StrategyEstimator& For(const topo::Cluster& cluster) {
+    std::unique_ptr<cost::StrategyEstimator>& e = cache_[&cluster];
+    if (!e) e = std::make_unique<cost::StrategyEstimator>(net_, cluster);
+    return *e;
+  }
+
+ private:
+  const graph::Network& net_;
+  std::map<const topo::Cluster*, std::unique_ptr<cost::StrategyEstimator>> cache_;
+};
+
 int ServerHosts(const plan::StrategyOptions& o, const topo::Cluster& base) {
   if (o.strategy != "ps" || o.ps_placement != plan::PsPlacement::kDedicated) return 0;
   return o.servers > 0 ? o.servers : NodesFor(o.gpus, base);
@@ -124,12 +140,6 @@ std::string Fixed(double v, const char* unit) {
 }
 
 }  // namespace
-
-Evaluator EstimateEvaluator() {
-  return [](const plan::Plan& p, const topo::Cluster& c, double single) {
-    return cost::Estimate(p, c, {}, single);
-  };
-}
 
 std::vector<plan::StrategyOptions> CandidateOptions(const std::string& strategy,
                                                     const SearchSpec& spec,
@@ -274,34 +284,30 @@ Candidate ToCandidate(const plan::StrategyOptions& o, const plan::Plan& p, const
   return c;
 }
 
-SelectionReport Select(const SearchSpec& spec, const Evaluator& estimate,
-                       const Evaluator& simulate) {
+SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate) {
   graph::Network net = graph::LoadModel(spec.model, spec.batch);
   ClusterCache clusters;
+  EstimatorCache estimators(net);
   const topo::Cluster& base = clusters.Get(spec.cluster, spec.gpus, 0);
   if (spec.gpus > base.num_devices())
     throw InputError("--gpus " + std::to_string(spec.gpus) + ": the cluster has " +
                      std::to_string(base.num_devices()) + " devices");
   SelectionReport r;
   r.facts = MakeFacts(net, base, spec);
-  struct Tried {
-    plan::StrategyOptions options;
-    plan::Plan plan;
-  };
-  std::vector<Tried> tried;
+  std::vector<plan::StrategyOptions> tried;
   double single = 0;
   for (const std::string& strategy : spec.strategies) {
     for (const plan::StrategyOptions& o : CandidateOptions(strategy, spec, base)) {
       try {
         const topo::Cluster& c = clusters.Get(spec.cluster, spec.gpus, ServerHosts(o, base));
-        plan::Plan p = plan::Lower(net, c, o);
         if (single <= 0) single = cost::SingleDeviceTime(net, c, o, spec.batch, {});
-        const cost::Summary s = estimate(p, c, single);
-        Candidate cand = ToCandidate(o, p, s, c);
+        cost::StrategyEstimator& estimator = estimators.For(c);
+        const cost::Summary s = estimator.Estimate(o, single);
+        Candidate cand = ToCandidate(o, estimator.last_plan(), s, c);
         if (r.facts.single_device_throughput <= 0 && s.single_device_time_s > 0)
           r.facts.single_device_throughput = spec.batch / s.single_device_time_s;
         r.candidates.push_back(cand);
-        tried.push_back({o, std::move(p)});
+        tried.push_back(o);
       } catch (const InputError& e) {
         Candidate cand;
         cand.strategy = o.strategy;
@@ -317,12 +323,12 @@ SelectionReport Select(const SearchSpec& spec, const Evaluator& estimate,
     int done = 0;
     for (Candidate& cand : r.candidates) {
       if (done == spec.simulate_top || !cand.error.empty() || !cand.fits) break;
-      for (const Tried& t : tried) {
-        if (Label(t.options) != cand.label) continue;
-        const topo::Cluster& c =
-            clusters.Get(spec.cluster, spec.gpus, ServerHosts(t.options, base));
-        const cost::Summary s = simulate(t.plan, c, single);
-        Candidate sim = ToCandidate(t.options, t.plan, s, c);
+      for (const plan::StrategyOptions& o : tried) {
+        if (Label(o) != cand.label) continue;
+        const topo::Cluster& c = clusters.Get(spec.cluster, spec.gpus, ServerHosts(o, base));
+        const plan::Plan p = plan::Lower(net, c, o);
+        const cost::Summary s = simulate(p, c, single);
+        Candidate sim = ToCandidate(o, p, s, c);
         sim.estimate_iteration_time_s = cand.iteration_time_s;
         cand = sim;
         break;
@@ -396,8 +402,7 @@ std::string WriteVariantCluster(const std::string& description, const Variant& v
 }
 
 SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
-                   const std::vector<Variant>& variants, const Evaluator& estimate,
-                   const std::string& cluster_dir) {
+                   const std::vector<Variant>& variants, const std::string& cluster_dir) {
   namespace fs = std::filesystem;
   const int max_gpus = *std::max_element(gpus.begin(), gpus.end());
   auto base_cluster = topo::LoadCluster(spec.cluster, {max_gpus, 0, 0});
@@ -450,6 +455,7 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
   for (const auto& [variant, vspec] : runs) {
     graph::Network net = graph::LoadModel(vspec.model, vspec.batch);
     ClusterCache clusters;
+    EstimatorCache estimators(net);
     double single = 0;
     for (const std::string& strategy : vspec.strategies) {
       for (int g : gpus) {
@@ -473,10 +479,10 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
         for (const plan::StrategyOptions& o : options) {
           try {
             const topo::Cluster& c = clusters.Get(s.cluster, g, ServerHosts(o, base));
-            const plan::Plan p = plan::Lower(net, c, o);
             if (single <= 0) single = cost::SingleDeviceTime(net, c, o, s.batch, {});
-            const cost::Summary sum = estimate(p, c, single);
-            const Candidate cand = ToCandidate(o, p, sum, c);
+            cost::StrategyEstimator& estimator = estimators.For(c);
+            const cost::Summary sum = estimator.Estimate(o, single);
+            const Candidate cand = ToCandidate(o, estimator.last_plan(), sum, c);
             if (x1 <= 0 && sum.single_device_time_s > 0) x1 = spec.batch / sum.single_device_time_s;
             const bool better = !any || (cand.fits && !best.fits) ||
                                 (cand.fits == best.fits &&

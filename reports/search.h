@@ -1,7 +1,8 @@
 // The strategy search behind `convscale select` and `convscale whatif`: every strategy with its
-// main options is lowered to a plan and evaluated with a fast evaluator (the closed-form
-// estimate); the best few can be re-evaluated with a slower one (the SimGrid simulator). The
-// evaluators are passed in, so this file depends on neither and tests can use fakes.
+// main options is estimated with cost::StrategyEstimator, the closed-form estimator behind
+// `convscale estimate` (same numbers, with what does not depend on the options kept between
+// candidates); the best few can be re-evaluated with a slower evaluator passed in (the SimGrid
+// simulator), so this file does not depend on the simulator and tests can use a fake.
 //
 // Candidates at N devices (CandidateOptions):
 //   dp      all-reduce ring, tree, hierarchical, halving-doubling; gradients fp32 or fp16;
@@ -35,9 +36,6 @@ namespace convscale::reports {
 using Evaluator = std::function<cost::Summary(const plan::Plan&, const topo::Cluster&,
                                               double single_device_time_s)>;
 
-// The closed-form estimator (model/cost/estimate.h), uncalibrated.
-Evaluator EstimateEvaluator();
-
 struct SearchSpec {
   std::string model;    // zoo name or model file
   std::string cluster;  // built-in name or cluster file
@@ -64,10 +62,10 @@ Facts MakeFacts(const graph::Network& net, const topo::Cluster& cluster, const S
 Candidate ToCandidate(const plan::StrategyOptions& o, const plan::Plan& p, const cost::Summary& s,
                       const topo::Cluster& cluster);
 
-// Strategy selection: every candidate estimated, the best `simulate_top` that fit re-evaluated
-// with `simulate` (when non-null; their numbers then come from it), ranked and explained.
-SelectionReport Select(const SearchSpec& spec, const Evaluator& estimate,
-                       const Evaluator& simulate = nullptr);
+// Strategy selection: every candidate estimated (uncalibrated), the best `simulate_top` that fit
+// lowered in full and re-evaluated with `simulate` (when non-null; their numbers then come from
+// it), ranked and explained.
+SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate = nullptr);
 
 // A what-if change: "network.bandwidth=2x", "gpu.flops=2x", "batch=2x", "cluster=NAME|FILE".
 struct Variant {
@@ -91,11 +89,10 @@ std::string WriteVariantCluster(const std::string& description, const Variant& v
                                 const std::string& dir);
 
 // The sweep: for each variant ("baseline" first), strategy and device count, the best options of
-// that strategy (by estimate) as one point. Variant clusters are written to `cluster_dir` (one
-// JSON file per variant, so every point can be reproduced) when it is non-empty, else to a
-// temporary folder that is removed afterwards.
+// that strategy (by estimate, uncalibrated) as one point. Variant clusters are written to
+// `cluster_dir` (one JSON file per variant, so every point can be reproduced) when it is
+// non-empty, else to a temporary folder that is removed afterwards.
 SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
-                   const std::vector<Variant>& variants, const Evaluator& estimate,
-                   const std::string& cluster_dir = "");
+                   const std::vector<Variant>& variants, const std::string& cluster_dir = "");
 
 }  // namespace convscale::reports

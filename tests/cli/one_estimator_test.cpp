@@ -1,0 +1,114 @@
+// `convscale select` and `convscale whatif` show the figures `convscale estimate --json` gives for
+// the same options: the three commands share one estimator (cost::StrategyEstimator). Each
+// figure is compared as the parsed double, exactly.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../common/cli_run.h"
+
+namespace convscale::testing {
+namespace {
+
+using nlohmann::json;
+
+json ReadJson(const std::string& path) {
+  return json::parse(ReadBytes(path));
+}
+
+// `convscale estimate FLAGS --json`, parsed.
+json Estimate(const std::string& flags) {
+  const CliResult r = RunCli("estimate " + flags + " --json");
+  EXPECT_EQ(r.code, 0) << flags << "\n" << r.err;
+  return r.code == 0 ? json::parse(r.out) : json::object();
+}
+
+const json* Find(const json& list, const std::string& label) {
+  for (const json& x : list)
+    if (x.at("label") == label) return &x;
+  return nullptr;
+}
+
+TEST(OneEstimator, SelectCandidatesShowWhatEstimateGives) {
+  if (!HasCommand("select")) GTEST_SKIP() << "convscale was built without the reports";
+  ScratchDir dir("one_estimator_select");
+  const std::string common = "--model resnet18 --cluster dgx-a100-hdr200 --gpus 16 --batch 32";
+  const CliResult sel =
+      RunCli("select " + common + " --simulate-top 0 -o '" + dir / "report" + "'");
+  ASSERT_EQ(sel.code, 0) << sel.err;
+  const json report = ReadJson(dir / "report/report.json");
+  const json& candidates = report.at("selections").at(0).at("candidates");
+  // A candidate of every strategy (label as select prints it) and the estimate flags of the same
+  // options. 26.2 MB and 105 MB are the 25 MiB and 100 MiB buckets.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"dp tree fp16 105 MB",
+       "--strategy dp --algorithm tree --grad-precision fp16 --bucket-size 100MiB"},
+      {"dp hierarchical fp32 26.2 MB", "--strategy dp --algorithm hierarchical"},
+      {"ps 2 servers dedicated sync", "--strategy ps --servers 2 --ps-placement dedicated"},
+      {"ps 4 servers colocated async",
+       "--strategy ps --servers 4 --ps-placement colocated --async"},
+      {"mp 16 stages 8 micro-batches 1f1b",
+       "--strategy mp --stages 16 --micro-batches 8 --schedule 1f1b"},
+      {"hybrid owt hierarchical", "--strategy hybrid --hybrid owt --algorithm hierarchical"},
+      {"hybrid dp x 4-stage pipeline ring",
+       "--strategy hybrid --hybrid dp-pp --stages 4 --micro-batches 8 --schedule 1f1b"},
+  };
+  for (const auto& [label, flags] : cases) {
+    SCOPED_TRACE(label);
+    const json* c = Find(candidates, label);
+    ASSERT_NE(c, nullptr) << "no candidate labelled \"" << label << "\"";
+    EXPECT_EQ(c->at("predicted_by"), "estimate");
+    const json e = Estimate(common + " " + flags);
+    for (const char* k :
+         {"iteration_time_s", "throughput_samples_per_s", "speedup", "scaling_efficiency",
+          "compute_time_s", "comm_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_bytes"}) {
+      ASSERT_TRUE(e.contains(k)) << k;
+      EXPECT_EQ(c->at(k).get<double>(), e.at(k).get<double>()) << k;
+    }
+  }
+}
+
+TEST(OneEstimator, WhatIfPointShowsWhatEstimateGives) {
+  if (!HasCommand("whatif")) GTEST_SKIP() << "convscale was built without the reports";
+  ScratchDir dir("one_estimator_whatif");
+  const CliResult w = RunCli(
+      "whatif --model resnet18 --cluster dgx-a100-hdr200 --gpus 8,16 --strategies dp,mp "
+      "--batch 32 --vary network.bandwidth=0.5x -o '" +
+      dir / "report" + "'");
+  ASSERT_EQ(w.code, 0) << w.err;
+  const json points = ReadJson(dir / "report/report.json").at("sweeps").at(0).at("points");
+  // The dp point at 16 GPUs with half the network bandwidth: its label names the best options,
+  // "dp ALGORITHM PRECISION BUCKET"; the variant's cluster was written beside the report.
+  const json* p = nullptr;
+  for (const json& x : points)
+    if (x.at("strategy") == "dp" && x.at("gpus") == 16 &&
+        x.at("variant") == "network.bandwidth=0.5x")
+      p = &x;
+  ASSERT_NE(p, nullptr);
+  const std::string label = p->at("label");
+  std::vector<std::string> words;
+  for (size_t at = 0; at <= label.size();) {
+    const size_t next = std::min(label.find(' ', at), label.size());
+    words.push_back(label.substr(at, next - at));
+    at = next + 1;
+  }
+  ASSERT_EQ(words.size(), 5u) << label;
+  const std::map<std::string, std::string> bucket = {{"26.2 MB", "25MiB"}, {"105 MB", "100MiB"}};
+  ASSERT_EQ(bucket.count(words[3] + " " + words[4]), 1u) << label;
+  const json e = Estimate(
+      "--model resnet18 --cluster '" + dir / "report/clusters/network.bandwidth_0.5x.json" +
+      "' --gpus 16 --batch 32 --strategy dp --algorithm " + words[1] + " --grad-precision " +
+      words[2] + " --bucket-size " + bucket.at(words[3] + " " + words[4]));
+  for (const char* k : {"iteration_time_s", "throughput_samples_per_s", "comm_time_s",
+                        "exposed_comm_time_s", "memory_peak_bytes"}) {
+    ASSERT_TRUE(e.contains(k)) << k;
+    EXPECT_EQ(p->at(k).get<double>(), e.at(k).get<double>()) << k;
+  }
+}
+
+}  // namespace
+}  // namespace convscale::testing
