@@ -212,7 +212,10 @@ reports::SweepPoint Evaluate(const SweepArgs& a, const Point& pt, const std::str
     cost::Summary s;
     Json j;
     if (a.estimate_only) {
-      s = cost::Estimate(b.plan, *b.cluster, b.calibration, b.single_device_time_s);
+      // The estimator of `estimate`, `select` and `whatif`.
+      s = cost::EstimateStrategy(*b.network, *b.cluster, b.options, b.calibration,
+                                 b.single_device_time_s);
+      s.options = b.plan.context.options;
       j = cost::ToJson(s);
     } else {
 #ifdef CONVSCALE_HAVE_SIMULATE

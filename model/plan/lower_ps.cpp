@@ -116,6 +116,7 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
 
   for (int w = 0; w < W; ++w) {
     RankBuilder b(p.ranks[w]);
+    p.ranks[w].tasks.reserve(2 * c.order.size() + 2 * shards.size());
     Pass pass(c.n);
     EmitForward(b, c, c.order, 0, o.batch, pass, "");
     EmitBackward(b, c, c.order, in_set, 0, o.batch, pass, "");
@@ -146,6 +147,9 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
   }
   for (int k = 0; k < S; ++k) {
     RankBuilder b(p.ranks[W + k]);
+    size_t held = 0;
+    for (const Shard& s : shards) held += s.server == k ? 1 : 0;
+    p.ranks[W + k].tasks.reserve(held * (o.async ? 3 * W : 2 * W + 2));
     double params = 0, max_shard = 0;
     for (size_t i = 0; i < shards.size(); ++i) {
       const Shard& s = shards[i];
