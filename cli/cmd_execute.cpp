@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -47,7 +48,7 @@ struct ExecuteArgs {
 };
 
 struct ProfileArgs {
-  std::string backend = "cpu", model, output;
+  std::string backend = "cpu", model, output, precision = "fp32";
   int64_t batch = 32;
   int iterations = 10, warmup = 2, threads = 0;
   std::string sizes = "4KiB,64KiB,1MiB,4MiB,16MiB,64MiB";
@@ -56,15 +57,10 @@ struct ProfileArgs {
 
 #ifdef CONVSCALE_HAVE_CPU_BACKEND
 
-// `profiling`: every device call waits for its work, so host clocks around a call measure it.
-std::unique_ptr<exec::ComputeBackend> MakeBackend(const std::string& name, bool profiling) {
+std::unique_ptr<exec::ComputeBackend> MakeBackend(const std::string& name) {
   if (name == "cpu") return exec::cpu::MakeOneDnnBackend();
 #ifdef CONVSCALE_HAVE_CUDA_BACKEND
-  if (name == "cuda") {
-    cuda::CudaOptions o;
-    o.synchronous = profiling;
-    return cuda::MakeCudaBackend(o);
-  }
+  if (name == "cuda") return cuda::MakeCudaBackend();
   const std::vector<std::string> built = {"cpu", "cuda"};
 #else
   const std::vector<std::string> built = {"cpu"};
@@ -73,6 +69,16 @@ std::unique_ptr<exec::ComputeBackend> MakeBackend(const std::string& name, bool 
   for (const auto& b : built) list += (list.empty() ? "" : ", ") + b;
   throw InputError("--backend: \"" + name + "\" is not available in this build" +
                    DidYouMean(name, built) + " (built: " + list + ")");
+}
+
+// The CPU backend computes in fp32 only; refused before MPI starts, so the message is the only
+// output. `what` names where the precision came from.
+void CheckPrecision(const std::string& backend, const std::string& precision,
+                    const std::string& what) {
+  if (backend == "cpu" && precision != "fp32")
+    throw InputError(what + " is " + precision +
+                     "; the cpu backend computes in fp32 only (plan with --precision fp32, or run "
+                     "on GPUs with --backend cuda)");
 }
 
 // The communicator for a backend: NCCL for device buffers, MPI for host buffers. `algorithm` is
@@ -150,7 +156,8 @@ int RunExecute(const ExecuteArgs& a) {
   const plan::Plan plan = plan::LoadPlan(a.plan);
   plan::Validate(plan, a.plan);
   graph::Network net = graph::LoadModel(plan.context.model, plan.global_batch);
-  auto backend = MakeBackend(a.backend, false);
+  CheckPrecision(a.backend, plan.precision, a.plan + ": the plan's precision");
+  auto backend = MakeBackend(a.backend);
 
   exec::LaunchOptions lo;
   lo.library_collectives = a.mpi_collectives;
@@ -309,7 +316,13 @@ int RunExecute(const ExecuteArgs& a) {
 // all ranks (when started with 2 or more) fitting latency and bandwidth.
 int RunProfile(const ProfileArgs& a) {
   graph::Network net = graph::LoadModel(a.model, a.batch);
-  auto backend = MakeBackend(a.backend, true);
+  const std::vector<std::string> precisions = {"fp32", "tf32", "fp16", "bf16"};
+  if (std::find(precisions.begin(), precisions.end(), a.precision) == precisions.end())
+    throw InputError("--precision: \"" + a.precision +
+                     "\" is not a compute precision (fp32, tf32, fp16, bf16)" +
+                     DidYouMean(a.precision, precisions));
+  CheckPrecision(a.backend, a.precision, "--precision");
+  auto backend = MakeBackend(a.backend);
   std::vector<double> sizes;
   {
     std::stringstream ss(a.sizes);
@@ -326,6 +339,7 @@ int RunProfile(const ProfileArgs& a) {
     for (size_t v = 0; v < net.size(); ++v) all.push_back(int(v));
     exec::BackendConfig cfg;
     cfg.micro_batch = a.batch;
+    cfg.precision = a.precision;
     cfg.threads = a.threads;
     backend->Setup(net, all, cfg);
     auto data = exec::MakeSyntheticData(net.input_shape(), net.num_classes(), 1);
@@ -338,26 +352,41 @@ int RunProfile(const ProfileArgs& a) {
       return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
           .count();
     };
+    // Each call is timed the way `execute` times tasks: a backend that queues work (CUDA) keeps
+    // its stream full while the host runs ahead, brackets each call with device events
+    // (BeginTask/EndTask) and reports the times after the iteration's Synchronize(); a
+    // synchronous backend (CPU) is timed by host clocks around the call.
+    const int n = int(net.size());
+    auto key = [n](int v, int phase) { return phase * n + v; };  // phase 0 fwd, 1 bd, 2 bw
+    const int update_key = 3 * n;
+    std::vector<double> host_s(size_t(3 * n + 1), 0.0);
+    auto timed = [&](int k, auto&& call) {
+      const double t0 = now();
+      backend->BeginTask(k);
+      call();
+      backend->EndTask(k);
+      host_s[size_t(k)] = now() - t0;
+    };
     std::vector<std::vector<double>> fwd(net.size()), bd(net.size()), bw(net.size());
     std::vector<double> upd;
     for (int i = 0; i < a.warmup + a.iterations; ++i) {
-      const bool keep = i >= a.warmup;
-      for (size_t v = 1; v < net.size(); ++v) {
-        const double t0 = now();
-        backend->Forward(int(v), 0);
-        if (keep) fwd[v].push_back(now() - t0);
+      std::fill(host_s.begin(), host_s.end(), 0.0);
+      for (int v = 1; v < n; ++v) timed(key(v, 0), [&] { backend->Forward(v, 0); });
+      for (int v = n - 1; v >= 1; --v) {
+        timed(key(v, 1), [&] { backend->BackwardData(v, 0); });
+        timed(key(v, 2), [&] { backend->BackwardWeight(v, 0); });
       }
-      for (size_t v = net.size() - 1; v >= 1; --v) {
-        double t0 = now();
-        backend->BackwardData(int(v), 0);
-        if (keep) bd[v].push_back(now() - t0);
-        t0 = now();
-        backend->BackwardWeight(int(v), 0);
-        if (keep) bw[v].push_back(now() - t0);
+      timed(update_key, [&] { backend->Update(all); });
+      backend->Synchronize();
+      std::vector<double> t = host_s;
+      for (const auto& d : backend->TaskTimes(now())) t[size_t(d.task)] = d.end_s - d.start_s;
+      if (i < a.warmup) continue;
+      for (int v = 1; v < n; ++v) {
+        fwd[size_t(v)].push_back(t[size_t(key(v, 0))]);
+        bd[size_t(v)].push_back(t[size_t(key(v, 1))]);
+        bw[size_t(v)].push_back(t[size_t(key(v, 2))]);
       }
-      const double t0 = now();
-      backend->Update(all);
-      if (keep) upd.push_back(now() - t0);
+      upd.push_back(t[size_t(update_key)]);
     }
     Json layers = Json::array();
     for (size_t v = 1; v < net.size(); ++v) {
@@ -438,7 +467,7 @@ int RunProfile(const ProfileArgs& a) {
       j["measured"] = true;
       j["model"] = net.name();
       j["device"] = backend->device_description();
-      j["precision"] = "fp32";
+      j["precision"] = a.precision;
       j["batch"] = a.batch;
       j["params"] = net.Totals().params;
       j["layers"] = layers;
@@ -505,9 +534,11 @@ void AddExecuteCommands(CLI::App& app, Action& action) {
   auto pa = std::make_shared<ProfileArgs>();
   CLI::App* p = app.add_subcommand(
       "profile", "Measure per-layer times and link latency/bandwidth (mpirun -np 2 for links)");
-  p->add_option("--backend", pa->backend, "Compute backend: cpu")->capture_default_str();
+  p->add_option("--backend", pa->backend, "Compute backend: cpu, cuda")->capture_default_str();
   p->add_option("--model", pa->model, "Zoo model or model file")->required();
   p->add_option("--batch", pa->batch, "Batch size of the layer timings")->capture_default_str();
+  p->add_option("--precision", pa->precision, "Compute precision: fp32, tf32, fp16, bf16")
+      ->capture_default_str();
   p->add_option("-o,--output", pa->output, "Profile JSON (default: stdout)");
   p->add_option("--iterations", pa->iterations, "Measured repetitions")->capture_default_str();
   p->add_option("--warmup", pa->warmup, "Warm-up repetitions")->capture_default_str();

@@ -147,6 +147,20 @@ class ComputeBackend {
 
   // Waits for every queued compute operation (no-op for a synchronous backend).
   virtual void Synchronize() = 0;
+
+  // Device timing. A backend that only queues work (CUDA) cannot be timed with host clocks around
+  // its calls; it brackets the calls of one task between BeginTask and EndTask with device events
+  // instead. After Synchronize(), TaskTimes(host_now) returns each bracketed task's start and end
+  // on the host clock, given the host time `host_now` taken just after the synchronisation, and
+  // forgets them. A synchronous backend (CPU) brackets nothing and returns nothing: the host
+  // clocks around its calls are its times.
+  struct DeviceTaskTime {
+    int task = 0;
+    double start_s = 0, end_s = 0;
+  };
+  virtual void BeginTask(int /*task*/) {}
+  virtual void EndTask(int /*task*/) {}
+  virtual std::vector<DeviceTaskTime> TaskTimes(double /*host_now_s*/) { return {}; }
   // Peak memory this rank used, bytes: device allocations tracked by the backend, and for the
   // CPU backend the process's maximum resident set (getrusage), whichever is larger.
   virtual int64_t PeakMemoryBytes() const = 0;

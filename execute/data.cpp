@@ -24,6 +24,7 @@ class SyntheticData final : public DataSource {
       : pixels_(input.elements()), classes_(classes), seed_(seed) {}
   std::string name() const override { return "synthetic (seed " + std::to_string(seed_) + ")"; }
   int64_t size() const override { return int64_t(1) << 40; }
+  bool reusable() const override { return true; }
   void Fill(int64_t first, int64_t count, float* images, int32_t* labels) override {
     for (int64_t s = 0; s < count; ++s) {
       const uint64_t base = Mix(seed_ * 0x100000001b3ULL ^ uint64_t(first + s));

@@ -41,6 +41,11 @@ class DataSource {
   // Fills `count` samples starting at global sample index `first` (wrapping around the data set).
   virtual void Fill(int64_t first, int64_t count, float* images, int32_t* labels) = 0;
   virtual int64_t size() const = 0;  // samples in one epoch (synthetic: effectively unbounded)
+  // True when every iteration may reuse the first iteration's samples (synthetic data, as
+  // synthetic-data benchmarks such as PyTorch's and tf_cnn_benchmarks' use one resident batch):
+  // the runtime then fills and uploads each micro-batch once, so the data costs no time per
+  // iteration. Real data sets return false and are filled every iteration.
+  virtual bool reusable() const { return false; }
 };
 
 struct TaskTiming {

@@ -97,6 +97,9 @@ class OneDnnBackend final : public ComputeBackend {
 
   void Setup(const graph::Network& net, const std::vector<int>& layers,
              const BackendConfig& config) override {
+    if (config.precision != "fp32")
+      throw InputError("the cpu backend computes in fp32 only, not " + config.precision +
+                       " (plan with --precision fp32, or run on GPUs with --backend cuda)");
     if (config.threads > 0) setenv("OMP_NUM_THREADS", std::to_string(config.threads).c_str(), 0);
     net_ = &net;
     cfg_ = config;

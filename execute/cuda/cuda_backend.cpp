@@ -131,6 +131,12 @@ struct LayerState {
   std::vector<DeviceBuffer> drop_reserve;
   size_t drop_reserve_bytes = 0;
   TensorDesc bn_desc;  // derived 1 x C x 1 x 1, fp32
+  // CUDNN_BATCHNORM_SPATIAL, or SPATIAL_PERSISTENT through the *Ex calls for NHWC training (as
+  // PyTorch chooses for channels_last): cuDNN's fast NHWC kernels, with a reserve space per
+  // micro-batch from forward to backward.
+  cudnnBatchNormMode_t bn_mode = CUDNN_BATCHNORM_SPATIAL;
+  size_t bn_fwd_workspace = 0, bn_bwd_workspace = 0;
+  std::vector<DeviceBuffer> bn_reserve;
   DeviceBuffer running_mean, running_var, bn_params32, bn_grads32;
   std::vector<DeviceBuffer> saved_mean, saved_inv_var;
   std::vector<char> bn_backward_done;
@@ -165,6 +171,9 @@ class CudaBackend final : public exec::ComputeBackend {
   void Accumulate(exec::Buffer dst, exec::Buffer src, exec::DataType type) override;
   void Cast(exec::Buffer dst, exec::DataType to, exec::Buffer src, exec::DataType from) override;
   void Synchronize() override;
+  void BeginTask(int task) override;
+  void EndTask(int task) override;
+  std::vector<DeviceTaskTime> TaskTimes(double host_now_s) override;
   double last_call_s() const { return options_.synchronous ? last_call_s_ : -1; }
   int64_t PeakMemoryBytes() const override;
   int64_t TrackedMemoryBytes() const override {
@@ -204,7 +213,15 @@ class CudaBackend final : public exec::ComputeBackend {
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   cudaEvent_t ev_start_ = nullptr, ev_end_ = nullptr;  // bracket every call
-  double last_call_s_ = 0;  // device time of the last call (synchronous mode)
+  // Events bracketing the tasks queued since the last TaskTimes(), reused across iterations.
+  struct TaskEvents {
+    int task = 0;
+    cudaEvent_t begin = nullptr, end = nullptr;
+  };
+  std::vector<TaskEvents> task_events_;
+  size_t tasks_open_ = 0;         // entries of task_events_ in use
+  cudaEvent_t ev_ref_ = nullptr;  // recorded when the stream is idle: the host-clock anchor
+  double last_call_s_ = 0;        // device time of the last call (synchronous mode)
   DType dtype_ = DType::kF32;
   bool tf32_ = false;
   cudnnTensorFormat_t format_ = CUDNN_TENSOR_NCHW;
@@ -220,6 +237,7 @@ class CudaBackend final : public exec::ComputeBackend {
   DeviceBuffer master_, params_lp_store_, grads_, grads32_, opt_m_, opt_v_;
   char* params_lp_ = nullptr;  // params_lp_store_ or master_
   DeviceBuffer workspace_, scratch_, staging_, ones_;
+  DeviceBuffer bn_workspace_;  // shared by the batch-norm *Ex calls
   std::vector<DeviceBuffer> allocations_;
   double baseline_bytes_ = 0, baseline_used_ = 0;
   mutable double peak_used_ = 0;
@@ -230,6 +248,11 @@ CudaBackend::~CudaBackend() {
   states_.clear();
   if (ev_start_) cudaEventDestroy(ev_start_);
   if (ev_end_) cudaEventDestroy(ev_end_);
+  if (ev_ref_) cudaEventDestroy(ev_ref_);
+  for (TaskEvents& e : task_events_) {
+    cudaEventDestroy(e.begin);
+    cudaEventDestroy(e.end);
+  }
   if (cublas_) cublasDestroy(cublas_);
   if (cudnn_) cudnnDestroy(cudnn_);
   if (stream_) cudaStreamDestroy(stream_);
@@ -291,6 +314,7 @@ void CudaBackend::Setup(const graph::Network& net, const std::vector<int>& layer
                      : (dtype_ == DType::kF32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_DEFAULT_MATH)));
   CUDA_CHECK(cudaEventCreate(&ev_start_));
   CUDA_CHECK(cudaEventCreate(&ev_end_));
+  CUDA_CHECK(cudaEventCreate(&ev_ref_));
   baseline_used_ = DeviceUsedBytes();
 
   // States for owned layers and for the producers of their inputs (boundary buffers).
@@ -448,6 +472,22 @@ void CudaBackend::SetupLayer(LayerState& s) {
         s.saved_inv_var[mb] = DeviceBuffer(in.c * 4);
       }
       s.bn_backward_done.assign(micro_batches_, 0);
+      if (format_ == CUDNN_TENSOR_NHWC) {
+        s.bn_mode = CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
+        CUDNN_CHECK(cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
+            cudnn_, s.bn_mode, CUDNN_BATCHNORM_OPS_BN, InDesc(s, 0), nullptr, s.out_desc, s.bn_desc,
+            nullptr, &s.bn_fwd_workspace));
+        CUDNN_CHECK(cudnnGetBatchNormalizationBackwardExWorkspaceSize(
+            cudnn_, s.bn_mode, CUDNN_BATCHNORM_OPS_BN, InDesc(s, 0), s.out_desc, s.out_desc,
+            nullptr, InDesc(s, 0), s.bn_desc, nullptr, &s.bn_bwd_workspace));
+        size_t reserve = 0;
+        CUDNN_CHECK(cudnnGetBatchNormalizationTrainingExReserveSpaceSize(
+            cudnn_, s.bn_mode, CUDNN_BATCHNORM_OPS_BN, nullptr, InDesc(s, 0), &reserve));
+        bn_workspace_.Reserve(std::max<size_t>({s.bn_fwd_workspace, s.bn_bwd_workspace, 1}));
+        s.bn_reserve.clear();
+        for (int mb = 0; mb < micro_batches_; ++mb)
+          s.bn_reserve.emplace_back(std::max<size_t>(reserve, 1));
+      }
       break;
     case LayerType::kReLU:
     case LayerType::kReLU6:
@@ -583,6 +623,49 @@ void CudaBackend::BeginCall() {
 }
 void CudaBackend::EndCall() {
   CUDA_CHECK(cudaEventRecord(ev_end_, stream_));
+  if (options_.synchronous) {
+    CUDA_CHECK(cudaEventSynchronize(ev_end_));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, ev_start_, ev_end_));
+    last_call_s_ = ms / 1e3;
+  }
+}
+
+void CudaBackend::BeginTask(int task) {
+  if (tasks_open_ == task_events_.size()) {
+    TaskEvents e;
+    CUDA_CHECK(cudaEventCreate(&e.begin));
+    CUDA_CHECK(cudaEventCreate(&e.end));
+    task_events_.push_back(e);
+  }
+  TaskEvents& e = task_events_[tasks_open_];
+  e.task = task;
+  CUDA_CHECK(cudaEventRecord(e.begin, stream_));
+}
+
+void CudaBackend::EndTask(int task) {
+  if (tasks_open_ >= task_events_.size() || task_events_[tasks_open_].task != task)
+    throw RuntimeError("cuda backend: EndTask(" + std::to_string(task) + ") without its BeginTask");
+  CUDA_CHECK(cudaEventRecord(task_events_[tasks_open_].end, stream_));
+  ++tasks_open_;
+}
+
+std::vector<exec::ComputeBackend::DeviceTaskTime> CudaBackend::TaskTimes(double host_now_s) {
+  std::vector<DeviceTaskTime> out;
+  if (tasks_open_ == 0) return out;
+  // The caller synchronised and then read host_now_s: an event recorded now completes at once,
+  // so it marks host_now_s on the device's clock, and each task's events are that far before it.
+  CUDA_CHECK(cudaEventRecord(ev_ref_, stream_));
+  CUDA_CHECK(cudaEventSynchronize(ev_ref_));
+  out.reserve(tasks_open_);
+  for (size_t i = 0; i < tasks_open_; ++i) {
+    float to_begin = 0, to_end = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&to_begin, task_events_[i].begin, ev_ref_));
+    CUDA_CHECK(cudaEventElapsedTime(&to_end, task_events_[i].end, ev_ref_));
+    out.push_back({task_events_[i].task, host_now_s - to_begin / 1e3, host_now_s - to_end / 1e3});
+  }
+  tasks_open_ = 0;
+  return out;
 }
 
 void CudaBackend::SetInput(int mb, const float* images, const int32_t* labels, int64_t samples) {
@@ -624,6 +707,7 @@ void CudaBackend::SetInput(int mb, const float* images, const int32_t* labels, i
 }
 
 void CudaBackend::Forward(int layer, int mb) {
+  last_call_s_ = 0;  // a call that queues nothing took no device time
   LayerState& s = State(layer, "forward");
   const Layer& l = *s.layer;
   for (int p : l.inputs) states_.at(p)->dout_fresh[mb] = 1;
@@ -666,14 +750,25 @@ void CudaBackend::Forward(int layer, int mb) {
               0.f, stream_);
         params = s.bn_params32.as<float>();
       }
-      CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
-          cudnn_, CUDNN_BATCHNORM_SPATIAL, &one, &zero, InDesc(s, 0), In(s, 0, mb), s.out_desc, y,
-          s.bn_desc, params, params + s.weight_count, kBnMomentum, s.running_mean.data(),
-          s.running_var.data(), kBnEpsilon, s.saved_mean[mb].data(), s.saved_inv_var[mb].data()));
+      if (s.bn_mode == CUDNN_BATCHNORM_SPATIAL) {
+        CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
+            cudnn_, CUDNN_BATCHNORM_SPATIAL, &one, &zero, InDesc(s, 0), In(s, 0, mb), s.out_desc, y,
+            s.bn_desc, params, params + s.weight_count, kBnMomentum, s.running_mean.data(),
+            s.running_var.data(), kBnEpsilon, s.saved_mean[mb].data(), s.saved_inv_var[mb].data()));
+      } else {
+        CUDNN_CHECK(cudnnBatchNormalizationForwardTrainingEx(
+            cudnn_, s.bn_mode, CUDNN_BATCHNORM_OPS_BN, &one, &zero, InDesc(s, 0), In(s, 0, mb),
+            nullptr, nullptr, s.out_desc, y, s.bn_desc, params, params + s.weight_count,
+            kBnMomentum, s.running_mean.data(), s.running_var.data(), kBnEpsilon,
+            s.saved_mean[mb].data(), s.saved_inv_var[mb].data(), nullptr, bn_workspace_.data(),
+            s.bn_fwd_workspace, s.bn_reserve[mb].data(), s.bn_reserve[mb].bytes()));
+      }
       s.bn_backward_done[mb] = 0;
       break;
     }
     case LayerType::kReLU:
+      ReluForward(dtype_, y, In(s, 0, mb), s.out_elems, stream_);
+      break;
     case LayerType::kReLU6:
     case LayerType::kSigmoid:
     case LayerType::kTanh:
@@ -695,6 +790,11 @@ void CudaBackend::Forward(int layer, int mb) {
           cudaMemcpyAsync(y, In(s, 0, mb), s.out[mb].bytes(), cudaMemcpyDeviceToDevice, stream_));
       break;
     case LayerType::kAdd:
+      if (l.inputs.size() == 2 && l.in_shapes[0].elements() == l.out.elements() &&
+          l.in_shapes[1].elements() == l.out.elements()) {
+        Add(dtype_, y, In(s, 0, mb), In(s, 1, mb), s.out_elems, stream_);
+        break;
+      }
       CUDA_CHECK(
           cudaMemcpyAsync(y, In(s, 0, mb), s.out[mb].bytes(), cudaMemcpyDeviceToDevice, stream_));
       for (size_t i = 1; i < l.inputs.size(); ++i)
@@ -750,13 +850,23 @@ void CudaBackend::BatchNormBackward(LayerState& s, int mb) {
     scratch_.Reserve(s.dout[mb].bytes());
     dx = scratch_.data();
   }
-  CUDNN_CHECK(cudnnBatchNormalizationBackward(
-      cudnn_, CUDNN_BATCHNORM_SPATIAL, &one, &beta, &one, &zero, InDesc(s, 0), In(s, 0, mb),
-      s.out_desc, s.dout[mb].data(), InDesc(s, 0), dx, s.bn_desc, params, dparams, dparams + c,
-      kBnEpsilon, s.saved_mean[mb].data(), s.saved_inv_var[mb].data()));
+  if (s.bn_mode == CUDNN_BATCHNORM_SPATIAL) {
+    CUDNN_CHECK(cudnnBatchNormalizationBackward(
+        cudnn_, CUDNN_BATCHNORM_SPATIAL, &one, &beta, &one, &zero, InDesc(s, 0), In(s, 0, mb),
+        s.out_desc, s.dout[mb].data(), InDesc(s, 0), dx, s.bn_desc, params, dparams, dparams + c,
+        kBnEpsilon, s.saved_mean[mb].data(), s.saved_inv_var[mb].data()));
+  } else {
+    CUDNN_CHECK(cudnnBatchNormalizationBackwardEx(
+        cudnn_, s.bn_mode, CUDNN_BATCHNORM_OPS_BN, &one, &beta, &one, &zero, InDesc(s, 0),
+        In(s, 0, mb), s.out_desc, s.out[mb].data(), s.out_desc, s.dout[mb].data(), nullptr, nullptr,
+        InDesc(s, 0), dx, s.bn_desc, params, params + c, dparams, dparams + c, kBnEpsilon,
+        s.saved_mean[mb].data(), s.saved_inv_var[mb].data(), nullptr, bn_workspace_.data(),
+        s.bn_bwd_workspace, s.bn_reserve[mb].data(), s.bn_reserve[mb].bytes()));
+  }
 }
 
 void CudaBackend::BackwardData(int layer, int mb) {
+  last_call_s_ = 0;  // a call that queues nothing took no device time
   LayerState& s = State(layer, "backward-data");
   const Layer& l = *s.layer;
   const float one = 1.f;
@@ -787,7 +897,11 @@ void CudaBackend::BackwardData(int layer, int mb) {
     case LayerType::kBatchNorm:
       BatchNormBackward(s, mb);
       break;
-    case LayerType::kReLU:
+    case LayerType::kReLU: {
+      void* dx = DIn(s, 0, mb, &beta);
+      ReluBackward(dtype_, dx, s.out[mb].data(), dy, s.out_elems, beta, stream_);
+      break;
+    }
     case LayerType::kReLU6:
     case LayerType::kSigmoid:
     case LayerType::kTanh: {
@@ -865,6 +979,7 @@ void CudaBackend::BackwardData(int layer, int mb) {
 }
 
 void CudaBackend::BackwardWeight(int layer, int mb) {
+  last_call_s_ = 0;  // a call that queues nothing took no device time
   LayerState& s = State(layer, "backward-weight");
   const Layer& l = *s.layer;
   if (s.weight_count + s.bias_count == 0) return;

@@ -26,9 +26,10 @@ struct CudaOptions {
   bool find_algorithms = true;         // cudnnFind* (true) or cudnnGet*_v7 heuristics (false)
   double workspace_budget_bytes = -1;  // < 0: 10% of device memory, at most 4 GiB
   std::string layout = "auto";         // "auto", "nchw" or "nhwc"
-  // Every call waits for its device work before returning, so host clocks around a call measure
-  // it (what `profile` needs). Off: calls only queue work and the runtime's Synchronize() and
-  // Loss() wait, which keeps the device busy while the host runs ahead (what `execute` needs).
+  // Every call waits for its device work before returning and LastCallDeviceSeconds() gives its
+  // device time: one call timed in isolation, launch gaps included. Off (what `execute` and
+  // `profile` use): calls only queue work, the host runs ahead and keeps the device busy, and
+  // BeginTask/EndTask events time each task without gaps.
   bool synchronous = false;
   // Device of this process: BackendConfig::device plus the launcher's local rank
   // (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID), modulo the device count, so one

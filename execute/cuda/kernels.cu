@@ -3,6 +3,8 @@
 #include <cuda_fp16.h>
 
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
 
 #include "execute/cuda/check.h"
 #include "execute/cuda/kernels.h"
@@ -76,6 +78,70 @@ __global__ void SoftmaxXentKernel(const T* logits, const int32_t* labels, int64_
   if (threadIdx.x == 0) atomicAdd(loss_sum, logf(s) + m - ToF(x[label]));
 }
 
+// Element-wise kernels move 16-byte packs (4 fp32 or 8 bf16/fp16 values) when every pointer is
+// 16-byte aligned, which memory-bound kernels need to reach the device's bandwidth; the tail (and
+// unaligned buffers) go element by element.
+template <class T>
+struct alignas(16) Pack {
+  static constexpr int kN = 16 / sizeof(T);
+  T v[kN];
+};
+
+bool Aligned16(std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+// out[i] = f(a[i], b[i], out[i]) in fp32 for i < n. A null input reads as 0; out is read only
+// when f.reads_out (accumulations with beta != 0).
+template <class T, class F>
+__global__ void ElementwiseKernel(T* out, const T* a, const T* b, int64_t n, bool vec, F f) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t tid = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  int64_t done = 0;
+  if (vec) {
+    constexpr int V = Pack<T>::kN;
+    const int64_t packs = n / V;
+    for (int64_t p = tid; p < packs; p += stride) {
+      const Pack<T> x = a ? reinterpret_cast<const Pack<T>*>(a)[p] : Pack<T>{};
+      const Pack<T> y = b ? reinterpret_cast<const Pack<T>*>(b)[p] : Pack<T>{};
+      Pack<T> o = f.reads_out ? reinterpret_cast<const Pack<T>*>(out)[p] : Pack<T>{};
+#pragma unroll
+      for (int k = 0; k < V; ++k) o.v[k] = FromF<T>(f(ToF(x.v[k]), ToF(y.v[k]), ToF(o.v[k])));
+      reinterpret_cast<Pack<T>*>(out)[p] = o;
+    }
+    done = packs * V;
+  }
+  for (int64_t i = done + tid; i < n; i += stride)
+    out[i] = FromF<T>(f(a ? ToF(a[i]) : 0.f, b ? ToF(b[i]) : 0.f, f.reads_out ? ToF(out[i]) : 0.f));
+}
+
+struct AddOp {
+  bool reads_out = false;
+  __device__ float operator()(float a, float b, float) const { return a + b; }
+};
+struct ReluOp {
+  bool reads_out = false;
+  __device__ float operator()(float x, float, float) const { return x > 0.f ? x : 0.f; }
+};
+// dx = beta dx + (y > 0 ? dy : 0)
+struct ReluGradOp {
+  float beta = 0;
+  bool reads_out = false;
+  __device__ float operator()(float y, float dy, float dx) const {
+    return (y > 0.f ? dy : 0.f) + (reads_out ? beta * dx : 0.f);
+  }
+};
+// dst = beta dst + src
+struct AxpbyOp {
+  float beta = 0;
+  bool reads_out = false;
+  __device__ float operator()(float src, float, float dst) const {
+    return (reads_out ? beta * dst : 0.f) + src;
+  }
+};
+
 template <class D, class S>
 __global__ void AxpbyKernel(D* dst, const S* src, int64_t n, float beta) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
@@ -135,6 +201,18 @@ void Dispatch(DType t, F&& f) {
   }
 }
 
+template <class F>
+void Elementwise(DType t, void* out, const void* a, const void* b, int64_t n, F f, cudaStream_t s) {
+  if (n == 0) return;
+  const bool vec = Aligned16({out, a, b});
+  Dispatch(t, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    ElementwiseKernel<T, F><<<Blocks(n / Pack<T>::kN + 1), kThreads, 0, s>>>(
+        static_cast<T*>(out), static_cast<const T*>(a), static_cast<const T*>(b), n, vec, f);
+  });
+  CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
 int SizeOf(DType t) {
@@ -168,6 +246,10 @@ void SoftmaxCrossEntropy(DType t, const void* logits, const int32_t* labels, int
 void Axpby(DType dst_t, void* dst, DType src_t, const void* src, int64_t n, float beta,
            cudaStream_t s) {
   if (n == 0) return;
+  if (dst_t == src_t) {
+    Elementwise(dst_t, dst, src, nullptr, n, AxpbyOp{beta, beta != 0.f}, s);
+    return;
+  }
   Dispatch(dst_t, [&](auto* dtag) {
     using D = std::remove_pointer_t<decltype(dtag)>;
     Dispatch(src_t, [&](auto* stag) {
@@ -177,6 +259,19 @@ void Axpby(DType dst_t, void* dst, DType src_t, const void* src, int64_t n, floa
     });
   });
   CUDA_CHECK_LAUNCH();
+}
+
+void Add(DType t, void* y, const void* a, const void* b, int64_t n, cudaStream_t s) {
+  Elementwise(t, y, a, b, n, AddOp{}, s);
+}
+
+void ReluForward(DType t, void* y, const void* x, int64_t n, cudaStream_t s) {
+  Elementwise(t, y, x, nullptr, n, ReluOp{}, s);
+}
+
+void ReluBackward(DType t, void* dx, const void* y, const void* dy, int64_t n, float beta,
+                  cudaStream_t s) {
+  Elementwise(t, dx, y, dy, n, ReluGradOp{beta, beta != 0.f}, s);
 }
 
 void Scale(float* x, int64_t n, float a, cudaStream_t s) {

@@ -1,5 +1,6 @@
-// The backend's own CUDA kernels (kernels.cu): softmax + cross-entropy loss, optimizer updates
-// and precision casts. Launchers take raw device pointers and a stream and check the launch;
+// The backend's own CUDA kernels (kernels.cu): softmax + cross-entropy loss, optimizer updates,
+// precision casts, and the memory-bound element-wise layers (ReLU, residual add) in 16-byte
+// packs. Launchers take raw device pointers and a stream and check the launch;
 // element counts are elements, not bytes. Everything else is cuDNN or cuBLAS.
 #pragma once
 
@@ -26,6 +27,13 @@ void SoftmaxCrossEntropy(DType t, const void* logits, const int32_t* labels, int
 // even. beta = 0 is a cast (dst is not read), beta = 1 an accumulation.
 void Axpby(DType dst_t, void* dst, DType src_t, const void* src, int64_t n, float beta,
            cudaStream_t s);
+// y = a + b, element-wise in type t (residual additions).
+void Add(DType t, void* y, const void* a, const void* b, int64_t n, cudaStream_t s);
+// y = max(x, 0); and its gradient dx = beta dx + (y > 0 ? dy : 0) from the output y (beta = 0
+// overwrites dx without reading it, beta = 1 accumulates into it).
+void ReluForward(DType t, void* y, const void* x, int64_t n, cudaStream_t s);
+void ReluBackward(DType t, void* dx, const void* y, const void* dy, int64_t n, float beta,
+                  cudaStream_t s);
 // x[i] *= a (fp32), e.g. averaging all-reduced gradients.
 void Scale(float* x, int64_t n, float a, cudaStream_t s);
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,7 @@
 
 #include "execute/cuda/check.h"
 #include "execute/cuda/cuda_backend.h"
+#include "execute/cuda/kernels.h"
 #include "model/graph/network.h"
 #include "model/util/error.h"
 
@@ -149,6 +151,8 @@ struct OneLayer {
     Builder b{net};
     layer = add(b);
     net.Infer(kN);
+    // As if the input came from a trainable layer: backward-data is computed, not skipped.
+    net.layer(layer).needs_input_grad = true;
     exec::BackendConfig cfg;
     cfg.micro_batch = kN;
     backend->Setup(net, {0, layer}, cfg);
@@ -199,6 +203,131 @@ TEST(CudaLayers, ConvolutionMatchesDirectLoops) {
   ExpectNear(t.y, y, "forward");
   ExpectNear(t.dx, dx, "backward-data");
   ExpectNear(t.dw, dw, "backward-weight");
+}
+
+// The element-wise kernels against host loops, in fp32 and bf16, on an aligned length-1,000,003
+// buffer (16-byte packs plus a tail) and on buffers offset by one element (the unaligned path).
+TEST(CudaKernels, ReluAddAndAxpbyMatchHostLoops) {
+  REQUIRE_GPU();
+  constexpr int64_t kLen = 1000003;
+  for (DType t : {DType::kF32, DType::kBF16}) {
+    for (int64_t offset : {0, 1}) {
+      SCOPED_TRACE(std::string(Name(t)) + " offset " + std::to_string(offset));
+      const int64_t n = kLen - offset;
+      // Values exactly representable in bf16 (multiples of 1/8 in [-16, 16)), so every result
+      // below is exact in both types.
+      auto values = [&](uint64_t seed) {
+        std::mt19937_64 rng(seed);
+        std::vector<float> v(static_cast<size_t>(kLen));
+        for (auto& x : v) x = static_cast<float>(static_cast<int>(rng() % 256) - 128) / 8.f;
+        return v;
+      };
+      const std::vector<float> a = values(1), b = values(2), g = values(3), d0 = values(4);
+      const size_t es = static_cast<size_t>(SizeOf(t));
+      std::vector<void*> bufs(5);
+      for (auto& p : bufs) ASSERT_EQ(cudaMalloc(&p, kLen * es), cudaSuccess);
+      float* f32 = nullptr;
+      ASSERT_EQ(cudaMalloc(&f32, kLen * 4), cudaSuccess);
+      auto put = [&](void* dst, const std::vector<float>& v) {
+        ASSERT_EQ(cudaMemcpy(f32, v.data(), kLen * 4, cudaMemcpyHostToDevice), cudaSuccess);
+        Axpby(t, dst, DType::kF32, f32, kLen, 0.f, nullptr);
+      };
+      auto get = [&](const void* src) {
+        Axpby(DType::kF32, f32, t, src, kLen, 0.f, nullptr);
+        std::vector<float> v(static_cast<size_t>(kLen));
+        EXPECT_EQ(cudaMemcpy(v.data(), f32, kLen * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        return v;
+      };
+      auto at = [&](void* p) { return static_cast<char*>(p) + offset * es; };
+      put(bufs[0], a);
+      put(bufs[1], b);
+      put(bufs[2], g);
+      put(bufs[3], d0);
+      put(bufs[4], d0);
+      Add(t, at(bufs[3]), at(bufs[0]), at(bufs[1]), n, nullptr);                // d3 = a + b
+      ReluForward(t, at(bufs[1]), at(bufs[0]), n, nullptr);                     // b = relu(a)
+      ReluBackward(t, at(bufs[4]), at(bufs[1]), at(bufs[2]), n, 1.f, nullptr);  // d4 += ...
+      ReluBackward(t, at(bufs[0]), at(bufs[1]), at(bufs[2]), n, 0.f, nullptr);  // a = ...
+      Axpby(t, at(bufs[2]), t, at(bufs[1]), n, 1.f, nullptr);                   // g += relu(a)
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const auto sum = get(bufs[3]), relu = get(bufs[1]), acc = get(bufs[4]), grad = get(bufs[0]),
+                 axpby = get(bufs[2]);
+      for (int64_t i = 0; i < kLen; ++i) {
+        const bool in = i >= offset;
+        const float r = a[i] > 0 ? a[i] : 0.f, dr = a[i] > 0 ? g[i] : 0.f;
+        ASSERT_EQ(sum[i], in ? a[i] + b[i] : d0[i]) << "add, element " << i;
+        ASSERT_EQ(relu[i], in ? r : b[i]) << "relu forward, element " << i;
+        ASSERT_EQ(acc[i], in ? d0[i] + dr : d0[i]) << "relu backward beta 1, element " << i;
+        ASSERT_EQ(grad[i], in ? dr : a[i]) << "relu backward beta 0, element " << i;
+        ASSERT_EQ(axpby[i], in ? g[i] + r : g[i]) << "axpby, element " << i;
+      }
+      for (void* p : bufs) cudaFree(p);
+      cudaFree(f32);
+    }
+  }
+}
+
+// Device timing: a task's events lie inside the host interval that queued and waited for it, and
+// its duration is at least the convolution's FLOPs at 2 PFLOP/s (above any GPU's fp32 peak), so
+// the times are the device's, not the microseconds the host took to queue the call.
+TEST(CudaTiming, TaskTimesAreDeviceTimesInsideTheHostInterval) {
+  REQUIRE_GPU();
+  constexpr int64_t kBatch = 32;
+  Network net("timing", {64, 56, 56}, 5);
+  Builder b{net};
+  const int conv = b.Conv("conv", 0, 64, 3, 1, 1, 1, false);
+  net.Infer(kBatch);
+  const double flops = 2.0 * kBatch * 64 * 56 * 56 * 64 * 3 * 3;  // 2 FLOPs per MAC
+  auto backend = MakeCudaBackend();
+  exec::BackendConfig cfg;
+  cfg.micro_batch = kBatch;
+  backend->Setup(net, {0, conv}, cfg);
+  std::vector<float> x = Random(static_cast<size_t>(kBatch * 64 * 56 * 56), 3);
+  backend->SetInput(0, x.data(), nullptr, kBatch);
+  backend->Forward(conv, 0);  // warm-up: algorithm caches, first launches
+  backend->Synchronize();
+  EXPECT_TRUE(backend->TaskTimes(0).empty()) << "no task was bracketed";
+  auto now = [] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  const double before = now();
+  for (int task = 10; task < 13; ++task) {
+    backend->BeginTask(task);
+    backend->Forward(conv, 0);
+    backend->EndTask(task);
+  }
+  backend->Synchronize();
+  const double after = now();
+  const auto times = backend->TaskTimes(after);
+  ASSERT_EQ(times.size(), 3u);
+  for (size_t i = 0; i < times.size(); ++i) {
+    SCOPED_TRACE("task " + std::to_string(times[i].task));
+    EXPECT_EQ(times[i].task, 10 + static_cast<int>(i));
+    EXPECT_GE(times[i].start_s, before - 1e-4);
+    EXPECT_LE(times[i].end_s, after + 1e-4);
+    EXPECT_GE(times[i].end_s - times[i].start_s, flops / 2e15);
+    if (i > 0) {
+      EXPECT_GE(times[i].start_s, times[i - 1].end_s - 1e-6) << "one stream: in order";
+    }
+  }
+  EXPECT_TRUE(backend->TaskTimes(after).empty()) << "TaskTimes forgets what it returned";
+  EXPECT_THROW(backend->EndTask(99), RuntimeError);
+
+  // The profiling backend waits for each call and reports its device time.
+  CudaOptions sync;
+  sync.synchronous = true;
+  auto profiled = MakeCudaBackend(sync);
+  profiled->Setup(net, {0, conv}, cfg);
+  profiled->SetInput(0, x.data(), nullptr, kBatch);
+  profiled->Forward(conv, 0);
+  const double t0 = now();
+  profiled->Forward(conv, 0);
+  const double host_s = now() - t0;
+  const double device_s = LastCallDeviceSeconds(*profiled);
+  EXPECT_GE(device_s, flops / 2e15);
+  EXPECT_LE(device_s, host_s + 1e-5) << "the call returned only after its device work";
+  EXPECT_EQ(LastCallDeviceSeconds(*backend), -1) << "not a synchronous backend";
 }
 
 TEST(CudaLayers, FullyConnectedMatchesMatrixProducts) {
