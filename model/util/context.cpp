@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "convscale_git_sha.h"  // generated: CONVSCALE_GIT_SHA (cmake/git_sha.cmake)
+
 namespace convscale {
 
 const char* Version() {
