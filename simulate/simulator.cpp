@@ -19,6 +19,13 @@ namespace convscale::sim {
 
 namespace {
 
+// A number as a user would write it back: 2, 0.5 (not std::to_string's 2.000000).
+std::string ShortNumber(double x) {
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+
 // ---- Reducing the timeline ---------------------------------------------------------------
 
 // Total length of the union of intervals.
@@ -93,7 +100,7 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
     lo.rank_speed.assign(ranks, 1.0);
     for (const auto& [r, f] : options.stragglers) {
       if (r >= ranks)
-        throw InputError("--straggler " + std::to_string(r) + ":" + std::to_string(f) +
+        throw InputError("--straggler " + std::to_string(r) + ":" + ShortNumber(f) +
                          ": the plan has ranks 0.." + std::to_string(ranks - 1));
       lo.rank_speed[r] *= f;
     }

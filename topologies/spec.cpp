@@ -219,7 +219,8 @@ NodeTypeSpec ParseNodeType(const std::string& name, const JsonObject& o,
             if (nics[i] >= n.nics)
               throw InputError(s.File(), PointerJoin(s.PointerOf("nics"), i),
                                "NIC " + std::to_string(nics[i]) + " does not exist: node type \"" +
-                                   name + "\" has " + std::to_string(n.nics) + " NICs");
+                                   name + "\" has " + std::to_string(n.nics) +
+                                   (n.nics == 1 ? " NIC" : " NICs"));
             if (!placed_nics.insert(static_cast<int>(nics[i])).second)
               throw InputError(
                   s.File(), PointerJoin(s.PointerOf("nics"), i),

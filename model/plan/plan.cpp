@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <tuple>
 
@@ -349,12 +350,21 @@ Plan FromJson(const Json& j, const std::string& file) {
       JsonObject m = o.Object("memory");
       m.CheckKeys({"weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes",
                    "buffers_bytes", "workspace_bytes", "peak_bytes"});
-      rk.memory_weights = m.Number("weights_bytes", 0.0);
-      rk.memory_gradients = m.Number("gradients_bytes", 0.0);
-      rk.memory_optimizer = m.Number("optimizer_bytes", 0.0);
-      rk.memory_activations = m.Number("activations_bytes", 0.0);
-      rk.memory_buffers = m.Number("buffers_bytes", 0.0);
-      rk.memory_workspace = m.Number("workspace_bytes", 0.0);
+      auto bytes = [&m](const char* key) {
+        const double v = m.Number(key, 0.0);
+        if (v < 0) {
+          std::ostringstream os;
+          os << v;
+          throw m.Error(key, "must be a non-negative number of bytes, not " + os.str());
+        }
+        return v;
+      };
+      rk.memory_weights = bytes("weights_bytes");
+      rk.memory_gradients = bytes("gradients_bytes");
+      rk.memory_optimizer = bytes("optimizer_bytes");
+      rk.memory_activations = bytes("activations_bytes");
+      rk.memory_buffers = bytes("buffers_bytes");
+      rk.memory_workspace = bytes("workspace_bytes");
     }
     auto tasks = o.ObjectArray("tasks");
     rk.tasks.reserve(tasks.size());

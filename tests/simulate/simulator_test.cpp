@@ -280,7 +280,7 @@ TEST(StragglerTest, BadSpecsAreInputErrors) {
     Simulate(AllReducePlan(2, 1e6), *cl, o);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "--straggler 5:0.500000: the plan has ranks 0..1");
+    EXPECT_STREQ(e.what(), "--straggler 5:0.5: the plan has ranks 0..1");
   }
 }
 
