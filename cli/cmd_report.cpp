@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_lists.h"
+#include "cli/common_report.h"
 #include "model/util/context.h"
 #include "model/util/error.h"
 #include "reports/compare.h"
@@ -73,16 +74,6 @@ reports::Evaluator SimulateEvaluator() {
 #endif
 }
 
-Json Context(const std::string& kind) {
-  Json c = MakeContext(kind, reports::kSchemaVersion);
-#ifdef CONVSCALE_HAVE_SIMULATE
-  c["simulator"] = "simgrid";
-#else
-  c["simulator"] = "not built";
-#endif
-  return c;
-}
-
 int Finish(const reports::Report& r, const std::string& output) {
   Emit("", reports::MakeConsoleWriter()->Write(r).at(0).content);
   if (!output.empty()) std::cout << reports::WriteReportDir(r, output) << "\n";
@@ -109,7 +100,7 @@ void AddSearchOptions(CLI::App* c, SearchArgs& a, bool gpu_list) {
 int RunMain(const MainArgs& a) {
   reports::Report r;
   r.title = "Which strategy, how many GPUs: ResNet-50 and VGG-16 on 8 DGX A100 (HDR InfiniBand)";
-  r.context = Context("report");
+  r.context = ReportContext("report");
   const std::vector<int> gpus = ParseGpuList(a.gpus);
   const std::vector<reports::Variant> variants = {reports::ParseVariant("network.bandwidth=2x"),
                                                   reports::ParseVariant("network.bandwidth=0.25x")};
@@ -154,7 +145,7 @@ void AddReportCommands(CLI::App& app, Action& action) {
       reports::Report r;
       r.title = "Strategy selection: " + s.model + " on " + s.cluster + ", " +
                 std::to_string(s.gpus) + " GPUs";
-      r.context = Context("select");
+      r.context = ReportContext("select");
       r.selections.push_back(
           reports::Select(s, s.simulate_top > 0 ? SimulateEvaluator() : nullptr));
       return Finish(r, sel_args.output);
@@ -175,7 +166,7 @@ void AddReportCommands(CLI::App& app, Action& action) {
       for (const std::string& v : what_args.vary) variants.push_back(reports::ParseVariant(v));
       reports::Report r;
       r.title = "What-if: " + s.model + " on " + s.cluster;
-      r.context = Context("whatif");
+      r.context = ReportContext("whatif");
       const std::string clusters =
           what_args.output.empty()
               ? ""
@@ -196,7 +187,7 @@ void AddReportCommands(CLI::App& app, Action& action) {
   cmp->callback([&action] {
     action = [] {
       reports::Report r;
-      r.context = Context("compare");
+      r.context = ReportContext("compare");
       r.comparisons.push_back(reports::CompareFiles(cmp_args.predicted, cmp_args.measured));
       r.title = "Predicted against measured: " + r.comparisons[0].title;
       r.context["inputs"] = {{"predicted", cmp_args.predicted}, {"measured", cmp_args.measured}};

@@ -37,6 +37,7 @@
 #include "cli/commands.h"
 #include "cli/common_lists.h"
 #include "cli/common_plan_options.h"
+#include "cli/common_report.h"
 #include "model/cost/estimate.h"
 #include "model/graph/zoo.h"
 #include "model/util/context.h"
@@ -394,16 +395,6 @@ std::vector<reports::SweepPoint> RunPoints(const SweepArgs& a, const std::vector
   return rows;
 }
 
-Json Context(const std::string& kind) {
-  Json c = MakeContext(kind, reports::kSchemaVersion);
-#ifdef CONVSCALE_HAVE_SIMULATE
-  c["simulator"] = "simgrid";
-#else
-  c["simulator"] = "not built";
-#endif
-  return c;
-}
-
 // Writes the combined files of `r` into `dir`: sweep.json, sweep.csv, report.md, index.html.
 void WriteCombined(const reports::Report& r, const fs::path& dir) {
   fs::create_directories(dir);
@@ -549,7 +540,7 @@ int RunSweep(const SweepArgs& a) {
   reports::Report r;
   r.title = "Sweep: " + req.model + " on " + req.cluster +
             (a.estimate_only ? " (closed-form estimate)" : " (SimGrid simulation)");
-  r.context = Context("sweep");
+  r.context = ReportContext("sweep");
   r.context["inputs"] = Inputs(a, strategies, gpus, variants);
   if (shard.count > 1)
     r.context["shard"] = std::to_string(shard.index) + "/" + std::to_string(shard.count);
