@@ -302,37 +302,50 @@ void Network::Infer(int64_t batch, const std::string& source) {
 // dropout mask, max-pool indices, the loss's probabilities). Flatten is a view: keeping its
 // output keeps its input's tensor. Batch-norm's per-channel statistics (2 x C floats) are left
 // out, so that saved bytes scale exactly with the batch.
-void Network::AttributeSavedBytes(double batch) {
+std::vector<std::vector<int>> Network::SavedTensorKeepers() const {
   const size_t n = boost::num_vertices(g_);
   auto owner = [&](int v) {
     while (g_[v].type == LayerType::kFlatten) v = g_[v].inputs[0];
     return v;
   };
-  std::vector<bool> kept(n, false);
+  std::vector<std::vector<int>> keepers(n);
+  auto keep = [&](int tensor, int by) {
+    std::vector<int>& k = keepers[owner(tensor)];
+    if (k.empty() || k.back() != by) k.push_back(by);  // vertex order: duplicates are adjacent
+  };
   for (size_t v = 0; v < n; ++v) {
+    const int by = static_cast<int>(v);
     switch (g_[v].type) {
       case LayerType::kConv2d:
       case LayerType::kLinear:
       case LayerType::kBatchNorm:
       case LayerType::kMaxPool:
-        for (int u : g_[v].inputs) kept[owner(u)] = true;
+        for (int u : g_[v].inputs) keep(u, by);
         break;
       case LayerType::kReLU:
       case LayerType::kReLU6:
       case LayerType::kSigmoid:
       case LayerType::kTanh:
       case LayerType::kSoftmax:
-        kept[owner(static_cast<int>(v))] = true;
+        keep(by, by);
         break;
       default:
         break;
     }
   }
+  for (size_t v = 0; v < n; ++v)
+    if (g_[v].type == LayerType::kFlatten) keepers[v].clear();
+  return keepers;
+}
+
+void Network::AttributeSavedBytes(double batch) {
+  const size_t n = boost::num_vertices(g_);
+  const std::vector<std::vector<int>> keepers = SavedTensorKeepers();
   for (size_t v = 0; v < n; ++v) {
     Layer& l = g_[v];
     const double out_bytes = batch * static_cast<double>(l.out.elements()) * kElem;
     l.cost.output_bytes = out_bytes;
-    double own = kept[v] && l.type != LayerType::kFlatten ? out_bytes : 0;
+    double own = !keepers[v].empty() ? out_bytes : 0;
     const double in_elems =
         l.in_shapes.empty() ? 0 : static_cast<double>(l.in_shapes[0].elements());
     if (l.type == LayerType::kDropout) own += batch * in_elems;  // one byte of mask per element

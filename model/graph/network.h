@@ -56,6 +56,13 @@ class Network {
   // Layers with trainable parameters, in forward (topological) order.
   std::vector<int> ParameterLayers() const;
 
+  // For each layer v, the layers whose backward keeps v's output (v itself for ReLU, ReLU6,
+  // sigmoid, tanh and softmax, which keep their output; a convolution, linear, batch-norm or
+  // max-pool layer reading it, which keep their input), each once, in vertex order; a flatten
+  // view's output is v's own tensor, so keeping it keeps v's. Empty for a tensor nobody keeps and
+  // for flatten itself. A layer's saved_bytes counts its output once when this list is not empty.
+  std::vector<std::vector<int>> SavedTensorKeepers() const;
+
   NetworkTotals Totals() const;
 
  private:

@@ -86,7 +86,7 @@ Json OptionsToJson(const StrategyOptions& o) {
     j["servers"] = o.servers;
     j["ps_placement"] = Name(o.ps_placement);
     j["async"] = o.async;
-    j["staleness"] = o.staleness;
+    if (o.async) j["staleness"] = o.staleness;  // a bound only asynchronous servers have
     j["grad_precision"] = Name(o.grad_precision);
   }
   return j;
@@ -110,7 +110,9 @@ NetCosts::NetCosts(const graph::Network& network, const std::string& precision) 
   const double B = static_cast<double>(net.batch());
   auto resize = [&](auto&... v) { (v.assign(n, 0), ...); };
   resize(fwd_flops, bwd_data_flops, bwd_weight_flops, fwd_bytes, bwd_data_bytes, bwd_weight_bytes,
-         out_bytes, in_bytes, saved_bytes, params, weight_bytes);
+         out_bytes, in_bytes, saved_bytes, params, weight_bytes, own_saved_bytes,
+         kept_output_bytes);
+  keepers = net.SavedTensorKeepers();
   has_bwd_data.assign(n, 0);
   has_bwd_weight.assign(n, 0);
   needs_bwd.assign(n, 0);
@@ -118,7 +120,10 @@ NetCosts::NetCosts(const graph::Network& network, const std::string& precision) 
   for (int v = 0; v < n; ++v) {
     const graph::Layer& l = net.layer(v);
     for (int u : l.inputs) consumers[u].push_back(v);
+    const double kept_output = keepers[v].empty() ? 0 : l.cost.output_bytes;
+    kept_output_bytes[v] = kept_output / B * act_scale;
     if (l.type == graph::LayerType::kInput) continue;
+    own_saved_bytes[v] = (l.cost.saved_bytes - kept_output) / B * act_scale;
     order.push_back(v);
     const graph::LayerCost& c = l.cost;
     double in = 0;

@@ -30,6 +30,10 @@ struct NetCosts {
   std::vector<double> fwd_flops, bwd_data_flops, bwd_weight_flops;
   std::vector<double> fwd_bytes, bwd_data_bytes, bwd_weight_bytes;  // activation traffic only
   std::vector<double> out_bytes, in_bytes, saved_bytes;
+  // saved_bytes split for pipelines: what only v keeps (a dropout mask, max-pool indices, the
+  // loss's probabilities), and v's output when some layer keeps it (keepers[v], the input's too).
+  std::vector<double> own_saved_bytes, kept_output_bytes;
+  std::vector<std::vector<int>> keepers;  // graph::Network::SavedTensorKeepers
   // Per model:
   std::vector<double> params, weight_bytes;  // weight_bytes: fp32
   std::vector<char> has_bwd_data, has_bwd_weight, needs_bwd;

@@ -288,9 +288,18 @@ Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOpt
       std::vector<int> pl;
       for (int v : layers[s]) {
         params += c.params[v];
-        saved += c.saved_bytes[v];
+        saved += c.own_saved_bytes[v];
         if (c.has_bwd_weight[v]) pl.push_back(v);
       }
+      // Every tensor a layer of this stage keeps for backward, once, wherever it was produced: a
+      // boundary activation kept by the receiving stage's first layer is held there (the
+      // producer holds it too only when one of its own layers keeps it).
+      for (int t = 0; t < c.n; ++t)
+        for (int k : c.keepers[t])
+          if (stage_of[k] == s) {
+            saved += c.kept_output_bytes[t];
+            break;
+          }
       if (!pl.empty()) {
         const int u =
             b.Compute("update", Phase::kUpdate, -1, 0, 0, params * UpdateFlopsPerParam(o.optimizer),

@@ -99,11 +99,13 @@ TEST(LowerMp, SequentialTwoStages) {
                    "7 flatten/bwd-data/mb0 compute backward-data L2 mb0 s4 f0 b0 [5,6]",
                    "8 send grad conv1/mb0 send p0 t3 fp32 n512 mb0 [7]",
                    "9 update compute update L-1 mb0 s0 f1320 b6600 L3 [7]"}));
-  // Memory: stage 0 holds conv1 (20 parameters) and its saved tensors (input 64 + output 128 per
-  // sample, 4 samples); stage 1 fc (330) and the loss's probabilities (40 x 4). Both stages keep
-  // two boundary buffers of 512 bytes (stage 0 sends the activation, receives its gradient).
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a768 B1024 ws1536");
-  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a160 B1024 ws1344");
+  // Memory: stage 0 holds conv1 (20 parameters) and the input it keeps for its weight gradient
+  // (64 per sample, 4 samples); stage 1 fc (330), the boundary activation fc keeps for its weight
+  // gradient (conv1's output as received, 128 x 4) and the loss's probabilities (40 x 4); the
+  // activation is charged to the stage that keeps it, not to its producer. Both stages keep two
+  // boundary buffers of 512 bytes (stage 0 sends the activation, receives its gradient).
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B1024 ws1536");
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a672 B1024 ws1344");
 }
 
 TEST(LowerMp, GpipeTwoStagesTwoMicroBatches) {
@@ -141,8 +143,8 @@ TEST(LowerMp, GpipeTwoStagesTwoMicroBatches) {
                    "17 send grad conv1/mb0 send p0 t3 fp32 n256 mb0 [16]",
                    "18 update compute update L-1 mb0 s0 f1320 b6600 L3 [16]"}));
   // gpipe keeps all M = 2 micro-batches (2 samples each) alive on every stage.
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a768 B512 ws768");
-  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a160 B512 ws672");
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B512 ws768");
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a672 B512 ws672");
 }
 
 TEST(LowerMp, OneFOneBTwoStages) {
@@ -179,9 +181,10 @@ TEST(LowerMp, OneFOneBTwoStages) {
                    "16 flatten/bwd-data/mb1 compute backward-data L2 mb1 s2 f0 b0 [14,15]",
                    "17 send grad conv1/mb1 send p0 t13 fp32 n256 mb1 [16]",
                    "18 update compute update L-1 mb0 s0 f1320 b6600 L3 [16]"}));
-  // 1f1b: min(M, K - s) micro-batches alive: 2 on stage 0, 1 on stage 1 (40 x 2 samples).
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a768 B512 ws768");
-  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a80 B512 ws672");
+  // 1f1b: min(M, K - s) micro-batches alive: 2 on stage 0 (64 x 4 samples), 1 on stage 1
+  // ((128 + 40) x 2 samples).
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B512 ws768");
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a336 B512 ws672");
 }
 
 TEST(LowerMp, SequentialFourStages) {
@@ -210,9 +213,9 @@ TEST(LowerMp, SequentialFourStages) {
                    "1 loss/fwd/mb0 compute forward L4 mb0 s4 f200 b176 [0]",
                    "2 loss/bwd-data/mb0 compute backward-data L4 mb0 s4 f80 b336 [1]",
                    "3 send grad fc/mb0 send p2 t7 fp32 n160 mb0 [2]"}));
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a768 B1024 ws1536");
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B1024 ws1536");
   EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w0 g0 o0 a0 B1024 ws0");
-  EXPECT_EQ(RankLine(p.ranks[2]), "e2 stage s2 r0 | w1320 g1320 o1320 a0 B1024 ws1344");
+  EXPECT_EQ(RankLine(p.ranks[2]), "e2 stage s2 r0 | w1320 g1320 o1320 a512 B1024 ws1344");
   EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s3 r0 | w0 g0 o0 a160 B320 ws352");
 }
 
@@ -246,7 +249,7 @@ TEST(LowerMp, OneFOneBFourStages) {
                    "6 loss/bwd-data/mb1 compute backward-data L4 mb1 s2 f40 b168 [5]",
                    "7 send grad fc/mb1 send p2 t17 fp32 n80 mb1 [6]"}));
   // In flight: stage 0 min(2, 4) = 2 micro-batches, stage 3 min(2, 1) = 1.
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a768 B512 ws768");
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B512 ws768");
   EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s3 r0 | w0 g0 o0 a80 B160 ws176");
   // gpipe keeps both micro-batches on the last stage too.
   const Plan g = LowerTiny(cl, Mp(2));
@@ -305,6 +308,22 @@ TEST(LowerPs, SyncDedicatedTwoWorkers) {
   EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o0 a928 B2640 ws1536");
   EXPECT_EQ(RankLine(p.ranks[2]), "e3 server s-1 r-1 | w1320 g1320 o1320 a0 B2640 ws0");
   EXPECT_EQ(RankLine(p.ranks[3]), "e4 server s-1 r-1 | w80 g80 o80 a0 B160 ws0");
+}
+
+TEST(LowerPs, OnlyAsyncPlansRecordAStalenessBoundInTheirOptions) {
+  FakeCluster cl(1, 2, 2);
+  StrategyOptions sync = Ps(false, PsPlacement::kDedicated);
+  sync.staleness = 2;  // given, but a synchronous server has no staleness: not recorded
+  const Plan s = LowerTiny(cl, sync);
+  EXPECT_FALSE(s.context.options.contains("staleness")) << s.context.options.dump();
+  EXPECT_EQ(s.context.options["async"], false);
+  EXPECT_EQ(s.staleness_bound, -1);
+  const Plan a = LowerTiny(cl, Ps(true, PsPlacement::kDedicated));
+  EXPECT_EQ(a.context.options["staleness"], 3);
+  EXPECT_EQ(a.staleness_bound, 3);
+  StrategyOptions unbounded = Ps(true, PsPlacement::kDedicated);
+  unbounded.staleness = -1;
+  EXPECT_EQ(LowerTiny(cl, unbounded).context.options["staleness"], -1);
 }
 
 TEST(LowerPs, AsyncDedicatedRecordsStalenessAndAnswersEachWorker) {
@@ -416,8 +435,8 @@ TEST(LowerHybrid, DataParallelPipelineFourDevices) {
   EXPECT_EQ(stage1[18], "18 bucket0/all-reduce all-reduce ring fp32 g1 c1 n1320 B0 L3 [15]");
   EXPECT_EQ(stage1[19], "19 update compute update L-1 mb0 s0 f1320 b6600 L3 [16,18]");
   // Buffers: 2 x 256 B boundary + 2 x the stage's one bucket.
-  EXPECT_EQ(RankLine(p.ranks[2]), "e2 stage s0 r1 | w80 g80 o80 a768 B672 ws768");
-  EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s1 r1 | w1320 g1320 o1320 a160 B3152 ws672");
+  EXPECT_EQ(RankLine(p.ranks[2]), "e2 stage s0 r1 | w80 g80 o80 a256 B672 ws768");
+  EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s1 r1 | w1320 g1320 o1320 a672 B3152 ws672");
 }
 
 TEST(LowerHybrid, OneWeirdTrickTwoDevices) {
