@@ -212,6 +212,15 @@ ShellResult Shell(const std::string& cmd) {
   return r;
 }
 
+// The `timeout` guard around a launch, in seconds: a hang guard, never a bound a test asserts.
+// CONVSCALE_TEST_TIME_SCALE (a positive number, default 1) multiplies it: scripts/check-sanitizers
+// sets it, since ranks under AddressSanitizer with its slow unwinder run several times slower.
+std::string Guard(int seconds) {
+  const char* scale = std::getenv("CONVSCALE_TEST_TIME_SCALE");
+  const double k = scale ? std::atof(scale) : 1.0;
+  return "timeout " + std::to_string(static_cast<int>(seconds * (k > 0 ? k : 1.0))) + " ";
+}
+
 bool HaveMpirun() {
   return Shell("command -v mpirun").rc == 0;
 }
@@ -245,7 +254,7 @@ class EndToEnd : public ::testing::Test {
                                           : "mpirun --allow-run-as-root --oversubscribe -np " +
                                                 std::to_string(ranks) + " ";
     const ShellResult r =
-        Shell("OMP_NUM_THREADS=1 timeout 120 " + launch + Bin() + " execute --plan " + plan +
+        Shell("OMP_NUM_THREADS=1 " + Guard(120) + launch + Bin() + " execute --plan " + plan +
               " -o " + out + "/summary.json --dump-weights " + out + " " + args);
     EXPECT_EQ(r.rc, 0) << r.output;
     return out;
@@ -399,11 +408,10 @@ TEST_F(EndToEnd, SummaryIsMarkedMeasuredWithMemoryBesideThePrediction) {
 // lost rank.
 TEST_F(EndToEnd, LostRankStopsTheJobNamingIt) {
   const std::string plan = Plan("dp3", "--gpus 3 --global-batch 30");
-  const ShellResult r = Shell(
-      "OMP_NUM_THREADS=1 timeout 60 mpirun --allow-run-as-root --oversubscribe "
-      "-np 3 " +
-      Bin() + " execute --plan " + plan +
-      " --iterations 20 --warmup 0 --kill-rank 1 --kill-after 2 --peer-timeout 20");
+  const ShellResult r =
+      Shell("OMP_NUM_THREADS=1 " + Guard(60) + "mpirun --allow-run-as-root --oversubscribe -np 3 " +
+            Bin() + " execute --plan " + plan +
+            " --iterations 20 --warmup 0 --kill-rank 1 --kill-after 2 --peer-timeout 20");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.rc, 124) << "timed out: " << r.output;
   EXPECT_LT(r.seconds, 45);
@@ -416,9 +424,9 @@ TEST_F(EndToEnd, EmulatedClusterRunsAcrossNamespaces) {
   if (check.rc != 0) GTEST_SKIP() << check.output;
   const std::string plan = Plan("dp2", "--gpus 2 --global-batch 32");
   const ShellResult r =
-      Shell("OMP_NUM_THREADS=1 timeout 120 " + script + " --hosts 2 --rate 1gbit -- mpirun -np 2 " +
-            Bin() + " execute --plan " + plan + " --iterations 2 --warmup 1 -o " +
-            (dir_ / "m.json").string());
+      Shell("OMP_NUM_THREADS=1 " + Guard(120) + script +
+            " --hosts 2 --rate 1gbit -- mpirun -np 2 " + Bin() + " execute --plan " + plan +
+            " --iterations 2 --warmup 1 -o " + (dir_ / "m.json").string());
   ASSERT_EQ(r.rc, 0) << r.output;
   std::ifstream in(dir_ / "m.json");
   const Json j = Json::parse(in);
