@@ -8,14 +8,17 @@
 #include <simgrid/kernel/resource/Model.hpp>
 #include <simgrid/kernel/resource/NetworkModelIntf.hpp>
 #include <simgrid/s4u.hpp>
+#include <simgrid/simix.hpp>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <queue>
 #include <string>
 #include <unordered_map>
@@ -34,6 +37,12 @@ class Run {
   Run(const Dag& dag, const Platform& platform, const EngineOptions& options)
       : dag_(dag), platform_(platform), opt_(options), n_(static_cast<int64_t>(dag.nodes.size())) {
     const int ranks = dag.num_ranks();
+    actors_ = ranks >= opt_.flow_actor_ranks;
+    if (actors_) {
+      idle_.resize(platform.num_endpoints());
+      inbox_.assign(platform.num_endpoints(), nullptr);
+      posted_.assign(platform.num_endpoints(), 0);
+    }
     indeg_.resize(static_cast<size_t>(n_ * opt_.iterations));
     for (int it = 0; it < opt_.iterations; ++it)
       std::copy(dag.indeg.begin(), dag.indeg.end(), indeg_.begin() + it * n_);
@@ -61,6 +70,13 @@ class Run {
   }
 
   void Start() {
+    if (actors_) {
+      // Worker actors are daemons, which SimGrid kills as soon as no other actor is left: this
+      // one stays until nothing is in flight any more (Release).
+      keeper_ = sg4::Actor::create("keeper", platform_.host(0), [this] {
+        while (!released_) sg4::this_actor::suspend();
+      });
+    }
     for (int it = 0; it < opt_.iterations; ++it)
       for (int r = 0; r < dag_.num_ranks(); ++r) {
         const int64_t gid = it * n_ + dag_.iter_start[r];
@@ -71,6 +87,7 @@ class Run {
 
   // A SimGrid flow finished.
   void FlowDone(int64_t gid, double start, double end) {
+    --in_flight_;
     const Node& nd = dag_.nodes[gid % n_];
     if (nd.flags & (kFlagPush | kFlagPull)) Staleness(gid, nd, end);
     if (nd.flags & kFlagMessage) {
@@ -83,6 +100,7 @@ class Run {
 
   // A kernel timer fired.
   void TimerDone(int64_t gid) {
+    --in_flight_;
     const double now = sg4::Engine::get_clock();
     const Node& nd = dag_.nodes[gid % n_];
     if (nd.kind == NodeKind::kCompute) {
@@ -109,8 +127,141 @@ class Run {
 
   RawResult& result() { return result_; }
   std::vector<sg4::Activity*>& to_unref() { return to_unref_; }
+  // The first error a worker actor caught (rethrown once the engine stopped), or null.
+  std::exception_ptr error() const { return error_; }
 
  private:
+  // ---- Worker actors (flows on large plans; engine.h) -------------------------------------
+  //
+  // A sender carries one flow at a time: it posts the send, waits, reports the completion and
+  // suspends until it is handed the next flow of its endpoint. A receiver posts receives on its
+  // endpoint's mailbox, one after another: each endpoint keeps spare receives posted (posted_),
+  // so a send usually matches one at once and only a burst of flows into one endpoint creates
+  // receivers. Workers run SimGrid calls only; the engine's own code runs in maestro (kernel
+  // timers, Start, and the simcall through which a sender reports its flow), so their stacks
+  // stay small.
+  struct Worker {
+    sg4::ActorPtr actor;
+    int endpoint = 0;
+    int64_t gid = -1;
+    bool job = false;  // a flow was assigned and not yet taken up
+  };
+
+  sg4::Mailbox* Inbox(int endpoint) {
+    sg4::Mailbox*& m = inbox_[endpoint];
+    if (m == nullptr) m = sg4::Mailbox::by_name("convscale-flow-" + std::to_string(endpoint));
+    return m;
+  }
+
+  void StartFlowInActors(int64_t gid) {
+    const Node& nd = dag_.nodes[gid % n_];
+    if (posted_[nd.dst] > 0) {
+      --posted_[nd.dst];  // the send matches a spare receive
+    } else {
+      // A new receiver, run before the sender in this scheduling round: its receive is posted
+      // first, so the send matches it at once.
+      auto* w = new Worker;  // owned by flow_workers_
+      flow_workers_.emplace_back(w);
+      w->endpoint = nd.dst;
+      w->actor = sg4::Actor::create("recv", platform_.host(nd.dst), [this, w] { ReceiverMain(w); });
+      w->actor->daemonize();
+    }
+    // The sender: an idle one of the endpoint, or a new one. An idle sender marks itself idle
+    // just before it suspends; one that has not suspended yet is left alone (resuming it would
+    // be lost) and a new sender is created instead.
+    std::vector<Worker*>& pool = idle_[nd.src];
+    Worker* w = nullptr;
+    if (!pool.empty() && pool.back()->actor->is_suspended()) {
+      w = pool.back();
+      pool.pop_back();
+    }
+    if (w == nullptr) {
+      w = new Worker;
+      flow_workers_.emplace_back(w);
+      w->endpoint = nd.src;
+      w->gid = gid;
+      w->job = true;
+      w->actor = sg4::Actor::create("send", platform_.host(nd.src), [this, w] { SenderMain(w); });
+      w->actor->daemonize();
+    } else {
+      w->gid = gid;
+      w->job = true;
+      w->actor->resume();
+    }
+  }
+
+  void ReceiverMain(Worker* w) {
+    for (bool first = true;; first = false) {
+      if (!first) ++posted_[w->endpoint];  // a spare receive for the next flow into it
+      void* got = nullptr;
+      try {
+        Inbox(w->endpoint)->get_async<void>(&got)->wait();
+      } catch (const std::exception&) {  // not SimGrid's kill of the daemon at the end
+        if (error_ == nullptr) error_ = std::current_exception();
+        return;
+      }
+    }
+  }
+
+  void SenderMain(Worker* w) {
+    static int token = 0;  // the payload a mailbox comm carries; never read
+    for (;;) {
+      while (!w->job) sg4::this_actor::suspend();
+      w->job = false;
+      const int64_t gid = w->gid;
+      try {
+        const Node& nd = dag_.nodes[gid % n_];
+        sg4::CommPtr c =
+            Inbox(nd.dst)->put_async(&token, static_cast<uint64_t>(std::llround(nd.amount)));
+        if (nd.rate_Bps > 0) {
+          // The send matched a posted receive, so its network action exists.
+          bounds_[c->get_impl()] = nd.rate_Bps;
+          if (!bounds_asked_) {
+            bounds_asked_ = true;
+            simgrid::kernel::actor::simcall_answered([this] { ApplyBounds(); });
+          }
+        }
+        c->wait();
+        const double start = c->get_start_time(), end = c->get_finish_time();
+        simgrid::kernel::actor::simcall_answered(
+            [this, gid, start, end] { FlowDone(gid, start, end); });
+      } catch (const std::exception&) {  // not SimGrid's kill of the daemon at the end
+        if (error_ == nullptr) error_ = std::current_exception();
+      }
+      idle_[w->endpoint].push_back(w);
+    }
+  }
+
+  // Bounds the network actions of the sends posted in the last scheduling round (bounds_), in
+  // maestro before the solver runs again: one walk back from the newest started action.
+  void ApplyBounds() {
+    bounds_asked_ = false;
+    auto* started = NetworkModel()->get_started_action_set();
+    for (auto it = started->rbegin(); it != started->rend() && !bounds_.empty(); ++it) {
+      auto b = bounds_.find(it->get_activity());
+      if (b == bounds_.end()) continue;
+      it->set_bound(b->second);
+      bounds_.erase(b);
+    }
+    if (!bounds_.empty()) throw RuntimeError("simulate: a flow started without a network action");
+  }
+
+  // Nothing is in flight any more: the run is over (or stuck, which Finish reports).
+  void Release() {
+    released_ = true;
+    if (keeper_ && keeper_->is_suspended()) keeper_->resume();
+  }
+
+  simgrid::kernel::resource::Model* NetworkModel() {
+    if (network_ == nullptr) {
+      network_ = dynamic_cast<simgrid::kernel::resource::Model*>(
+          sg4::Engine::get_instance()->get_netzone_root()->get_network_model());
+      if (network_ == nullptr)
+        throw RuntimeError("simulate: SimGrid's network model is not a Model");
+    }
+    return network_;
+  }
+
   void Drain(double now) {
     while (!work_.empty()) {
       const int64_t gid = work_.back();
@@ -126,6 +277,7 @@ class Run {
       StartFlow(gid);
     }
     kick_.clear();
+    if (actors_ && in_flight_ == 0) Release();
   }
 
   void Completed(int64_t gid, double now) {
@@ -179,6 +331,7 @@ class Run {
           work_.push_back(gid);
         } else {
           ++result_.activities;
+          ++in_flight_;
           simgrid::kernel::timer::Timer::set(now + nd.amount, [this, gid] { TimerDone(gid); });
         }
         break;
@@ -210,6 +363,11 @@ class Run {
   void StartFlow(int64_t gid) {
     const Node& nd = dag_.nodes[gid % n_];
     ++result_.activities;
+    ++in_flight_;
+    if (actors_) {
+      StartFlowInActors(gid);
+      return;
+    }
     sg4::CommPtr c = sg4::Comm::sendto_async(platform_.host(nd.src), platform_.host(nd.dst),
                                              static_cast<uint64_t>(std::llround(nd.amount)));
     c->set_data(reinterpret_cast<void*>(static_cast<intptr_t>(gid + 1)));
@@ -221,13 +379,7 @@ class Run {
   // SimGrid 3.32, so the bound goes to the network action itself: sendto_async starts the comm
   // synchronously from maestro, and the model appends its new action to its started set.
   void Bound(double rate_Bps) {
-    if (network_ == nullptr) {
-      network_ = dynamic_cast<simgrid::kernel::resource::Model*>(
-          sg4::Engine::get_instance()->get_netzone_root()->get_network_model());
-      if (network_ == nullptr)
-        throw RuntimeError("simulate: SimGrid's network model is not a Model");
-    }
-    auto* started = network_->get_started_action_set();
+    auto* started = NetworkModel()->get_started_action_set();
     if (started->empty()) throw RuntimeError("simulate: a flow started without a network action");
     started->back().set_bound(rate_Bps);
   }
@@ -248,6 +400,7 @@ class Run {
       }
     }
     ++result_.activities;
+    ++in_flight_;
     simgrid::kernel::timer::Timer::set(now + nd.amount, [this, gid] { TimerDone(gid); });
   }
 
@@ -323,6 +476,19 @@ class Run {
   std::vector<sg4::Activity*> to_unref_;
   simgrid::kernel::resource::Model* network_ = nullptr;
   RawResult result_;
+  // Timers and flows started and not yet done.
+  int64_t in_flight_ = 0;
+  // Worker actors (engine.h): used when `actors_`.
+  bool actors_ = false;
+  std::vector<std::unique_ptr<Worker>> flow_workers_;
+  std::vector<std::vector<Worker*>> idle_;  // per endpoint: senders that went idle
+  std::vector<sg4::Mailbox*> inbox_;        // per endpoint: its flows' mailbox
+  std::vector<int> posted_;                 // per endpoint: spare receives posted
+  std::unordered_map<const simgrid::kernel::activity::ActivityImpl*, double> bounds_;
+  bool bounds_asked_ = false;
+  sg4::ActorPtr keeper_;
+  bool released_ = false;
+  std::exception_ptr error_;
 };
 
 Run* g_run = nullptr;
@@ -410,6 +576,7 @@ RawResult RunDag(const Dag& dag, const topo::Cluster& cluster,
   engine.run();
   for (sg4::Activity* a : run.to_unref()) a->unref();
   run.to_unref().clear();
+  if (run.error()) std::rethrow_exception(run.error());
   run.Finish();
   RawResult out = std::move(run.result());
   g_run = nullptr;

@@ -7,7 +7,9 @@
 //  - A rank's compute stream is serial (one kernel at a time, like a GPU stream): a ready compute
 //    node waits in a per-rank queue, ordered by node id (plan order), and runs as a kernel timer
 //    of its precomputed duration. Exact because nothing else shares the device.
-//  - A flow is Comm::sendto_async between the two endpoints' hosts. Point-to-point messages
+//  - A flow is Comm::sendto_async between the two endpoints' hosts (a maestro-owned comm), or, on
+//    large plans (EngineOptions::flow_actor_ranks), a mailbox comm posted by two worker actors
+//    (below). Point-to-point messages
 //    between the same two ranks are FIFO: one in flight per (source, destination), the others
 //    start in plan order, the sender's posting order (one connection per pair, as TCP, MPI and NCCL
 //    use), instead of sharing the bandwidth side by side.
@@ -15,6 +17,21 @@
 //  - Asynchronous parameter servers (Dag::async): a server rank's iterations are not chained
 //    (it serves pushes in arrival order, older iterations first when several are queued); with a
 //    staleness bound s >= 0, a worker's iteration i waits until every worker finished i - s - 1.
+//
+// Why worker actors on large plans: SimGrid 3.32 appends every maestro-owned comm to maestro's
+// activity list (a std::list) and removes it with a full scan when it completes, so with F flows
+// in flight each completion costs O(F): 90% of the run at 16,384 ranks, where every ring edge
+// has a flow in flight (../shared/notes/simgrid-activities.md, 1b.7; 3.34 uses a set). A comm
+// posted by an actor goes to that actor's list instead. So each flow is carried by two workers
+// from per-endpoint pools: one on the destination host posts the receive, then one on the source
+// host posts the send (a mailbox per destination endpoint; the comm starts at once, its
+// source and destination hosts being the two workers' hosts), both wait for it, and the sender
+// hands the completion to the engine (in maestro, through a simcall). Idle workers suspend
+// themselves. Every worker's list holds one comm, so a completion costs O(1). The engine's
+// logic runs in maestro in both modes, flows start in the same order at the same instant and
+// completions are handled in the same order (after the kernel timers of that instant), so both
+// modes give the same results (test FlowActorsTest.GiveByteIdenticalOutputs); the actors cost
+// more per flow and pay off only when many flows are in flight.
 //
 // SimGrid 3.32 allows one engine per process: RunDag must be called at most once per process
 // (simulate/simulator.cpp forks a child per simulation).
@@ -29,10 +46,18 @@
 
 namespace convscale::sim {
 
+// Default of EngineOptions::flow_actor_ranks: ResNet-50 dp iterations cost the same in both modes
+// at 4096 ranks; actors are 30% cheaper at 8192 and the only way to finish at 16,384
+// (bench/simulate-results.md).
+inline constexpr int kFlowActorRanks = 4096;
+
 struct EngineOptions {
   int iterations = 1;        // total iterations to run (warm-up included)
   int record_iteration = 0;  // the iteration whose task times are recorded
   int first_measured = 0;    // staleness samples are taken from this iteration on
+  // Flows are carried by worker actors (see above) when the Dag has at least this many ranks
+  // (0: always); below it they are maestro-owned host-to-host comms.
+  int flow_actor_ranks = kFlowActorRanks;
 };
 
 struct RawResult {

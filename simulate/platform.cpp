@@ -25,7 +25,7 @@ const std::vector<std::string>& NetworkConfig() {
       // ("Cannot saturate more a constraint that has no active element") on a 32-GPU ResNet-50
       // plan, whose link usages reach 1e6 next to rounding residues of 1e-8.
       "maxmin/precision:1e-5",
-      "contexts/guard-size:0",   // no guard page per actor stack (many actors at scale)
+      "contexts/guard-size:0",  // no guard page per actor stack (many actors at scale)
   };
   return kConfig;
 }
@@ -47,6 +47,10 @@ void ConfigureEngine(sg4::Engine& engine) {
   // stacks swapped behind ASan's back) look like stack corruption to it. Under ASan every actor
   // runs in a system thread instead: slower, same simulated results.
   engine.set_config("contexts/factory:thread");
+#else
+  // Worker actors (engine.h) only post, wait and suspend; the engine's code runs in maestro.
+  // 16 KiB stacks (default 8 MiB) keep 32,768 workers at 512 MiB.
+  engine.set_config("contexts/stack-size:16");
 #endif
 }
 

@@ -112,6 +112,7 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
   eo.iterations = options.warmup + options.iterations;
   eo.record_iteration = eo.iterations - 1;
   eo.first_measured = options.warmup;
+  eo.flow_actor_ranks = options.flow_actor_ranks;
   const RawResult raw = RunDagInChild(dag, cluster, lo.platform, eo);
 
   SimulationResult r;

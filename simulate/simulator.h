@@ -32,6 +32,7 @@
 #include "model/cost/summary.h"
 #include "model/plan/plan.h"
 #include "model/util/json.h"
+#include "simulate/engine.h"
 #include "simulate/lowering.h"
 #include "topologies/cluster.h"
 
@@ -43,6 +44,8 @@ struct SimulateOptions {
   LoweringOptions lowering;
   std::vector<std::pair<int, double>> stragglers;  // rank, speed factor (0.5 = half as fast)
   int top_links = 10;                              // links listed in the summary
+  // Flows run in worker actors from this many ranks on (EngineOptions::flow_actor_ranks).
+  int flow_actor_ranks = kFlowActorRanks;
 };
 
 struct RankStats {

@@ -304,6 +304,73 @@ TEST(OutputTest, SameInputGivesByteIdenticalOutputs) {
   EXPECT_EQ(SummaryCsv(a, p), SummaryCsv(b, p));
 }
 
+// Flows carried by worker actors (the engine's mode for large plans, engine.h) give the same
+// outputs, byte for byte, as maestro-owned flows: overlapping coarse all-reduces with rate
+// bounds on a 2:1 tree, the same chunk-exact, FIFO point-to-point messages, an async parameter
+// server with a straggler and a staleness bound, and a planner's pipeline.
+TEST(FlowActorsTest, GiveByteIdenticalOutputs) {
+  setenv("CONVSCALE_FIXED_TIMESTAMP", "2026-01-01T00:00:00Z", 1);
+  struct Case {
+    std::string name;
+    plan::Plan plan;
+    std::shared_ptr<topo::Cluster> cluster;
+    SimulateOptions options;
+  };
+  std::vector<Case> cases;
+  std::shared_ptr<topo::Cluster> tree = FakeCluster::Tree(2, 4, 100e9, 12.5e9, 1e-6);
+  for (CollectiveMode m : {CollectiveMode::kCoarse, CollectiveMode::kExact}) {
+    SimulateOptions o = Opts(1, 2);
+    o.lowering.collectives = m;
+    cases.push_back(
+        {std::string("buckets ") + Name(m), BucketPlan(8, 16, 1e8, 4, 4e6, false), tree, o});
+  }
+  {
+    plan::Plan p;
+    p.context.strategy = "mp";
+    p.global_batch = 32;
+    plan::Rank a, b;
+    a.endpoint = 0;
+    b.endpoint = 1;
+    for (int k = 0; k < 3; ++k) {
+      a.tasks.push_back(P2PTask(k, plan::TaskKind::kSend, 1, k, 25e6, {}, "send"));
+      b.tasks.push_back(P2PTask(k, plan::TaskKind::kRecv, 0, k, 25e6, {}, "recv"));
+    }
+    p.ranks = {a, b};
+    cases.push_back({"fifo messages", p, FakeCluster::Star(2, 12.5e9, 1e-6), Opts(0, 2)});
+  }
+  {
+    plan::Plan p = PsPlan(4, 1e6, true);
+    p.staleness_bound = 2;
+    SimulateOptions o = Opts(1, 6);
+    o.stragglers = {{0, 0.25}};
+    cases.push_back({"async ps", p, FakeCluster::Star(5, 12.5e9, 1e-6), o});
+  }
+  {
+    topo::ClusterOptions co;
+    co.gpus = 4;
+    std::shared_ptr<topo::Cluster> cl = topo::LoadCluster("dgx-a100", co);
+    plan::StrategyOptions so;
+    so.strategy = "mp";
+    so.gpus = 4;
+    so.batch = 32;
+    so.micro_batches = 4;
+    cases.push_back(
+        {"pipeline", plan::Lower(graph::LoadModel("resnet18", 32), *cl, so), cl, Opts(1, 2)});
+  }
+  for (const Case& c : cases) {
+    SimulateOptions actors = c.options;
+    actors.flow_actor_ranks = 1;
+    const auto a = Simulate(c.plan, *c.cluster, c.options);
+    const auto b = Simulate(c.plan, *c.cluster, actors);
+    EXPECT_GT(a.flows_per_iteration, 0) << c.name;
+    EXPECT_EQ(SummaryJson(a, c.plan, *c.cluster).dump(2),
+              SummaryJson(b, c.plan, *c.cluster).dump(2))
+        << c.name;
+    EXPECT_EQ(ChromeTrace(a, c.plan, *c.cluster), ChromeTrace(b, c.plan, *c.cluster)) << c.name;
+    EXPECT_EQ(SummaryCsv(a, c.plan), SummaryCsv(b, c.plan)) << c.name;
+  }
+}
+
 TEST(OutputTest, SummaryHasTheEstimateKeysAndTheSimulatorExtras) {
   auto cl = FakeCluster::Star(4, 12.5e9, 1e-6);
   const plan::Plan p = BucketPlan(4, 8, 1e9, 2, 1e6, true);
