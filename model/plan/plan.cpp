@@ -389,7 +389,7 @@ namespace {
 
 // Depth-first search for a dependency cycle in one rank; returns the cycle's task ids (first id
 // repeated at the end) or an empty vector.
-std::vector<int> FindCycle(const std::vector<Task>& tasks) {
+std::vector<int> FindCycle(const TaskList& tasks) {
   const int n = static_cast<int>(tasks.size());
   std::vector<char> color(n, 0);  // 0 new, 1 on the stack, 2 done
   std::vector<std::pair<int, size_t>> stack;

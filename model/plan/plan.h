@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -71,6 +73,59 @@ struct Task {
   int bucket = -1;        // gradient bucket this communication belongs to
 };
 
+// A rank's task list: a std::vector<Task> whose copies share one list until one of them is
+// changed (copy on write). Data-parallel replicas run the same program, so `ranks[r].tasks =
+// ranks[0].tasks` costs nothing: a 16,384-rank ResNet-50 plan holds one list of 463 tasks
+// instead of 7.6 M tasks (2.2 GB). Reading through a const TaskList never copies; the non-const
+// accessors (operator[], begin/end, back, push_back, ...) give this copy a list of its own
+// first when the list is shared, so changing one rank never changes another. Iterate a shared
+// list through a const reference to avoid that copy.
+class TaskList {
+ public:
+  using value_type = Task;
+  using iterator = std::vector<Task>::iterator;
+  using const_iterator = std::vector<Task>::const_iterator;
+
+  TaskList() = default;
+  TaskList(std::vector<Task> tasks)  // NOLINT: implicit, a TaskList stands for a vector
+      : list_(std::make_shared<std::vector<Task>>(std::move(tasks))) {}
+  TaskList(std::initializer_list<Task> tasks) : TaskList(std::vector<Task>(tasks)) {}
+
+  size_t size() const { return list_ ? list_->size() : 0; }
+  bool empty() const { return size() == 0; }
+  const Task& operator[](size_t i) const { return (*list_)[i]; }
+  const Task& front() const { return list_->front(); }
+  const Task& back() const { return list_->back(); }
+  const_iterator begin() const { return Get().begin(); }
+  const_iterator end() const { return Get().end(); }
+  const std::vector<Task>& vector() const { return Get(); }
+  // Whether both share one list (the same program, without comparing tasks).
+  bool SharesWith(const TaskList& o) const { return list_ != nullptr && list_ == o.list_; }
+
+  Task& operator[](size_t i) { return Own()[i]; }
+  Task& back() { return Own().back(); }
+  iterator begin() { return Own().begin(); }
+  iterator end() { return Own().end(); }
+  void push_back(Task t) { Own().push_back(std::move(t)); }
+  void reserve(size_t n) { Own().reserve(n); }
+  void clear() { list_.reset(); }
+  void resize(size_t n) { Own().resize(n); }
+
+ private:
+  const std::vector<Task>& Get() const {
+    static const std::vector<Task> kNone;
+    return list_ ? *list_ : kNone;
+  }
+  std::vector<Task>& Own() {
+    if (!list_)
+      list_ = std::make_shared<std::vector<Task>>();
+    else if (list_.use_count() > 1)
+      list_ = std::make_shared<std::vector<Task>>(*list_);
+    return *list_;
+  }
+  std::shared_ptr<std::vector<Task>> list_;
+};
+
 enum class Role { kWorker, kServer, kStage };
 const char* Name(Role);
 Role ParseRole(const std::string&);
@@ -80,7 +135,7 @@ struct Rank {
   Role role = Role::kWorker;
   int stage = -1;    // pipeline stage, when pipelined
   int replica = -1;  // data-parallel replica index
-  std::vector<Task> tasks;
+  TaskList tasks;    // copies share one list (copy on write)
   // Predicted memory on the rank's device, bytes (memory model, docs/ARCHITECTURE.md).
   double memory_weights = 0, memory_gradients = 0, memory_optimizer = 0, memory_activations = 0,
          memory_buffers = 0, memory_workspace = 0;

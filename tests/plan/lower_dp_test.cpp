@@ -1,7 +1,11 @@
 // dp lowering of the 3-layer network: exact task lists, dependencies and buckets.
 #include <gtest/gtest.h>
 
+#include <utility>
+
+#include "model/plan/plan.h"
 #include "model/plan/strategy.h"
+#include "model/util/json.h"
 #include "tests/plan/fake_cluster.h"
 #include "tests/plan/tiny_net.h"
 
@@ -95,6 +99,54 @@ TEST(LowerDp, GlobalBatchIsSplitAcrossDevices) {
   EXPECT_EQ(p.ranks[0].tasks[0].samples, 16);
   o.global_batch = 30;
   EXPECT_THROW(Lower(TinyNet(), cl, o), InputError);
+}
+
+// Copies of a TaskList share one list until one of them is changed; reads through a const list
+// never copy.
+TEST(TaskList, CopiesShareUntilOneChanges) {
+  TaskList a;
+  Task t;
+  t.name = "x";
+  a.push_back(t);
+  TaskList b = a;
+  EXPECT_TRUE(b.SharesWith(a));
+  for (const Task& x : std::as_const(b)) EXPECT_EQ(x.name, "x");
+  EXPECT_EQ(std::as_const(b)[0].name, "x");
+  EXPECT_TRUE(b.SharesWith(a));
+  b.push_back(t);
+  EXPECT_FALSE(b.SharesWith(a));
+  EXPECT_EQ(a.size(), 1u);
+  EXPECT_EQ(b.size(), 2u);
+  TaskList c = a;
+  c[0].name = "y";
+  EXPECT_EQ(std::as_const(a)[0].name, "x");
+  EXPECT_EQ(std::as_const(c)[0].name, "y");
+  EXPECT_FALSE(TaskList().SharesWith(TaskList()));
+}
+
+// dp replicas share rank 0's list (a 16,384-rank ResNet-50 plan holds one list, not 7.6 M
+// tasks); changing one rank's task gives that rank its own list and leaves the others as they
+// were; the JSON still lists every rank's tasks and reads back to the same plan.
+TEST(LowerDp, ReplicasShareOneTaskListUntilOneChanges) {
+  FakeCluster cl(2, 4);
+  StrategyOptions o;
+  o.batch = 4;
+  Plan p = Lower(TinyNet(), cl, o);
+  const Plan& cp = p;
+  ASSERT_EQ(cp.ranks.size(), 8u);
+  for (int r = 1; r < 8; ++r) EXPECT_TRUE(cp.ranks[r].tasks.SharesWith(cp.ranks[0].tasks)) << r;
+  EXPECT_EQ(cp.num_tasks(), 8u * 11);
+  const std::string json = ToJson(cp).dump();
+  p.ranks[3].tasks[10].flops = 7;  // a non-const access: rank 3 gets its own list first
+  EXPECT_FALSE(cp.ranks[3].tasks.SharesWith(cp.ranks[0].tasks));
+  EXPECT_TRUE(cp.ranks[4].tasks.SharesWith(cp.ranks[0].tasks));
+  EXPECT_DOUBLE_EQ(cp.ranks[0].tasks[10].flops, 350 * 4);
+  EXPECT_DOUBLE_EQ(cp.ranks[4].tasks[10].flops, 350 * 4);
+  EXPECT_DOUBLE_EQ(cp.ranks[3].tasks[10].flops, 7);
+  EXPECT_EQ(Lines(cp.ranks[3]), Lines(cp.ranks[0]));
+  const Plan back = FromJson(ParseJson(json, "p.json"), "p.json");
+  EXPECT_EQ(back.num_tasks(), 8u * 11);
+  EXPECT_EQ(ToJson(back).dump(), json);
 }
 
 }  // namespace
