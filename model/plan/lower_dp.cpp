@@ -80,7 +80,7 @@ void LowerDataParallelInto(Plan& p, const NetCosts& c, const topo::Cluster& cl,
   std::vector<int> all(n);
   for (int r = 0; r < n; ++r) {
     Rank& rk = p.ranks[r];
-    std::vector<Task> keep = std::move(rk.tasks);
+    TaskList keep = std::move(rk.tasks);
     rk = Rank();
     rk.tasks = std::move(keep);
     rk.endpoint = r;

@@ -107,6 +107,13 @@ class TaskList {
   iterator begin() { return Own().begin(); }
   iterator end() { return Own().end(); }
   void push_back(Task t) { Own().push_back(std::move(t)); }
+  Task& emplace_back() { return Own().emplace_back(); }
+  iterator erase(const_iterator first, const_iterator last) {
+    // `first` and `last` may point into a list shared with other copies: erase by position.
+    const auto a = first - Get().begin(), b = last - Get().begin();
+    std::vector<Task>& v = Own();
+    return v.erase(v.begin() + a, v.begin() + b);
+  }
   void reserve(size_t n) { Own().reserve(n); }
   void clear() { list_.reset(); }
   void resize(size_t n) { Own().resize(n); }
