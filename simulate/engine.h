@@ -46,10 +46,10 @@
 
 namespace convscale::sim {
 
-// Default of EngineOptions::flow_actor_ranks: ResNet-50 dp iterations cost the same in both modes
-// at 4096 ranks; actors are 30% cheaper at 8192 and the only way to finish at 16,384
-// (bench/simulate-results.md).
-inline constexpr int kFlowActorRanks = 4096;
+// Default of EngineOptions::flow_actor_ranks: on a ResNet-50 dp iteration maestro-owned flows are
+// cheaper at 4096 ranks (4.0 against 5.2 CPU-seconds), actors at 8192 (7.9 against 11.2) and the
+// only way to finish at 16,384 (bench/simulate-results.md).
+inline constexpr int kFlowActorRanks = 8192;
 
 struct EngineOptions {
   int iterations = 1;        // total iterations to run (warm-up included)
