@@ -78,6 +78,23 @@ SimulateOptions Opts(int warmup = 0, int iterations = 1) {
   return o;
 }
 
+// A two-rank plan in which rank 0 sends rank 1 one message of `bytes` per name, tag k for the
+// k-th, all ready at once.
+plan::Plan MessagesPlan(const std::vector<std::string>& names, double bytes) {
+  plan::Plan p;
+  p.context.strategy = "mp";
+  p.global_batch = 32;
+  plan::Rank a, b;
+  a.endpoint = 0;
+  b.endpoint = 1;
+  for (int k = 0; k < static_cast<int>(names.size()); ++k) {
+    a.tasks.push_back(P2PTask(k, plan::TaskKind::kSend, 1, k, bytes, {}, names[k]));
+    b.tasks.push_back(P2PTask(k, plan::TaskKind::kRecv, 0, k, bytes, {}, names[k]));
+  }
+  p.ranks = {a, b};
+  return p;
+}
+
 // Two messages from rank 0 to rank 1, ready together: they leave one after the other (one
 // connection per pair), so the first arrives after S/B and the second after 2 S/B, as on a TCP
 // socket. Sharing the link side by side would deliver both at 2 S/B and hold up a pipeline
@@ -85,17 +102,7 @@ SimulateOptions Opts(int warmup = 0, int iterations = 1) {
 TEST(PointToPointTest, MessagesBetweenTwoRanksAreFifo) {
   const double S = 25e6, B = 12.5e9, lat = 1e-6;
   auto cl = FakeCluster::Star(2, B, lat);
-  plan::Plan p;
-  p.context.strategy = "mp";
-  p.global_batch = 32;
-  plan::Rank a, b;
-  a.endpoint = 0;
-  b.endpoint = 1;
-  a.tasks.push_back(P2PTask(0, plan::TaskKind::kSend, 1, 0, S, {}, "first"));
-  a.tasks.push_back(P2PTask(1, plan::TaskKind::kSend, 1, 1, S, {}, "second"));
-  b.tasks.push_back(P2PTask(0, plan::TaskKind::kRecv, 0, 0, S, {}, "first"));
-  b.tasks.push_back(P2PTask(1, plan::TaskKind::kRecv, 0, 1, S, {}, "second"));
-  p.ranks = {a, b};
+  const plan::Plan p = MessagesPlan({"first", "second"}, S);
   const auto r = Simulate(p, *cl, Opts());
   std::map<int, double> end;  // rank 1's task -> end
   for (const TimelineEvent& e : r.timeline)
@@ -325,17 +332,7 @@ TEST(FlowActorsTest, GiveByteIdenticalOutputs) {
         {std::string("buckets ") + Name(m), BucketPlan(8, 16, 1e8, 4, 4e6, false), tree, o});
   }
   {
-    plan::Plan p;
-    p.context.strategy = "mp";
-    p.global_batch = 32;
-    plan::Rank a, b;
-    a.endpoint = 0;
-    b.endpoint = 1;
-    for (int k = 0; k < 3; ++k) {
-      a.tasks.push_back(P2PTask(k, plan::TaskKind::kSend, 1, k, 25e6, {}, "send"));
-      b.tasks.push_back(P2PTask(k, plan::TaskKind::kRecv, 0, k, 25e6, {}, "recv"));
-    }
-    p.ranks = {a, b};
+    const plan::Plan p = MessagesPlan({"m0", "m1", "m2"}, 25e6);
     cases.push_back({"fifo messages", p, FakeCluster::Star(2, 12.5e9, 1e-6), Opts(0, 2)});
   }
   {
