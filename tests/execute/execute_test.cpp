@@ -3,6 +3,7 @@
 // pipeline weights, against single-process training of the same global batch; a lost rank.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -423,15 +424,17 @@ TEST_F(EndToEnd, EmulatedClusterRunsAcrossNamespaces) {
   const ShellResult check = Shell(script + " --check");
   if (check.rc != 0) GTEST_SKIP() << check.output;
   const std::string plan = Plan("dp2", "--gpus 2 --global-batch 32");
+  // Its own prefix: namespaces of another run on this machine (a benchmark) are not its own.
+  const std::string prefix = "cst" + std::to_string(::getpid());
   const ShellResult r =
-      Shell("OMP_NUM_THREADS=1 " + Guard(120) + script +
+      Shell("OMP_NUM_THREADS=1 " + Guard(120) + script + " --prefix " + prefix +
             " --hosts 2 --rate 1gbit -- mpirun -np 2 " + Bin() + " execute --plan " + plan +
             " --iterations 2 --warmup 1 -o " + (dir_ / "m.json").string());
   ASSERT_EQ(r.rc, 0) << r.output;
   std::ifstream in(dir_ / "m.json");
   const Json j = Json::parse(in);
   EXPECT_NE(j["ranks"][0]["host"], j["ranks"][1]["host"]);
-  EXPECT_EQ(Shell("ip netns list | grep -c '^cs' || true").output, "0\n");
+  EXPECT_EQ(Shell("ip netns list | grep -c '^" + prefix + "-' || true").output, "0\n");
 }
 
 }  // namespace
