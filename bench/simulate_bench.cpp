@@ -3,7 +3,7 @@
 //
 //   simulate_bench [--gpus N] [--cluster NAME] [--collectives exact|coarse|auto]
 //                  [--iterations I] [--warmup W] [--model M] [--breakdown 1]
-//                  [--flow-actor-ranks R]
+//                  [--flow-actor-ranks R] [--coarse-split K]
 //
 // Prints one line of `key=value` fields: the simulated iteration time, the wall time of planning
 // (model, cluster, plan::Lower) and of Simulate(), the peak RSS of this process (plan + lowered
@@ -29,6 +29,7 @@ using namespace convscale;
 int main(int argc, char** argv) {
   int gpus = 1024, iterations = 1, warmup = 0, breakdown = 0;
   int flow_actor_ranks = sim::kFlowActorRanks;
+  int coarse_split = sim::LoweringOptions{}.coarse_split;
   std::string cluster_name = "dgx-a100-hdr200", mode = "auto", model = "resnet50";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -46,6 +47,8 @@ int main(int argc, char** argv) {
       model = v;
     else if (k == "--breakdown")
       breakdown = std::stoi(v);
+    else if (k == "--coarse-split")
+      coarse_split = std::stoi(v);
     else if (k == "--flow-actor-ranks")
       flow_actor_ranks = std::stoi(v);
     else {
@@ -73,6 +76,7 @@ int main(int argc, char** argv) {
     o.warmup = warmup;
     o.lowering.collectives = sim::ParseCollectiveMode(mode);
     o.flow_actor_ranks = flow_actor_ranks;
+    o.lowering.coarse_split = coarse_split;
     auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
     if (breakdown) {
       const auto b0 = Clock::now();

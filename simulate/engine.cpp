@@ -1,5 +1,6 @@
 #include "simulate/engine.h"
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <queue>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "model/util/error.h"
 
@@ -34,7 +36,10 @@ namespace {
 // through `g_run`.
 class Run {
  public:
-  Run(const Dag& dag, const Platform& platform, const EngineOptions& options)
+  // Task times go to `task_begin` and `task_end` (Dag::num_tasks() each, maybe shared with the
+  // parent process), which the run fills with NaN first.
+  Run(const Dag& dag, const Platform& platform, const EngineOptions& options,
+      SharedDoubles task_begin, SharedDoubles task_end)
       : dag_(dag), platform_(platform), opt_(options), n_(static_cast<int64_t>(dag.nodes.size())) {
     const int ranks = dag.num_ranks();
     actors_ = ranks >= opt_.flow_actor_ranks;
@@ -65,8 +70,10 @@ class Run {
     result_.rank_start.assign(ranks, 0);
     result_.rank_iteration_end.assign(static_cast<size_t>(ranks) * opt_.iterations, 0);
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    result_.task_begin.assign(dag.num_tasks(), nan);
-    result_.task_end.assign(dag.num_tasks(), nan);
+    result_.task_begin = std::move(task_begin);
+    result_.task_end = std::move(task_end);
+    std::fill(result_.task_begin.begin(), result_.task_begin.end(), nan);
+    std::fill(result_.task_end.begin(), result_.task_end.end(), nan);
   }
 
   void Start() {
@@ -493,6 +500,20 @@ class Run {
 
 Run* g_run = nullptr;
 
+// One flag per cluster link: whether a flow of `dag` crosses it.
+std::vector<uint8_t> LinksUsed(const Dag& dag, const topo::Cluster& cluster) {
+  std::vector<uint8_t> used(cluster.links().size(), 0);
+  std::unordered_set<uint64_t> pairs;
+  for (const Node& nd : dag.nodes) {
+    if (nd.kind != NodeKind::kFlow || nd.src == nd.dst) continue;
+    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(nd.src)) << 32) |
+                         static_cast<uint32_t>(nd.dst);
+    if (!pairs.insert(key).second) continue;
+    for (const topo::Hop& h : cluster.route(nd.src, nd.dst).hops) used[h.link] = 1;
+  }
+  return used;
+}
+
 // ---- Running the engine in a child process ------------------------------------------------
 
 void PutBytes(std::string& out, const void* p, size_t n) {
@@ -549,17 +570,51 @@ bool WriteAll(int fd, const std::string& s) {
 
 }  // namespace
 
-RawResult RunDag(const Dag& dag, const topo::Cluster& cluster,
-                 const PlatformOptions& platform_options, const EngineOptions& options) {
+SharedDoubles::SharedDoubles(size_t n) : n_(n) {
+  if (n == 0) return;
+  void* p = ::mmap(nullptr, n * sizeof(double), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+  if (p == MAP_FAILED)
+    throw RuntimeError("simulate: cannot map " + std::to_string(n * sizeof(double)) +
+                       " bytes for task times: " + std::strerror(errno));
+  p_ = static_cast<double*>(p);
+}
+
+SharedDoubles::~SharedDoubles() {
+  if (p_ != nullptr) ::munmap(p_, n_ * sizeof(double));
+}
+
+SharedDoubles::SharedDoubles(SharedDoubles&& o) noexcept : p_(o.p_), n_(o.n_) {
+  o.p_ = nullptr;
+  o.n_ = 0;
+}
+
+SharedDoubles& SharedDoubles::operator=(SharedDoubles&& o) noexcept {
+  if (this != &o) {
+    if (p_ != nullptr) ::munmap(p_, n_ * sizeof(double));
+    p_ = o.p_;
+    n_ = o.n_;
+    o.p_ = nullptr;
+    o.n_ = 0;
+  }
+  return *this;
+}
+
+namespace {
+
+RawResult RunDagInto(const Dag& dag, const topo::Cluster& cluster,
+                     const PlatformOptions& platform_options, const EngineOptions& options,
+                     SharedDoubles task_begin, SharedDoubles task_end) {
   if (g_run != nullptr) throw RuntimeError("simulate: one simulation per process (SimGrid 3.32)");
   int argc = 1;
   char arg0[] = "convscale";
   char* argv[] = {arg0, nullptr};
   sg4::Engine engine(&argc, argv);
   ConfigureEngine(engine);
-  Platform platform(cluster, platform_options);
+  const std::vector<uint8_t> links_used = LinksUsed(dag, cluster);
+  Platform platform(cluster, platform_options, &links_used);
 
-  Run run(dag, platform, options);
+  Run run(dag, platform, options, std::move(task_begin), std::move(task_end));
   g_run = &run;
   sg4::Activity::on_completion_cb([](sg4::Activity const& a) {
     if (a.get_state() != sg4::Activity::State::FINISHED) return;
@@ -583,10 +638,21 @@ RawResult RunDag(const Dag& dag, const topo::Cluster& cluster,
   return out;
 }
 
+}  // namespace
+
+RawResult RunDag(const Dag& dag, const topo::Cluster& cluster,
+                 const PlatformOptions& platform_options, const EngineOptions& options) {
+  const auto n = static_cast<size_t>(dag.num_tasks());
+  return RunDagInto(dag, cluster, platform_options, options, SharedDoubles(n), SharedDoubles(n));
+}
+
 // Runs RunDag in a forked child and returns its result. The child's message for an error it
 // caught comes back as the same exception type.
 RawResult RunDagInChild(const Dag& dag, const topo::Cluster& cluster, const PlatformOptions& po,
                         const EngineOptions& eo) {
+  // The task times, written by the child straight into these shared pages.
+  const auto tasks = static_cast<size_t>(dag.num_tasks());
+  SharedDoubles task_begin(tasks), task_end(tasks);
   int fds[2];
   if (::pipe(fds) != 0) throw RuntimeError(std::string("simulate: pipe: ") + std::strerror(errno));
   std::fflush(stdout);
@@ -597,13 +663,12 @@ RawResult RunDagInChild(const Dag& dag, const topo::Cluster& cluster, const Plat
     ::close(fds[0]);
     std::string out;
     try {
-      RawResult r = RunDag(dag, cluster, po, eo);
+      // Views of the parent's shared pages (moved out of the child's copies, unmapped here only).
+      RawResult r = RunDagInto(dag, cluster, po, eo, std::move(task_begin), std::move(task_end));
       out = "R";
       PutVec(out, r.iteration_end);
       PutVec(out, r.rank_start);
       PutVec(out, r.rank_end);
-      PutVec(out, r.task_begin);
-      PutVec(out, r.task_end);
       PutVec(out, r.staleness);
       PutVec(out, r.staleness_updates);
       PutVec(out, r.rank_iteration_end);
@@ -645,8 +710,8 @@ RawResult RunDagInChild(const Dag& dag, const topo::Cluster& cluster, const Plat
   r.iteration_end = rd.Vec();
   r.rank_start = rd.Vec();
   r.rank_end = rd.Vec();
-  r.task_begin = rd.Vec();
-  r.task_end = rd.Vec();
+  r.task_begin = std::move(task_begin);
+  r.task_end = std::move(task_end);
   r.staleness = rd.Vec();
   r.staleness_updates = rd.Vec();
   r.rank_iteration_end = rd.Vec();

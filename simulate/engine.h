@@ -60,12 +60,38 @@ struct EngineOptions {
   int flow_actor_ranks = kFlowActorRanks;
 };
 
+// A fixed-size array of doubles in shared anonymous memory (mmap MAP_SHARED): a child forked
+// after it was made writes into the parent's pages, so the per-task times of a 16,384-rank run
+// (2 x 61 MB) come back without being copied through a pipe. Move-only.
+class SharedDoubles {
+ public:
+  SharedDoubles() = default;
+  explicit SharedDoubles(size_t n);  // n zeros; throws RuntimeError when mmap fails
+  ~SharedDoubles();
+  SharedDoubles(SharedDoubles&& o) noexcept;
+  SharedDoubles& operator=(SharedDoubles&& o) noexcept;
+  SharedDoubles(const SharedDoubles&) = delete;
+  SharedDoubles& operator=(const SharedDoubles&) = delete;
+
+  size_t size() const { return n_; }
+  double& operator[](size_t i) { return p_[i]; }
+  double operator[](size_t i) const { return p_[i]; }
+  double* begin() { return p_; }
+  double* end() { return p_ + n_; }
+  const double* begin() const { return p_; }
+  const double* end() const { return p_ + n_; }
+
+ private:
+  double* p_ = nullptr;
+  size_t n_ = 0;
+};
+
 struct RawResult {
   std::vector<double> iteration_end;  // per iteration: when the last rank finished it
   std::vector<double> rank_end;       // per rank: end of the recorded iteration
   std::vector<double> rank_start;     // per rank: start of the recorded iteration
-  std::vector<double> task_begin;     // per global task (Dag::task_offset): recorded iteration
-  std::vector<double> task_end;
+  SharedDoubles task_begin;           // per global task (Dag::task_offset): recorded iteration
+  SharedDoubles task_end;             // (NaN: the task did not run in it)
   // Per rank r and iteration i, at [r * iterations + i]: when r finished its iteration i.
   std::vector<double> rank_iteration_end;
   // Parameter-server staleness samples, one per gradient push of the measured iterations:

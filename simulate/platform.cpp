@@ -99,6 +99,10 @@ class LazyClusterZone : public skr::NetZoneImpl {
       Cached c;
       for (const topo::Hop& h : cluster_.route(a, b).hops) {
         c.links.push_back(h.forward ? up_[h.link] : down_[h.link]);
+        if (c.links.back() == nullptr)
+          throw RuntimeError("simulate: the route " + cluster_.endpoint(a).name + " -> " +
+                             cluster_.endpoint(b).name + " crosses link " +
+                             cluster_.links()[h.link].name + ", which was not created");
         c.latency += latency_[h.link];
       }
       it = cache_.emplace(key, std::move(c)).first;
@@ -142,7 +146,8 @@ void CheckOptions(const PlatformOptions& o) {
 
 }  // namespace
 
-Platform::Platform(const topo::Cluster& cluster, const PlatformOptions& options) {
+Platform::Platform(const topo::Cluster& cluster, const PlatformOptions& options,
+                   const std::vector<uint8_t>* links_used) {
   CheckOptions(options);
   auto* impl = new LazyClusterZone(cluster.name(), cluster);
   sg4::NetZone* zone = impl->get_iface();
@@ -155,10 +160,13 @@ Platform::Platform(const topo::Cluster& cluster, const PlatformOptions& options)
   }
   const auto& links = cluster.links();
   bandwidths_.reserve(links.size());
-  for (const topo::Link& l : links) {
+  for (size_t k = 0; k < links.size(); ++k) {
+    const topo::Link& l = links[k];
     const double bw = EffectiveBandwidth(l, options);
     bandwidths_.push_back(bw);
-    if (l.shared) {
+    if (links_used != nullptr && (k >= links_used->size() || !(*links_used)[k])) {
+      impl->AddLink(nullptr, nullptr, l.latency_s);
+    } else if (l.shared) {
       sg4::Link* s = zone->create_link(l.name, bw)
                          ->set_latency(l.latency_s)
                          ->set_sharing_policy(sg4::Link::SharingPolicy::SHARED)

@@ -68,6 +68,49 @@ bool IsComm(const plan::Task& t) {
 
 }  // namespace
 
+// Whether no two collectives can ever share the network and every member of each starts it at
+// the same instant: one synchronous program (every rank shares rank 0's task list), no
+// point-to-point messages, every collective over one group of all ranks and ordered on each rank
+// (each collective depends on the one before it), identical devices, no straggler. Then each
+// collective runs alone with its members in step, where a coarse phase is exact without
+// sub-phases (docs/simulator.md, "Coarse collectives").
+bool CollectivesRunAlone(const plan::Plan& plan, const topo::Cluster& cluster,
+                         const LoweringOptions& lo) {
+  if (plan.ranks.empty() || plan.async) return false;
+  const plan::Rank& first = plan.ranks[0];
+  const topo::Endpoint& ep0 = cluster.endpoint(first.endpoint);
+  for (const plan::Rank& rk : plan.ranks) {
+    const topo::Endpoint& ep = cluster.endpoint(rk.endpoint);
+    if (rk.role != first.role || !(&rk == &first || rk.tasks.SharesWith(first.tasks)) ||
+        ep.type != ep0.type || ep.speed_factor != ep0.speed_factor)
+      return false;
+  }
+  for (double f : lo.rank_speed)
+    if (f != lo.rank_speed[0]) return false;
+  const std::vector<plan::Task>& tasks = first.tasks.vector();
+  // newest[t]: the last collective task t depends on, directly or not (-1: none).
+  std::vector<int> newest(tasks.size(), -1);
+  int previous = -1, group = -1;
+  for (const plan::Task& t : tasks) {
+    if (t.id < 0 || static_cast<size_t>(t.id) >= tasks.size()) return false;
+    int reached = -1;
+    for (int d : t.deps) {
+      if (d < 0 || d >= t.id) return false;  // not in dependency order: do not judge
+      reached = std::max(reached, tasks[d].kind == plan::TaskKind::kCollective ? d : newest[d]);
+    }
+    newest[t.id] = reached;
+    if (t.kind == plan::TaskKind::kCompute) continue;
+    if (t.kind != plan::TaskKind::kCollective || t.group < 0 ||
+        t.group >= static_cast<int>(plan.groups.size()) ||
+        plan.groups[t.group].ranks.size() != plan.ranks.size() || (group >= 0 && t.group != group))
+      return false;
+    if (reached != previous) return false;  // may run beside the one before
+    group = t.group;
+    previous = t.id;
+  }
+  return true;
+}
+
 std::pair<int, double> ParseStraggler(const std::string& text) {
   const auto colon = text.find(':');
   try {
@@ -105,6 +148,7 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
       lo.rank_speed[r] *= f;
     }
   }
+  if (lo.coarse_split > 1 && CollectivesRunAlone(plan, cluster, lo)) lo.coarse_split = 1;
   LoweredPlan lp = LowerPlan(plan, cluster, lo);
   const Dag& dag = lp.dag;
 
@@ -188,7 +232,7 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
   // active from the time every party has posted it (a send and its receive: both; a collective:
   // all members) to its end; before that the rank waits on a peer, which is idle time, not
   // communication (docs/simulator.md, "Exposed communication").
-  std::vector<double> active(raw.task_begin);
+  std::vector<double> active(raw.task_begin.begin(), raw.task_begin.end());
   {
     std::unordered_map<int64_t, double> posted;  // collective id -> last member's post
     for (int k = 0; k < ranks; ++k)

@@ -368,6 +368,66 @@ TEST(FlowActorsTest, GiveByteIdenticalOutputs) {
   }
 }
 
+// Every rank runs rank 0's program (one shared task list), as `convscale plan` emits dp.
+plan::Plan OneProgram(plan::Plan p) {
+  for (size_t r = 1; r < p.ranks.size(); ++r) p.ranks[r].tasks = p.ranks[0].tasks;
+  return p;
+}
+
+// Buckets on one stream of one program on identical devices never share the network, so coarse
+// phases need no sub-phases: a quarter of the flows, the same iteration (docs/simulator.md).
+TEST(RunAloneTest, SerialBucketsOfOneProgramNeedNoSubPhases) {
+  auto cl = FakeCluster::Tree(4, 8, 12.5e9, 12.5e9 * 2, 1e-6);  // 2:1 uplinks: own contention
+  std::vector<int> eps;
+  for (int r = 0; r < 32; ++r) eps.push_back((r * 5) % 32);
+  const plan::Plan own = BucketPlan(32, 16, 1e8, 4, 4e6, true, eps);
+  const plan::Plan shared = OneProgram(own);
+  EXPECT_TRUE(CollectivesRunAlone(shared, *cl, {}));
+  EXPECT_FALSE(CollectivesRunAlone(own, *cl, {}));  // equal lists, not shared: not judged
+  SimulateOptions o;
+  o.lowering.collectives = CollectiveMode::kCoarse;
+  const auto alone = Simulate(shared, *cl, o);
+  const auto split = Simulate(own, *cl, o);
+  o.lowering.collectives = CollectiveMode::kExact;
+  const auto exact = Simulate(shared, *cl, o);
+  EXPECT_EQ(split.flows_per_iteration, 4 * 32 * 4);  // 4 buckets x 32 ring edges x 4 sub-phases
+  EXPECT_EQ(alone.flows_per_iteration, 4 * 32);
+  EXPECT_NEAR(alone.iteration_time_s, split.iteration_time_s, 1e-9 * split.iteration_time_s);
+  EXPECT_NEAR(alone.iteration_time_s, exact.iteration_time_s, 1e-5 * exact.iteration_time_s);
+}
+
+TEST(RunAloneTest, AnythingThatCanOverlapOrSkewKeepsSubPhases) {
+  auto cl = FakeCluster::Star(8, 12.5e9, 1e-6);
+  const plan::Plan serial = OneProgram(BucketPlan(8, 4, 1e8, 2, 4e6, true));
+  ASSERT_TRUE(CollectivesRunAlone(serial, *cl, {}));
+  // Buckets not ordered on the stream: bucket 1 may start while bucket 0 runs.
+  EXPECT_FALSE(CollectivesRunAlone(OneProgram(BucketPlan(8, 4, 1e8, 2, 4e6, false)), *cl, {}));
+  // A straggler posts late.
+  LoweringOptions slow;
+  slow.rank_speed.assign(8, 1.0);
+  slow.rank_speed[3] = 0.5;
+  EXPECT_FALSE(CollectivesRunAlone(serial, *cl, slow));
+  // A point-to-point message in the program.
+  plan::Plan p2p = serial;
+  plan::TaskList with_send = p2p.ranks[0].tasks;
+  const int last = static_cast<int>(with_send.size()) - 1;
+  with_send.push_back(P2PTask(last + 1, plan::TaskKind::kSend, 0, 7, 1e6, {last}, "send"));
+  for (plan::Rank& rk : p2p.ranks) rk.tasks = with_send;
+  EXPECT_FALSE(CollectivesRunAlone(p2p, *cl, {}));
+  // A collective over part of the ranks (another part may run its own beside it).
+  plan::Plan half = serial;
+  half.groups.push_back({});
+  for (int r = 0; r < 4; ++r) half.groups[1].ranks.push_back(r);
+  plan::TaskList regrouped = half.ranks[0].tasks;
+  regrouped.back().group = 1;
+  for (plan::Rank& rk : half.ranks) rk.tasks = regrouped;
+  EXPECT_FALSE(CollectivesRunAlone(half, *cl, {}));
+  // Asynchronous programs.
+  plan::Plan async = serial;
+  async.async = true;
+  EXPECT_FALSE(CollectivesRunAlone(async, *cl, {}));
+}
+
 TEST(OutputTest, SummaryHasTheEstimateKeysAndTheSimulatorExtras) {
   auto cl = FakeCluster::Star(4, 12.5e9, 1e-6);
   const plan::Plan p = BucketPlan(4, 8, 1e9, 2, 1e6, true);
