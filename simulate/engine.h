@@ -47,8 +47,8 @@
 namespace convscale::sim {
 
 // Default of EngineOptions::flow_actor_ranks: on a ResNet-50 dp iteration maestro-owned flows are
-// cheaper at 4096 ranks (4.0 against 5.2 CPU-seconds), actors at 8192 (7.9 against 11.2) and the
-// only way to finish at 16,384 (bench/simulate-results.md).
+// cheaper at 4096 ranks (2.24 against 2.45 CPU-seconds), actors at 8192 (7.9 against 11.2 with
+// 4 sub-phases) and at 16,384 (11.5 against 19.9) (bench/simulate-results.md).
 inline constexpr int kFlowActorRanks = 8192;
 
 struct EngineOptions {
