@@ -32,6 +32,31 @@ std::vector<int> OwnedLayers(const plan::Rank& rank) {
   return {layers.begin(), layers.end()};
 }
 
+bool SendQueues::Ready(int task, int peer) {
+  if (peer < 0 || size_t(peer) >= fifo_.size() || !fifo_[size_t(peer)]) return true;
+  bool& busy = busy_[peer];
+  if (!busy) return busy = true;
+  waiting_[peer].insert(task);
+  return false;
+}
+
+int SendQueues::Done(int peer) {
+  if (peer < 0 || size_t(peer) >= fifo_.size() || !fifo_[size_t(peer)]) return -1;
+  std::set<int>& w = waiting_[peer];
+  if (w.empty()) {
+    busy_[peer] = false;
+    return -1;
+  }
+  const int next = *w.begin();
+  w.erase(w.begin());
+  return next;  // the peer stays busy with it
+}
+
+void SendQueues::Clear() {
+  busy_.clear();
+  waiting_.clear();
+}
+
 namespace {
 
 bool IsGradientMessage(const plan::Task& t) {
@@ -91,6 +116,7 @@ struct Runtime::Impl {
   };
   std::map<int, CommBuffers> buffers;
   std::vector<int> collectives;  // task ids sorted by collective_id
+  SendQueues send_queues;        // sends to one peer one after the other
 
   // Per-iteration state.
   std::vector<int> deps_left;
@@ -225,6 +251,20 @@ struct Runtime::Impl {
                              " depends on task " + std::to_string(d) + ", which does not exist");
         successors[size_t(d)].push_back(t.id);
       }
+    // Sends to peer p are queued (SendQueues) when p posts every receive from this rank at the
+    // start of the iteration.
+    std::vector<bool> fifo(plan.ranks.size(), false);
+    for (size_t p = 0; p < plan.ranks.size(); ++p) {
+      if (int(p) == rank) continue;
+      bool any = false, all_undelayed = true;
+      for (const plan::Task& t : plan.ranks[p].tasks)
+        if (t.kind == TaskKind::kRecv && t.peer == rank) {
+          any = true;
+          all_undelayed = all_undelayed && t.deps.empty();
+        }
+      fifo[p] = any && all_undelayed;
+    }
+    send_queues = SendQueues(std::move(fifo));
     for (const plan::Task& t : tasks) {
       if (t.kind == TaskKind::kCollective) {
         collectives.push_back(t.id);
@@ -383,6 +423,14 @@ struct Runtime::Impl {
 
     std::set<int> ready_compute;
     std::map<int, Request> in_flight;  // p2p task -> request
+    send_queues.Clear();
+    auto post_send = [&](int id) {
+      const plan::Task& t = tasks[size_t(id)];
+      backend.Synchronize();
+      auto it = buffers.find(id);
+      if (it != buffers.end()) Pack(it->second);
+      in_flight[id] = comm.Send(MessageBuffer(t), t.peer, t.tag);
+    };
     size_t done = 0;
     auto complete = [&](int id) {
       ++done;
@@ -398,11 +446,10 @@ struct Runtime::Impl {
             cv.notify_all();
           } else {
             timing[size_t(s)] = {s, iteration, comm.Now(), 0};
-            auto it = buffers.find(s);
             if (t.kind == TaskKind::kSend) {
-              backend.Synchronize();
-              if (it != buffers.end()) Pack(it->second);
-              in_flight[s] = comm.Send(MessageBuffer(t), t.peer, t.tag);
+              // Ready from now (the simulator's send starts here too, queued behind the pair's
+              // earlier messages); posted when the peer's earlier sends are done.
+              if (send_queues.Ready(s, t.peer)) post_send(s);
             } else {
               in_flight[s] = comm.Recv(MessageBuffer(t), t.peer, t.tag);
             }
@@ -448,6 +495,8 @@ struct Runtime::Impl {
               backend.ZeroGradients(LayersOf(t));  // pushed: the server owns the step now
             timing[size_t(id)].end_s = comm.Now();
             it = in_flight.erase(it);
+            if (t.kind == TaskKind::kSend)
+              if (const int next = send_queues.Done(t.peer); next >= 0) post_send(next);
             complete(id);
             progressed = true;
           } else {

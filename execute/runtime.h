@@ -8,7 +8,8 @@
 //    them in the same order, as MPI and NCCL require), so gradient buckets are reduced while
 //    backward continues on the compute thread;
 //  - sends and receives are posted as soon as they are ready and completed by polling, so a
-//    pipeline stage never blocks its compute on a message it does not need yet.
+//    pipeline stage never blocks its compute on a message it does not need yet; sends to one
+//    peer leave one after the other (SendQueues below).
 //
 // What a communication task moves (docs/executor.md):
 //  - a collective reduces the gradients of Task::layers (packed into one bucket buffer when they
@@ -23,6 +24,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -107,5 +110,33 @@ class Runtime {
 
 // The layers each rank owns for compute, derived from compute task layers (forward/backward).
 std::vector<int> OwnedLayers(const plan::Rank& rank);
+
+// Point-to-point sends from this rank leave one peer one after the other: while a send to a peer
+// is in flight, the next ready sends to it wait, and the first in plan order (lowest task id)
+// goes when it completes. The simulator models one connection per pair the same way
+// (simulate/engine.h). MPI would otherwise interleave them: Open MPI's ob1 over TCP hands out the
+// fragments of concurrent large messages to one peer in turns, so four 1.6 MB activations of a
+// pipeline posted 1 ms apart all arrived at the end (258 ms at 200 Mbit/s) instead of one every
+// 65 ms, and the next stage waited for the last micro-batch before starting the second
+// (bench/validation-emulated.md). A send is held only behind sends whose receive the peer posts
+// at the start of the iteration (a receive without dependencies), so the one in flight completes
+// without anything this rank still has to do, and holding cannot deadlock.
+class SendQueues {
+ public:
+  // `fifo[p]`: whether sends to peer p are queued (every receive p posts from this rank has no
+  // dependencies); an empty or short vector means no queueing for the peers it does not cover.
+  explicit SendQueues(std::vector<bool> fifo = {}) : fifo_(std::move(fifo)) {}
+  // Send `task` to `peer` became ready: true when it is to be posted now, false when it waits.
+  bool Ready(int task, int peer);
+  // The send in flight to `peer` completed: the next waiting send to post now, or -1.
+  int Done(int peer);
+  // Forgets every waiting send and in-flight mark (start of an iteration).
+  void Clear();
+
+ private:
+  std::vector<bool> fifo_;
+  std::map<int, bool> busy_;
+  std::map<int, std::set<int>> waiting_;
+};
 
 }  // namespace convscale::exec

@@ -20,6 +20,7 @@
 #include "../common/trace_schema.h"
 #include "execute/cpu/schedules.h"
 #include "execute/measured.h"
+#include "execute/runtime.h"
 
 namespace convscale::exec {
 namespace {
@@ -189,6 +190,27 @@ TEST(Measured, SpreadIsMedianMinMaxMeanStddev) {
   EXPECT_DOUBLE_EQ(s.max, 10);
   EXPECT_DOUBLE_EQ(s.mean, 4);
   EXPECT_NEAR(s.stddev, std::sqrt((1 + 9 + 4 + 36) / 3.0), 1e-12);
+}
+
+TEST(SendQueues, OnePeerOneAfterTheOtherLowestTaskIdFirst) {
+  // Peers 1 and 2 queue; peer 3 posts receives that wait for something, so it does not.
+  SendQueues q({false, true, true, false});
+  EXPECT_TRUE(q.Ready(7, 1));   // peer 1 idle: posted
+  EXPECT_FALSE(q.Ready(9, 1));  // behind 7
+  EXPECT_FALSE(q.Ready(8, 1));  // behind 7, ahead of 9 (plan order)
+  EXPECT_TRUE(q.Ready(10, 2));  // another peer: its own connection
+  EXPECT_TRUE(q.Ready(11, 3));  // not queued: posted at once, however many are in flight
+  EXPECT_TRUE(q.Ready(12, 3));
+  EXPECT_EQ(q.Done(1), 8);
+  EXPECT_EQ(q.Done(1), 9);
+  EXPECT_EQ(q.Done(1), -1);     // idle again
+  EXPECT_TRUE(q.Ready(13, 1));  // so the next ready one goes at once
+  EXPECT_EQ(q.Done(2), -1);
+  EXPECT_EQ(q.Done(3), -1);
+  EXPECT_TRUE(q.Ready(14, 7));  // a peer beyond the table is not queued
+  EXPECT_FALSE(q.Ready(15, 1));
+  q.Clear();  // a new iteration: nothing in flight
+  EXPECT_TRUE(q.Ready(16, 1));
 }
 
 // ---- End-to-end under mpirun ----------------------------------------------------------------
