@@ -39,7 +39,7 @@ for rate in 200mbit 1gbit; do
   #    also fit the link (ping-pong, least squares: latency + bytes / bandwidth).
   for np in 2 4; do
     "$ec" --hosts $np --rate "$rate" -- mpirun -np $np "$bin" profile --model fashion_cnn \
-      --batch $((batch / 4)) --iterations 5 --warmup 1 --sizes 256KiB,1MiB,4MiB,16MiB \
+      --batch $((batch / 4)) --iterations 20 --warmup 2 --sizes 256KiB,1MiB,4MiB,16MiB \
       -o "$work/profile-$rate-$np.json" 2>/dev/null
   done
   # 2. Calibrate the cluster description with the fitted link (what a user does with
