@@ -1,7 +1,8 @@
 // simulate --plan FILE | --model M --cluster C [the plan options of `plan` and `estimate`,
 //          cli/common_plan_options.h]
 //          [--iterations N] [--warmup W] [--collectives exact|coarse|auto]
-//          [--straggler RANK:FACTOR]... [--background-load F] [--trace FILE] [--csv FILE]
+//          [--straggler RANK:FACTOR]... [--beside PLAN]... [--background-load F]
+//          [--trace FILE] [--csv FILE]
 //          [--json] [-o FILE]
 // cluster export-simgrid NAME|FILE [--gpus N] [--nodes N] [--servers N] -o platform.xml
 //
@@ -17,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_plan_options.h"
+#include "model/plan/jobs.h"
 #include "model/plan/strategy.h"
 #include "model/util/error.h"
 #include "model/util/json.h"
@@ -33,6 +35,7 @@ struct SimulateArgs {
   int iterations = 3, warmup = 1;
   std::string collectives = "auto";
   std::vector<std::string> stragglers;
+  std::vector<std::string> beside;  // plans of other jobs on the same cluster
   double background_load = 0;
   std::string trace, csv, output;
   bool json = false;
@@ -68,6 +71,30 @@ constexpr const char* kBuildFlags[] = {"--model",
 int ServerHosts(const std::string& strategy, const std::string& placement, int servers) {
   if (strategy != "ps" || placement != "dedicated") return 0;
   return servers > 0 ? servers : 1;
+}
+
+// The cluster a plan file was lowered for: its context's cluster (or `name`) sized by its
+// options (or `gpus`, `nodes`), checked against the endpoint count the plan records.
+std::unique_ptr<topo::Cluster> ClusterOfPlan(const plan::Plan& p, const std::string& file,
+                                             const std::string& name_override, int gpus,
+                                             int nodes) {
+  // The options are free-form in the plan format; the few read here are checked.
+  const Json options = p.context.options.is_null() ? Json::object() : p.context.options;
+  const JsonObject o(options, file, "/context/options");
+  topo::ClusterOptions co;
+  co.gpus = gpus > 0 ? gpus : static_cast<int>(o.Int("gpus", 0, 0, INT32_MAX));
+  co.nodes = nodes;
+  co.server_hosts = ServerHosts(p.context.strategy, o.String("ps_placement", ""),
+                                static_cast<int>(o.Int("servers", 0, 0, INT32_MAX)));
+  const std::string name = name_override.empty() ? p.context.cluster : name_override;
+  if (name.empty()) throw InputError(file + ": the plan names no cluster; give --cluster");
+  auto cluster = topo::LoadCluster(name, co);
+  if (p.cluster_endpoints > 0 && p.cluster_endpoints != cluster->num_endpoints())
+    throw InputError(file + ": /cluster_endpoints: the plan was lowered for " +
+                     std::to_string(p.cluster_endpoints) + " endpoints; cluster \"" + name +
+                     "\" here has " + std::to_string(cluster->num_endpoints()) +
+                     " (give the same --gpus/--nodes)");
+  return cluster;
 }
 
 std::string Text(const sim::SimulationResult& r, const plan::Plan& p) {
@@ -111,6 +138,13 @@ std::string Text(const sim::SimulationResult& r, const plan::Plan& p) {
   }
   line("collectives",
        r.collectives + " (" + std::to_string(r.flows_per_iteration) + " flows per iteration)");
+  for (size_t i = 0; i < r.jobs.size(); ++i) {
+    const sim::JobResult& j = r.jobs[i];
+    std::snprintf(buf, sizeof buf, "%s: %d devices, iteration %s, %.1f samples/s", j.name.c_str(),
+                  j.devices, units::FormatTime(j.iteration_time_s).c_str(),
+                  j.throughput_samples_per_s);
+    line(i == 0 ? "jobs" : "", buf);
+  }
   return o.str();
 }
 
@@ -172,6 +206,9 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
                   "exact (chunk by chunk), coarse (one flow per phase) or auto (default)");
   sim->add_option("--straggler", a.stragglers,
                   "RANK:FACTOR, a rank computing FACTOR as fast (repeatable)");
+  sim->add_option("--beside", a.beside,
+                  "plan JSON of another job sharing the cluster (repeatable): each job runs on "
+                  "its own devices, after this job's, and gets its own iteration time");
   sim->add_option("--background-load", a.background_load,
                   "fraction of every fabric link taken by background traffic");
   sim->add_option("--trace", a.trace, "write the Chrome trace (Perfetto) timeline here");
@@ -190,23 +227,9 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
             throw InputError(std::string("simulate: ") + flag +
                              " describes a plan to build; give either --plan or the plan options");
         p = plan::LoadPlan(a.plan_file);
-        // The options are free-form in the plan format; the few read here are checked.
+        cluster = ClusterOfPlan(p, a.plan_file, a.plan.cluster, a.plan.gpus, a.plan.nodes);
         const Json options = p.context.options.is_null() ? Json::object() : p.context.options;
         const JsonObject o(options, a.plan_file, "/context/options");
-        topo::ClusterOptions co;
-        co.gpus = a.plan.gpus > 0 ? a.plan.gpus : static_cast<int>(o.Int("gpus", 0, 0, INT32_MAX));
-        co.nodes = a.plan.nodes;
-        co.server_hosts = ServerHosts(p.context.strategy, o.String("ps_placement", ""),
-                                      static_cast<int>(o.Int("servers", 0, 0, INT32_MAX)));
-        const std::string name = a.plan.cluster.empty() ? p.context.cluster : a.plan.cluster;
-        if (name.empty())
-          throw InputError(a.plan_file + ": the plan names no cluster; give --cluster");
-        cluster = topo::LoadCluster(name, co);
-        if (p.cluster_endpoints > 0 && p.cluster_endpoints != cluster->num_endpoints())
-          throw InputError(a.plan_file + ": /cluster_endpoints: the plan was lowered for " +
-                           std::to_string(p.cluster_endpoints) + " endpoints; cluster \"" + name +
-                           "\" here has " + std::to_string(cluster->num_endpoints()) +
-                           " (give the same --gpus/--nodes)");
         // The calibration the plan was made with (`plan --single-gpu-throughput/--profile`).
         if (options.contains("efficiency") && options["efficiency"].is_number())
           so.lowering.calibration.efficiency = options["efficiency"].get<double>();
@@ -223,6 +246,42 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
         p = std::move(built.plan);
         cluster = std::move(built.cluster);
         so.lowering.calibration = built.calibration;
+      }
+      // Other jobs on the same fabric: every job moves to its own devices of one cluster big
+      // enough for all of them (docs/simulator.md, "Two jobs on one fabric").
+      std::vector<plan::Plan> beside_plans;
+      std::vector<std::unique_ptr<topo::Cluster>> beside_clusters;
+      if (!a.beside.empty()) {
+        const cost::Calibration& cal = so.lowering.calibration;
+        if (cal.profile != nullptr || cal.efficiency > 0 || cal.kernel_overhead_s >= 0)
+          throw InputError(
+              "simulate --beside: this job is calibrated (--profile or "
+              "--single-gpu-throughput), which would be applied to the other jobs' models too; "
+              "simulate jobs together uncalibrated");
+        std::vector<plan::Job> jobs;
+        const std::string main_name = a.plan_file.empty() ? "this job" : a.plan_file;
+        jobs.push_back({&p, cluster.get(), main_name});
+        beside_plans.reserve(a.beside.size());
+        for (const std::string& file : a.beside) {
+          beside_plans.push_back(plan::LoadPlan(file));
+          beside_clusters.push_back(ClusterOfPlan(beside_plans.back(), file, "", 0, 0));
+          const Json& bo = beside_plans.back().context.options;
+          if (bo.is_object() && (bo.contains("profile") || bo.contains("efficiency")))
+            throw InputError(file +
+                             ": /context/options: the plan is calibrated for its own "
+                             "model; simulate jobs together uncalibrated");
+          jobs.push_back({&beside_plans.back(), beside_clusters.back().get(), file});
+        }
+        int devices = 0;
+        for (const plan::Job& j : jobs) devices += plan::JobDevices(j);
+        topo::ClusterOptions co;
+        co.gpus = devices;
+        const std::string name = p.context.cluster.empty() ? a.plan.cluster : p.context.cluster;
+        auto shared = topo::LoadCluster(name, co);
+        // `jobs` points into `p` and `cluster`: they are replaced once the jobs are placed.
+        plan::Plan joint = plan::PlaceJobs(jobs, *shared, &so.jobs);
+        p = std::move(joint);
+        cluster = std::move(shared);
       }
       so.iterations = a.iterations;
       so.warmup = a.warmup;

@@ -342,6 +342,27 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
     return a.utilization > b.utilization;
   });
 
+  // Each job's own iteration: the latest end of its ranks, per iteration.
+  const int its = eo.iterations;
+  for (const plan::PlacedJob& job : options.jobs) {
+    if (job.first_rank < 0 || job.ranks < 1 || job.first_rank + job.ranks > ranks)
+      throw InputError("jobs: " + job.name + ": ranks " + std::to_string(job.first_rank) + ".." +
+                       std::to_string(job.first_rank + job.ranks - 1) + " are not in the plan");
+    std::vector<double> end(its, 0);
+    for (int k = job.first_rank; k < job.first_rank + job.ranks; ++k)
+      for (int it = 0; it < its; ++it)
+        end[it] = std::max(end[it], raw.rank_iteration_end[static_cast<size_t>(k) * its + it]);
+    JobResult jr;
+    jr.name = job.name;
+    jr.ranks = job.ranks;
+    jr.devices = job.devices;
+    const double from = options.warmup > 0 ? end[options.warmup - 1] : 0;
+    jr.iteration_time_s = (end.back() - from) / options.iterations;
+    if (jr.iteration_time_s > 0)
+      jr.throughput_samples_per_s = static_cast<double>(job.global_batch) / jr.iteration_time_s;
+    r.jobs.push_back(jr);
+  }
+
   if (plan.async || !raw.staleness.empty()) {
     r.has_staleness = true;
     r.staleness_samples = static_cast<int64_t>(raw.staleness.size());
@@ -415,6 +436,16 @@ cost::Summary ToSummary(const SimulationResult& r, const plan::Plan& plan,
     st["updates_mean"] = R12(r.staleness_updates_mean);
     st["updates_max"] = R12(r.staleness_updates_max);
     s.extra["staleness"] = st;
+  }
+  if (!r.jobs.empty()) {
+    Json jobs = Json::array();
+    for (const JobResult& j : r.jobs)
+      jobs.push_back({{"name", j.name},
+                      {"ranks", j.ranks},
+                      {"devices", j.devices},
+                      {"iteration_time_s", R12(j.iteration_time_s)},
+                      {"throughput_samples_per_s", R12(j.throughput_samples_per_s)}});
+    s.extra["jobs"] = jobs;
   }
   Json bytes = Json::array();
   for (const RankStats& x : r.ranks) bytes.push_back(R12(x.bytes_sent));

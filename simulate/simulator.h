@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "model/cost/summary.h"
+#include "model/plan/jobs.h"
 #include "model/plan/plan.h"
 #include "model/util/json.h"
 #include "simulate/engine.h"
@@ -46,6 +47,16 @@ struct SimulateOptions {
   int top_links = 10;                              // links listed in the summary
   // Flows run in worker actors from this many ranks on (EngineOptions::flow_actor_ranks).
   int flow_actor_ranks = kFlowActorRanks;
+  // Jobs side by side in the plan (plan::PlaceJobs): each gets its own iteration time.
+  std::vector<plan::PlacedJob> jobs;
+};
+
+// One job of several simulated together (SimulateOptions::jobs).
+struct JobResult {
+  std::string name;
+  int ranks = 0, devices = 0;
+  double iteration_time_s = 0;  // its own steady iteration: its ranks' last end, per iteration
+  double throughput_samples_per_s = 0;
 };
 
 struct RankStats {
@@ -99,6 +110,7 @@ struct SimulationResult {
   int64_t exact_flows_per_iteration = 0;
   int64_t activities = 0;
   int warmup = 0, iterations = 0, top_links = 10;
+  std::vector<JobResult> jobs;  // with SimulateOptions::jobs; the figures above span all ranks
   std::vector<TimelineEvent> timeline;  // the recorded iteration, times from its start
 };
 

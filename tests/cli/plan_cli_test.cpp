@@ -122,6 +122,42 @@ TEST(PlanCli, SimulateTakesThePlanOptions) {
   EXPECT_EQ(r.code, 0) << r.out;
 }
 
+// Two jobs on one fabric: `simulate --beside` reports each job's iteration; a calibrated job or a
+// parameter server on dedicated hosts is refused with the reason.
+TEST(PlanCli, SimulateBesideAnotherJob) {
+  if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
+  if (PlanCommands().size() < 2) GTEST_SKIP() << "convscale was built without SimGrid";
+  const std::string dir = ::testing::TempDir();
+  const std::string a = dir + "/beside_a.json", b = dir + "/beside_b.json",
+                    ps = dir + "/beside_ps.json";
+  ASSERT_EQ(Convscale("plan --model resnet18 --cluster dgx-a100 --gpus 8 -o '" + a + "' 2>&1").code,
+            0);
+  ASSERT_EQ(Convscale("plan --model vgg11 --cluster dgx-a100 --gpus 16 -o '" + b + "' 2>&1").code,
+            0);
+  ASSERT_EQ(Convscale("plan --model resnet18 --cluster dgx-a100 --gpus 8 --strategy ps -o '" + ps +
+                      "' 2>&1")
+                .code,
+            0);
+  CliRun r = Convscale("simulate --plan '" + a + "' --beside '" + b +
+                       "' --iterations 1 --warmup 0 --json 2>&1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["jobs"].size(), 2u);
+  EXPECT_EQ(j["jobs"][0]["name"], a);
+  EXPECT_EQ(j["jobs"][1]["devices"], 16);
+  EXPECT_EQ(j["ranks"].size(), 24u);
+  r = Convscale("simulate --plan '" + a + "' --beside '" + ps + "' 2>&1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find(ps + ": /ranks/8: runs on server0, not on a device"), std::string::npos)
+      << r.out;
+  r = Convscale(
+      "simulate --model resnet18 --cluster dgx-a100 --gpus 8 --single-gpu-throughput 900 "
+      "--beside '" +
+      b + "' 2>&1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("simulate --beside: this job is calibrated"), std::string::npos) << r.out;
+}
+
 TEST(PlanCli, TableOutput) {
   if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
   CliRun r = Convscale("estimate --model resnet50 --cluster dgx-a100 --gpus 8 2>&1");

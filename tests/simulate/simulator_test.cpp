@@ -428,6 +428,43 @@ TEST(RunAloneTest, AnythingThatCanOverlapOrSkewKeepsSubPhases) {
   EXPECT_FALSE(CollectivesRunAlone(async, *cl, {}));
 }
 
+// Two jobs on one fabric (docs/simulator.md): two identical VGG-16 jobs of 64 GPUs on the 2:1
+// oversubscribed fat tree each see half of the fabric, so each one's communication nearly
+// doubles (its fabric part does) and its iteration equals one job alone with half of every fabric link taken (--background-load
+// 0.5).
+TEST(TwoJobsTest, IdenticalJobsOnA2To1FabricEachGetHalfOfIt) {
+  topo::ClusterOptions co;
+  co.gpus = 64;
+  auto cl = topo::LoadCluster("dgx-a100-hdr200-2to1", co);
+  plan::StrategyOptions o;
+  o.gpus = 64;
+  o.batch = 4;
+  o.cluster = "dgx-a100-hdr200-2to1";
+  plan::Plan job = plan::Lower(graph::LoadModel("vgg16", 4), *cl, o);
+  job.context.cluster = o.cluster;
+  co.gpus = 128;
+  auto shared = topo::LoadCluster("dgx-a100-hdr200-2to1", co);
+  SimulateOptions so = Opts(0, 1);
+  so.lowering.collectives = CollectiveMode::kCoarse;
+  const auto alone = Simulate(job, *cl, so);
+  SimulateOptions half = so;
+  half.lowering.platform.background_load = 0.5;
+  const auto squeezed = Simulate(job, *cl, half);
+  const plan::Plan both =
+      plan::PlaceJobs({{&job, cl.get(), "a"}, {&job, cl.get(), "b"}}, *shared, &so.jobs);
+  const auto r = Simulate(both, *shared, so);
+  ASSERT_EQ(r.jobs.size(), 2u);
+  EXPECT_EQ(r.jobs[0].name, "a");
+  EXPECT_EQ(r.jobs[1].devices, 64);
+  EXPECT_DOUBLE_EQ(r.jobs[0].iteration_time_s, r.jobs[1].iteration_time_s);
+  EXPECT_GT(r.jobs[0].iteration_time_s, 1.5 * alone.iteration_time_s);
+  EXPECT_NEAR(r.jobs[0].iteration_time_s, squeezed.iteration_time_s,
+              0.01 * squeezed.iteration_time_s);
+  EXPECT_NEAR(r.comm_time_s, squeezed.comm_time_s, 0.01 * squeezed.comm_time_s);
+  EXPECT_GT(r.comm_time_s, 1.9 * alone.comm_time_s);  // all but the NVSwitch part doubles
+  EXPECT_DOUBLE_EQ(r.jobs[0].throughput_samples_per_s, 64 * 4 / r.jobs[0].iteration_time_s);
+}
+
 TEST(OutputTest, SummaryHasTheEstimateKeysAndTheSimulatorExtras) {
   auto cl = FakeCluster::Star(4, 12.5e9, 1e-6);
   const plan::Plan p = BucketPlan(4, 8, 1e9, 2, 1e6, true);
