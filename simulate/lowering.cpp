@@ -462,8 +462,25 @@ class Lowerer {
     return fabric ? k.bandwidth_Bps * (1 - o_.platform.background_load) : k.bandwidth_Bps;
   }
 
+  // The rate bound of a coarse flow, per chunked step it stands for: the seconds it should spend
+  // sending that step's bytes. A chunked step of a pair is `a` seconds of sending at the pair's
+  // own bandwidth, then `idle` = step - a seconds of latency and waiting for the ring. k rings
+  // with independent phases share the pair's links (mean field): while it sends, each other ring
+  // sends with probability t / (idle + t), so the send stretches to
+  //   t = a (1 + (k-1) t / (idle + t))   (the positive root of t^2 + (idle - k a) t - a idle).
+  // k coarse flows bounded to rate r fill the link (k a > the returned c/r); a member's sub-phase
+  // then lasts k a + (idle + a - c/r) per step (its flow, then the delay of the idle
+  // network), and equating that with the chunked idle + t gives c/r = (k+1) a - t. It lies in
+  // [a, a + idle]: between full rate and the chunked mean rate.
+  static double SharedStepBusy(double a, double step, double k) {
+    const double idle = std::max(0.0, step - a);
+    const double b = k * a - idle;
+    const double t = (b + std::sqrt(b * b + 4 * a * idle)) / 2;
+    return (k + 1) * a - t;
+  }
+
   // A phase of k equal-pair steps becomes `split` sub-phases (k/split steps each, at least one).
-  // In a sub-phase of j steps each pair sends its j steps' bytes as ONE full-rate flow, and each
+  // In a sub-phase of j steps each pair sends its j steps' bytes as ONE rate-bounded flow, and each
   // member then waits so that it finishes when the chunked sub-phase would on an otherwise idle
   // network:
   //   T = sum over the steps of max over pairs (latency + step bytes / per-pair bandwidth),
@@ -475,6 +492,7 @@ class Lowerer {
     const int n = static_cast<int>(g.ranks.size());
     std::vector<int32_t> next(n, -1);
     std::vector<double> own(n, 0);
+    const bool bounded = o_.coarse_overlap > 0 || o_.coarse_rate_headroom > 0;
     for (const Phase& ph : Phases(t, g)) {
       const size_t np = ph.pairs.size();
       std::unordered_map<int64_t, int> load;
@@ -501,7 +519,7 @@ class Lowerer {
       int64_t used_in_run = 0;
       for (int64_t sp = 0; sp < split; ++sp) {
         int64_t want = k * (sp + 1) / split - k * sp / split;  // steps in this sub-phase
-        std::vector<double> bytes(np, 0);
+        std::vector<double> bytes(np, 0), busy(np, 0);
         double T = 0;
         while (want > 0) {
           const auto& [count, sb] = ph.steps[run];
@@ -512,6 +530,10 @@ class Lowerer {
             if (std::isfinite(bw[i])) step = std::max(step, lat[i] + sb[i] / bw[i]);
           }
           T += take * step;
+          if (o_.coarse_overlap > 0)
+            for (size_t i = 0; i < np; ++i)
+              if (std::isfinite(bw[i]) && sb[i] > 0)
+                busy[i] += take * SharedStepBusy(sb[i] / bw[i], step, o_.coarse_overlap);
           want -= take;
           used_in_run += take;
           if (used_in_run == count) {
@@ -528,11 +550,15 @@ class Lowerer {
           b_.Edge(cur[pr.src], f);
           b_.Edge(cur[pr.dst], f);
           double took = std::isfinite(bw[i]) ? lat[i] + bytes[i] / bw[i] : 0;
-          if (o_.coarse_rate_headroom > 0 && std::isfinite(bw[i]) && bytes[i] > 0 && T > took) {
-            // Spread the bytes over the sub-phase like the chunked steps do (their mean rate,
-            // times the headroom), so a collective overlapping this one finds the gaps free.
-            b_.node(f).rate_Bps =
-                std::min(bw[i], o_.coarse_rate_headroom * bytes[i] / (T - lat[i]));
+          if (bounded && std::isfinite(bw[i]) && bytes[i] > 0 && T > took) {
+            // Spread the bytes over the sub-phase as the chunked steps do: at least their mean
+            // rate, at most what the mean-field of overlapping rings gives, and at most
+            // `coarse_rate_headroom` times the mean (docs/simulator.md, "Coarse collectives").
+            const double mean = bytes[i] / (T - lat[i]);
+            double cap = bw[i];
+            if (o_.coarse_overlap > 0) cap = std::min(cap, bytes[i] / busy[i]);
+            if (o_.coarse_rate_headroom > 0) cap = std::min(cap, o_.coarse_rate_headroom * mean);
+            b_.node(f).rate_Bps = std::max(mean, cap);
             took = lat[i] + bytes[i] / b_.node(f).rate_Bps;
           }
           for (int m : {pr.src, pr.dst}) {

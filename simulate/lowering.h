@@ -11,10 +11,10 @@
 //              are done (chunk by chunk, what NCCL does), or
 //      coarse: a phase is a run of steps with the same pairs (a ring is one phase; a
 //              hierarchical all-reduce three), cut into `coarse_split` sub-phases; in each, one
-//              full-rate flow per (sender, receiver) pair carries its steps' bytes, and each member
-//              then waits out the latency the chunked steps would have paid, so it ends when the
-//              chunked sub-phase would (docs/simulator.md, "Coarse collectives", with the measured
-//              errors).
+//              rate-bounded flow per (sender, receiver) pair carries its steps' bytes, and each
+//              member then waits the rest of what the chunked sub-phase takes alone, so it ends
+//              when the chunked sub-phase would (docs/simulator.md, "Coarse collectives", with
+//              the measured errors).
 //    kAuto picks exact when the whole iteration has at most `exact_flow_limit` exact flows.
 #pragma once
 
@@ -37,8 +37,13 @@ struct LoweringOptions {
   CollectiveMode collectives = CollectiveMode::kAuto;
   int64_t exact_flow_limit = 200000;  // kAuto: exact up to this many flows per iteration
   int coarse_split = 4;               // coarse: sub-phases per phase (docs/simulator.md)
-  // coarse: each flow's rate is bounded by this factor times the mean rate of the chunked steps
-  // it stands for (0 = no bound); 1.25 measured best (docs/simulator.md, "Coarse collectives").
+  // coarse: each flow's rate is bounded (docs/simulator.md, "Coarse collectives") by
+  // `coarse_rate_headroom` times the mean rate of the chunked steps it stands for, and, when
+  // `coarse_overlap` k > 0, by the mean-field rate of k chunked rings sharing its links with random
+  // phases; never below that mean rate. 0 turns a term off; both 0 = no bound (full rate, then a
+  // delay). The mean field is off by default: it is closer on average over plans whose rings
+  // overlap at random phases, but 1.5% fast where identical jobs run in phase (TwoJobsTest).
+  double coarse_overlap = 0;
   double coarse_rate_headroom = 1.25;
   // Per-rank compute slow-down: a rank's kernels take 1/factor as long (0.5 = half as fast).
   // Empty = every rank at its endpoint's speed factor only.
