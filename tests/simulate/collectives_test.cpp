@@ -96,35 +96,46 @@ TEST(ContentionTest, HierarchicalBeatsFlatRingAcrossSlowNetwork) {
   }
 }
 
-// Coarse collectives against chunk-exact ones. One collective at a time (buckets on one stream,
-// what `convscale plan` emits for dp): exact to solver precision, contended or not. Overlapping
-// buckets: each bound is the error measured (docs/simulator.md, "Coarse collectives") rounded up,
-// so it cannot grow unnoticed; the 1% goal holds for the *_big and tree_overlap_small cases only.
+// Coarse collectives against chunk-exact ones, on the plans of docs/simulator.md ("Coarse
+// collectives"): 4 buckets of a 32-layer model, links of 12.5 GB/s and 1 us; star, or 4 nodes
+// behind 2:1 oversubscribed uplinks with a placement that makes most ring edges cross nodes.
 struct CoarseCase {
   const char* name;
   int n;
   bool tree;       // 4 nodes behind 2:1 oversubscribed uplinks, random-like placement
   bool serialize;  // buckets on one stream (no overlap)
   double bucket_bytes;
-  double flops;
-  double bound;  // largest relative error allowed (iteration and exposed communication)
+  double flops;  // per layer
+  double bound;  // largest relative error allowed (see the suites)
 };
 
+struct Platform {
+  std::unique_ptr<FakeCluster> cluster;
+  std::vector<int> endpoints;
+};
+
+Platform MakePlatform(const CoarseCase& c) {
+  Platform p;
+  if (c.tree) {
+    p.cluster = FakeCluster::Tree(4, c.n / 4, 12.5e9, 12.5e9 * c.n / 4 / 2, 1e-6);
+    for (int r = 0; r < c.n; ++r) p.endpoints.push_back((r * 5) % c.n);  // edges cross nodes
+  } else {
+    p.cluster = FakeCluster::Star(c.n, 12.5e9, 1e-6);
+  }
+  return p;
+}
+
+// One collective at a time (buckets on one stream, what `convscale plan` emits for dp), or
+// buckets so large that the latency gaps do not matter: coarse equals exact, contended or not,
+// to the bound (measured 0 and 3.7e-4).
 class CoarseVsExactTest : public ::testing::TestWithParam<CoarseCase> {};
 
 TEST_P(CoarseVsExactTest, IterationAndExposedCommWithinBound) {
   const CoarseCase c = GetParam();
-  std::unique_ptr<FakeCluster> cl;
-  std::vector<int> eps;
-  if (c.tree) {
-    cl = FakeCluster::Tree(4, c.n / 4, 12.5e9, 12.5e9 * c.n / 4 / 2, 1e-6);
-    for (int r = 0; r < c.n; ++r) eps.push_back((r * 5) % c.n);  // most ring edges cross nodes
-  } else {
-    cl = FakeCluster::Star(c.n, 12.5e9, 1e-6);
-  }
-  const plan::Plan p = BucketPlan(c.n, 16, c.flops, 4, c.bucket_bytes, c.serialize, eps);
-  const auto exact = Simulate(p, *cl, Opts(CollectiveMode::kExact));
-  const auto coarse = Simulate(p, *cl, Opts(CollectiveMode::kCoarse));
+  const Platform pf = MakePlatform(c);
+  const plan::Plan p = BucketPlan(c.n, 16, c.flops, 4, c.bucket_bytes, c.serialize, pf.endpoints);
+  const auto exact = Simulate(p, *pf.cluster, Opts(CollectiveMode::kExact));
+  const auto coarse = Simulate(p, *pf.cluster, Opts(CollectiveMode::kCoarse));
   EXPECT_LT(RelErr(coarse.iteration_time_s, exact.iteration_time_s), c.bound)
       << "exact " << exact.iteration_time_s << " coarse " << coarse.iteration_time_s;
   const double comm = exact.iteration_time_s - 32 * c.flops / 1e12;  // exposed communication
@@ -134,35 +145,67 @@ TEST_P(CoarseVsExactTest, IterationAndExposedCommWithinBound) {
 
 INSTANTIATE_TEST_SUITE_P(
     Platforms, CoarseVsExactTest,
-    ::testing::Values(CoarseCase{"star_serial", 32, false, true, 4e6, 1e8, 0.01},
-                      CoarseCase{"tree_serial", 32, true, true, 4e6, 1e8, 0.01},
-                      CoarseCase{"star_overlap", 32, false, false, 4e6, 1e7, 0.025},
-                      CoarseCase{"tree_overlap", 32, true, false, 4e6, 1e7, 0.06},
-                      CoarseCase{"star_overlap_small", 64, false, false, 1e6, 1e6, 0.035},
-                      CoarseCase{"tree_overlap_small", 64, true, false, 1e6, 1e6, 0.01},
-                      CoarseCase{"star_overlap_big", 16, false, false, 64e6, 1e7, 0.01},
-                      CoarseCase{"tree_overlap_big", 16, true, false, 64e6, 1e7, 0.01}),
+    ::testing::Values(CoarseCase{"star_serial", 32, false, true, 4e6, 1e8, 1e-6},
+                      CoarseCase{"tree_serial", 32, true, true, 4e6, 1e8, 1e-6},
+                      CoarseCase{"star_overlap_big", 16, false, false, 64e6, 1e7, 5e-4},
+                      CoarseCase{"tree_overlap_big", 16, true, false, 64e6, 1e7, 5e-4}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// Overlapping buckets. The chunk-exact time of one plan is chaotic there: rings whose chunks
+// happen to start in phase stay in phase (the fluid model keeps any offset smaller than the
+// latency) and their latency gaps go unused; scaling the compute per layer by 1.01 moves the exact
+// iteration time of these plans by -2.6% to -6.0%. So coarse is compared with exact over an
+// ensemble, the compute per layer scaled by 0.90, 0.92, ..., 1.30: the mean of the relative
+// errors must stay within the bound (the measured mean rounded up, docs/simulator.md "Coarse
+// collectives"), so that the method cannot regress unnoticed. Both bounds are checked: the
+// default (1.25 times the chunked mean rate) and the mean field of 4 rings (coarse_overlap 4).
+struct EnsembleCase {
+  CoarseCase c;
+  double mean_field_bound;  // the same, with coarse_overlap = 4
+};
+
+class CoarseVsExactEnsembleTest : public ::testing::TestWithParam<EnsembleCase> {};
+
+TEST_P(CoarseVsExactEnsembleTest, MeanIterationErrorWithinBound) {
+  const CoarseCase c = GetParam().c;
+  const Platform pf = MakePlatform(c);
+  SimulateOptions mean_field = Opts(CollectiveMode::kCoarse);
+  mean_field.lowering.coarse_overlap = 4;
+  double sum = 0, sum_mf = 0;
+  const int points = 21;
+  for (int k = 0; k < points; ++k) {
+    const double flops = c.flops * (0.90 + 0.02 * k);
+    const plan::Plan p = BucketPlan(c.n, 16, flops, 4, c.bucket_bytes, false, pf.endpoints);
+    const double exact = Simulate(p, *pf.cluster, Opts(CollectiveMode::kExact)).iteration_time_s;
+    sum += Simulate(p, *pf.cluster, Opts(CollectiveMode::kCoarse)).iteration_time_s / exact - 1;
+    sum_mf += Simulate(p, *pf.cluster, mean_field).iteration_time_s / exact - 1;
+  }
+  EXPECT_LT(std::abs(sum / points), c.bound) << "mean relative error " << sum / points;
+  EXPECT_LT(std::abs(sum_mf / points), GetParam().mean_field_bound)
+      << "mean field: mean relative error " << sum_mf / points;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Platforms, CoarseVsExactEnsembleTest,
+    ::testing::Values(EnsembleCase{{"star_overlap", 32, false, false, 4e6, 1e7, 0.004}, 0.003},
+                      EnsembleCase{{"tree_overlap", 32, true, false, 4e6, 1e7, 0.008}, 0.002},
+                      EnsembleCase{{"star_overlap_small", 64, false, false, 1e6, 1e6, 0.012}, 0.01},
+                      EnsembleCase{{"tree_overlap_small", 64, true, false, 1e6, 1e6, 0.008},
+                                   0.008}),
+    [](const auto& info) { return std::string(info.param.c.name); });
 
 // The rate bound is what brings small overlapping collectives close: without it (the coarse
 // flow sends at full rate, then idles) the same plans are 11% and 31% slow.
 TEST(CoarseVsExactTest, RateBoundModelsTheGapsOfChunkedRings) {
   for (const bool tree : {false, true}) {
-    std::unique_ptr<FakeCluster> cl;
-    std::vector<int> eps;
-    if (tree) {
-      cl = FakeCluster::Tree(4, 16, 12.5e9, 12.5e9 * 8, 1e-6);
-      for (int r = 0; r < 64; ++r) eps.push_back((r * 5) % 64);
-    } else {
-      cl = FakeCluster::Star(64, 12.5e9, 1e-6);
-    }
-    const plan::Plan p = BucketPlan(64, 16, 1e6, 4, 1e6, false, eps);
-    const double exact = Simulate(p, *cl, Opts(CollectiveMode::kExact)).iteration_time_s;
+    const Platform pf = MakePlatform(CoarseCase{"", 64, tree, false, 1e6, 1e6, 0});
+    const plan::Plan p = BucketPlan(64, 16, 1e6, 4, 1e6, false, pf.endpoints);
+    const double exact = Simulate(p, *pf.cluster, Opts(CollectiveMode::kExact)).iteration_time_s;
     SimulateOptions o = Opts(CollectiveMode::kCoarse);
+    o.lowering.coarse_overlap = 0;
     o.lowering.coarse_rate_headroom = 0;
-    const double unbounded = Simulate(p, *cl, o).iteration_time_s;
-    o.lowering.coarse_rate_headroom = 1.25;
-    const double bounded = Simulate(p, *cl, o).iteration_time_s;
+    const double unbounded = Simulate(p, *pf.cluster, o).iteration_time_s;
+    const double bounded = Simulate(p, *pf.cluster, Opts(CollectiveMode::kCoarse)).iteration_time_s;
     EXPECT_GT(RelErr(unbounded, exact), 0.10) << (tree ? "tree" : "star");
     EXPECT_LT(RelErr(bounded, exact), 0.035) << (tree ? "tree" : "star");
   }
