@@ -40,6 +40,7 @@ namespace {
 
 struct ExecuteArgs {
   std::string plan, backend = "cpu", output, trace, data = "synthetic", data_dir, dump_weights;
+  std::string profile;  // run the kernels this profile measured (ComputeBackend::Choices)
   int iterations = 10, warmup = 2, epochs = 0, threads = 0;
   uint64_t seed = 1;
   double lr = 0.01, momentum = 0.9, peer_timeout_s = 30;
@@ -56,6 +57,31 @@ struct ProfileArgs {
 };
 
 #ifdef CONVSCALE_HAVE_CPU_BACKEND
+
+// The implementation choices per layer a profile recorded (its layers' "choices"), checked to
+// come from the backend that will use them.
+std::map<std::string, std::map<std::string, int>> RecordedChoices(const std::string& file,
+                                                                  const std::string& backend) {
+  const Json j = ReadJsonFile(file);
+  const JsonObject root(j, file, "");
+  const JsonObject context = root.Object("context");
+  const std::string made_by = context.String("backend", "");
+  if (made_by != backend)
+    throw InputError(file + ": /context/backend: the profile was measured with \"" + made_by +
+                     "\", this run uses \"" + backend + "\"; its kernel choices do not apply");
+  std::map<std::string, std::map<std::string, int>> out;
+  const Json& layers = j.contains("layers") ? j["layers"] : Json::array();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string where = "/layers/" + std::to_string(i);
+    const JsonObject l(layers[i], file, where);
+    if (!layers[i].contains("choices")) continue;
+    const JsonObject c = l.Object("choices");
+    std::map<std::string, int>& m = out[l.String("name")];
+    for (const auto& [k, v] : layers[i]["choices"].items())
+      m[k] = static_cast<int>(c.Int(k.c_str(), INT32_MIN, INT32_MAX));
+  }
+  return out;
+}
 
 std::unique_ptr<exec::ComputeBackend> MakeBackend(const std::string& name) {
   if (name == "cpu") return exec::cpu::MakeOneDnnBackend();
@@ -158,6 +184,8 @@ int RunExecute(const ExecuteArgs& a) {
   graph::Network net = graph::LoadModel(plan.context.model, plan.global_batch);
   CheckPrecision(a.backend, plan.precision, a.plan + ": the plan's precision");
   auto backend = MakeBackend(a.backend);
+  const auto choices = a.profile.empty() ? std::map<std::string, std::map<std::string, int>>{}
+                                         : RecordedChoices(a.profile, backend->name());
 
   exec::LaunchOptions lo;
   lo.library_collectives = a.mpi_collectives;
@@ -190,6 +218,7 @@ int RunExecute(const ExecuteArgs& a) {
     opt.momentum = a.momentum;
     exec::RuntimeOptions ro;
     ro.peer_timeout_s = a.peer_timeout_s;
+    ro.choices = choices;
     ro.node_of_rank = NodesOf(plan);
     exec::Runtime runtime(plan, net, *backend, *comm, opt, a.seed, ro);
 
@@ -396,6 +425,9 @@ int RunProfile(const ProfileArgs& a) {
                         {"forward_s", exec::Summarise(fwd[v]).median},
                         {"backward_data_s", exec::Summarise(bd[v]).median},
                         {"backward_weight_s", exec::Summarise(bw[v]).median}});
+      // The kernels these times belong to, for `execute --profile` (cuDNN: the algorithms).
+      const std::map<std::string, int> choices = backend->Choices(int(v));
+      if (!choices.empty()) layers.back()["choices"] = choices;
     }
 
     // Communication sweep: ping-pong between ranks 0 and 1 (one-way time = round trip / 2) and
@@ -510,6 +542,8 @@ void AddExecuteCommands(CLI::App& app, Action& action) {
   e->add_option("--backend", ea->backend, "Compute backend: cpu")->capture_default_str();
   e->add_option("-o,--output", ea->output, "Measured summary JSON (default: a table on stdout)");
   e->add_option("--trace", ea->trace, "Chrome trace JSON of the measured iterations");
+  e->add_option("--profile", ea->profile,
+                "Profile JSON (convscale profile, same backend): run the kernels it measured");
   e->add_option("--iterations", ea->iterations, "Measured iterations")->capture_default_str();
   e->add_option("--warmup", ea->warmup, "Warm-up iterations, not measured")->capture_default_str();
   e->add_option("--data", ea->data, "synthetic or fashion-mnist")->capture_default_str();

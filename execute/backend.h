@@ -29,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,6 +78,10 @@ struct BackendConfig {
   uint64_t seed = 1;
   int device = 0;   // local device index (CUDA); ignored by the CPU backend
   int threads = 0;  // CPU threads for compute (0 = the library default)
+  // Per layer name, the implementation choices a profile recorded (ComputeBackend::Choices), so
+  // `execute --profile` runs the kernels the profile measured. A layer not listed, or whose
+  // choices do not apply (another shape, too much workspace), gets the backend's own choice.
+  std::map<std::string, std::map<std::string, int>> choices;
 };
 
 // One rank's share of the network. Layer ids are vertex ids of graph::Network.
@@ -163,6 +168,14 @@ class ComputeBackend {
   virtual std::vector<DeviceTaskTime> TaskTimes(double /*host_now_s*/) { return {}; }
   // Peak memory this rank used, bytes: device allocations tracked by the backend, and for the
   // CPU backend the process's maximum resident set (getrusage), whichever is larger.
+  // The choices the backend made for `layer` that decide its speed, by name (cuDNN: each
+  // convolution direction's algorithm and math type); empty where it made none (oneDNN picks
+  // one implementation per primitive itself). Recorded by `profile`, given back through
+  // BackendConfig::choices.
+  virtual std::map<std::string, int> Choices(int layer) const {
+    (void)layer;
+    return {};
+  }
   virtual int64_t PeakMemoryBytes() const = 0;
   virtual int64_t TrackedMemoryBytes() const = 0;  // bytes the backend allocated itself
 };

@@ -633,6 +633,7 @@ Runtime::Runtime(const plan::Plan& plan, const graph::Network& net, ComputeBacke
   cfg.optimizer = optimizer;
   cfg.optimizer.kind = plan.optimizer;
   cfg.seed = seed;
+  cfg.choices = options.choices;
   backend.Setup(net, {param_layers.begin(), param_layers.end()}, cfg);
   m.Prepare();
 }

@@ -73,6 +73,8 @@ struct RuntimeOptions {
   // The node of each rank (index = rank), for hierarchical collectives; empty = every rank its
   // own node. The CLI takes it from the plan's cluster description.
   std::vector<int> node_of_rank;
+  // Implementation choices per layer name, from a profile (BackendConfig::choices).
+  std::map<std::string, std::map<std::string, int>> choices;
 };
 
 // Which replica / samples a rank's micro-batch gets: replica r of R, micro-batch m of M, with the

@@ -175,6 +175,7 @@ class CudaBackend final : public exec::ComputeBackend {
   void EndTask(int task) override;
   std::vector<DeviceTaskTime> TaskTimes(double host_now_s) override;
   double last_call_s() const { return options_.synchronous ? last_call_s_ : -1; }
+  std::map<std::string, int> Choices(int layer) const override;
   int64_t PeakMemoryBytes() const override;
   int64_t TrackedMemoryBytes() const override {
     return static_cast<int64_t>(AllocatedBytes() - baseline_bytes_);
@@ -184,6 +185,9 @@ class CudaBackend final : public exec::ComputeBackend {
   LayerState& State(int layer, const char* what);
   void SetupLayer(LayerState& s);
   void SelectConvAlgorithms(LayerState& s, const TensorDesc& in_desc);
+  // Takes the algorithms a profile recorded for `s` (BackendConfig::choices); false, changing
+  // nothing, when there are none or they do not apply here.
+  bool UseRecordedAlgorithms(LayerState& s, const TensorDesc& in_desc);
   void InitParameters(const exec::BackendConfig& config);
   void SetTensor(TensorDesc& d, int64_t n, const Shape& sh, DType t) const;
   // Input tensor descriptor of layer `s`'s input i (the producer's output descriptor).
@@ -230,6 +234,8 @@ class CudaBackend final : public exec::ComputeBackend {
   double grad_scale_ = 1;
   double workspace_budget_ = 0;
   exec::OptimizerConfig opt_;
+  std::map<std::string, std::map<std::string, int>> recorded_;  // BackendConfig::choices
+  int conv_layers_ = 0, conv_recorded_ = 0;  // convolutions, and those run as recorded
   int64_t step_ = 0;
   const graph::Network* net_ = nullptr;
   std::map<int, std::unique_ptr<LayerState>> states_;  // owned layers and boundary producers
@@ -368,6 +374,8 @@ void CudaBackend::Setup(const graph::Network& net, const std::vector<int>& layer
     params_lp_ = master_.as<char>();
   }
   InitParameters(config);
+  recorded_ = config.choices;
+  conv_layers_ = conv_recorded_ = 0;
   for (auto& [v, s] : states_) SetupLayer(*s);
   description_ =
       device_.name + " (sm_" + std::to_string(device_.sm_major) + std::to_string(device_.sm_minor) +
@@ -376,6 +384,9 @@ void CudaBackend::Setup(const graph::Network& net, const std::vector<int>& layer
       std::to_string(CUBLAS_VER_MINOR) + ", precision " + config.precision + ", layout " +
       (format_ == CUDNN_TENSOR_NHWC ? "NHWC" : "NCHW") + ", conv algorithms by " +
       (options_.find_algorithms ? "cudnnFind (best of 3 trials)" : "cudnnGet_v7 heuristics") +
+      (recorded_.empty() ? std::string()
+                         : ", " + std::to_string(conv_recorded_) + " of " +
+                               std::to_string(conv_layers_) + " as the profile recorded") +
       " within " + std::to_string(static_cast<int64_t>(workspace_budget_)) + " bytes of workspace";
   Synchronize();
 }
@@ -590,10 +601,74 @@ int BestOfTrials(Perf* out, int max, Find find) {
 
 }  // namespace
 
+bool CudaBackend::UseRecordedAlgorithms(LayerState& s, const TensorDesc& in_desc) {
+  const auto found = recorded_.find(s.layer->name);
+  if (found == recorded_.end()) return false;
+  const std::map<std::string, int>& c = found->second;
+  for (const char* k : {"forward", "forward_math", "backward_data", "backward_data_math",
+                        "backward_filter", "backward_filter_math"})
+    if (c.count(k) == 0) return false;
+  const bool strict = dtype_ == DType::kF32 && !tf32_;
+  for (const char* k : {"forward_math", "backward_data_math", "backward_filter_math"})
+    if (strict && c.at(k) != CUDNN_FMA_MATH) return false;  // tensor ops where fp32 is asked
+  const auto fwd = static_cast<cudnnConvolutionFwdAlgo_t>(c.at("forward"));
+  const auto bwd_data = static_cast<cudnnConvolutionBwdDataAlgo_t>(c.at("backward_data"));
+  const auto bwd_filter = static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.at("backward_filter"));
+  const auto fwd_math = static_cast<cudnnMathType_t>(c.at("forward_math"));
+  const auto bwd_data_math = static_cast<cudnnMathType_t>(c.at("backward_data_math"));
+  const auto bwd_filter_math = static_cast<cudnnMathType_t>(c.at("backward_filter_math"));
+  // Each must run on this shape within the workspace budget: the workspace query fails for an
+  // algorithm that does not support the shape.
+  const cudnnTensorDescriptor_t x = in_desc, y = s.out_desc;
+  size_t need = 0, ws = 0;
+  if (cudnnSetConvolutionMathType(s.conv, fwd_math) != CUDNN_STATUS_SUCCESS ||
+      cudnnGetConvolutionForwardWorkspaceSize(cudnn_, x, s.filter, s.conv, y, fwd, &ws) !=
+          CUDNN_STATUS_SUCCESS)
+    return false;
+  need = std::max(need, ws);
+  if (cudnnSetConvolutionMathType(s.conv, bwd_data_math) != CUDNN_STATUS_SUCCESS ||
+      cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, s.filter, y, s.conv, x, bwd_data, &ws) !=
+          CUDNN_STATUS_SUCCESS)
+    return false;
+  need = std::max(need, ws);
+  if (cudnnSetConvolutionMathType(s.conv, bwd_filter_math) != CUDNN_STATUS_SUCCESS ||
+      cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_, x, y, s.conv, s.filter, bwd_filter,
+                                                     &ws) != CUDNN_STATUS_SUCCESS)
+    return false;
+  need = std::max(need, ws);
+  if (static_cast<double>(need) > workspace_budget_) return false;
+  s.fwd_algo = fwd;
+  s.bwd_data_algo = bwd_data;
+  s.bwd_filter_algo = bwd_filter;
+  s.fwd_math = fwd_math;
+  s.bwd_data_math = bwd_data_math;
+  s.bwd_filter_math = bwd_filter_math;
+  workspace_.Reserve(std::max<size_t>(need, 1));
+  return true;
+}
+
+std::map<std::string, int> CudaBackend::Choices(int layer) const {
+  const auto it = states_.find(layer);
+  if (it == states_.end() || !it->second->owned || it->second->layer->type != LayerType::kConv2d)
+    return {};
+  const LayerState& s = *it->second;
+  return {{"forward", static_cast<int>(s.fwd_algo)},
+          {"forward_math", static_cast<int>(s.fwd_math)},
+          {"backward_data", static_cast<int>(s.bwd_data_algo)},
+          {"backward_data_math", static_cast<int>(s.bwd_data_math)},
+          {"backward_filter", static_cast<int>(s.bwd_filter_algo)},
+          {"backward_filter_math", static_cast<int>(s.bwd_filter_math)}};
+}
+
 void CudaBackend::SelectConvAlgorithms(LayerState& s, const TensorDesc& in_desc) {
   // The math type each candidate needs comes with it; strict fp32 forbids tensor-op math.
   const bool strict = dtype_ == DType::kF32 && !tf32_;
   auto allowed = [&](cudnnMathType_t m) { return !strict || m == CUDNN_FMA_MATH; };
+  ++conv_layers_;
+  if (UseRecordedAlgorithms(s, in_desc)) {
+    ++conv_recorded_;
+    return;
+  }
   CUDNN_CHECK(cudnnSetConvolutionMathType(
       s.conv, strict ? CUDNN_FMA_MATH
                      : (dtype_ == DType::kF32 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH)));

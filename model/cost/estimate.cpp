@@ -90,7 +90,8 @@ Profile ProfileFromJson(const Json& j, const std::string& file) {
   p.update_s = root.Number("update_s", 0.0);
   p.params = root.Number("params", 0.0);
   for (const auto& l : root.ObjectArray("layers")) {
-    l.CheckKeys({"name", "type", "forward_s", "backward_data_s", "backward_weight_s"});
+    // "choices": the kernels the times belong to (execute --profile); not a cost.
+    l.CheckKeys({"name", "type", "forward_s", "backward_data_s", "backward_weight_s", "choices"});
     LayerProfile lp;
     lp.forward_s = l.Number("forward_s", 0.0);
     lp.backward_data_s = l.Number("backward_data_s", 0.0);

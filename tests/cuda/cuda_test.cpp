@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -328,6 +329,40 @@ TEST(CudaTiming, TaskTimesAreDeviceTimesInsideTheHostInterval) {
   EXPECT_GE(device_s, flops / 2e15);
   EXPECT_LE(device_s, host_s + 1e-5) << "the call returned only after its device work";
   EXPECT_EQ(LastCallDeviceSeconds(*backend), -1) << "not a synchronous backend";
+}
+
+// `profile` records each convolution's cuDNN algorithms (Choices) and `execute --profile` hands
+// them back (BackendConfig::choices): the second backend runs exactly the recorded kernels; a
+// recorded algorithm that does not apply (an unknown id) falls back to cudnnFind.
+TEST(CudaBackend, RecordedConvolutionAlgorithmsAreUsedAgain) {
+  REQUIRE_GPU();
+  Network net("choices", {64, 28, 28}, 5);
+  Builder b{net};
+  const int conv = b.Conv("conv", 0, 64, 3, 1, 1, 1, false);
+  net.Infer(16);
+  exec::BackendConfig cfg;
+  cfg.micro_batch = 16;
+  cfg.precision = "bf16";
+  auto first = MakeCudaBackend();
+  first->Setup(net, {0, conv}, cfg);
+  const std::map<std::string, int> chosen = first->Choices(conv);
+  ASSERT_EQ(chosen.size(), 6u);
+  EXPECT_TRUE(first->Choices(0).empty()) << "the input layer has no kernels to choose";
+
+  cfg.choices = {{"conv", chosen}};
+  auto again = MakeCudaBackend();
+  again->Setup(net, {0, conv}, cfg);
+  EXPECT_EQ(again->Choices(conv), chosen);
+  EXPECT_NE(again->device_description().find("1 of 1 as the profile recorded"), std::string::npos)
+      << again->device_description();
+
+  cfg.choices["conv"]["forward"] = 999;
+  auto fallback = MakeCudaBackend();
+  fallback->Setup(net, {0, conv}, cfg);
+  EXPECT_NE(fallback->device_description().find("0 of 1 as the profile recorded"),
+            std::string::npos)
+      << fallback->device_description();
+  EXPECT_NE(fallback->Choices(conv).at("forward"), 999);
 }
 
 TEST(CudaLayers, FullyConnectedMatchesMatrixProducts) {

@@ -441,6 +441,30 @@ TEST_F(EndToEnd, LostRankStopsTheJobNamingIt) {
   EXPECT_NE(r.output.find("rank 1"), std::string::npos) << r.output;
 }
 
+// `execute --profile` runs the kernels a profile measured; a profile from another backend is
+// refused before any rank starts, naming the file and both backends.
+TEST_F(EndToEnd, ProfileFromAnotherBackendIsRefused) {
+  const std::string plan = Plan("dp1", "--gpus 1 --global-batch 8");
+  const std::string prof = (dir_ / "gpu-profile.json").string();
+  std::ofstream(prof) << R"({"context": {"backend": "cuda/cudnn"}, "layers": []})";
+  const ShellResult r = Shell(Bin() + " execute --plan " + plan + " --profile " + prof);
+  EXPECT_EQ(r.rc, 2) << r.output;
+  EXPECT_NE(r.output.find(prof + ": /context/backend: the profile was measured with "
+                                 "\"cuda/cudnn\", this run uses \"cpu/onednn\"; its kernel "
+                                 "choices do not apply"),
+            std::string::npos)
+      << r.output;
+  // A profile of this backend is taken (oneDNN records no choices: the same run).
+  const std::string cpu = (dir_ / "cpu-profile.json").string();
+  ShellResult p =
+      Shell("OMP_NUM_THREADS=1 " + Bin() +
+            " profile --model fashion_cnn --batch 8 --iterations 1 --warmup 0 -o " + cpu);
+  ASSERT_EQ(p.rc, 0) << p.output;
+  p = Shell("OMP_NUM_THREADS=1 " + Bin() + " execute --plan " + plan + " --profile " + cpu +
+            " --iterations 1 --warmup 0");
+  EXPECT_EQ(p.rc, 0) << p.output;
+}
+
 TEST_F(EndToEnd, EmulatedClusterRunsAcrossNamespaces) {
   const std::string script = std::string(CONVSCALE_SOURCE_DIR) + "/scripts/emulated-cluster";
   const ShellResult check = Shell(script + " --check");

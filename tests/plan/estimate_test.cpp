@@ -172,10 +172,13 @@ TEST(Profile, WhatConvscaleProfileWritesLoadsAndScalesWithSamples) {
     "measured": true, "model": "tiny", "device": "cpu", "precision": "fp32", "batch": 16,
     "params": 350, "update_s": 0.0002,
     "layers": [{"name": "conv1", "type": "conv2d", "forward_s": 0.001,
-                "backward_data_s": 0.002, "backward_weight_s": 0.003}],
+                "backward_data_s": 0.002, "backward_weight_s": 0.003,
+                "choices": {"forward": 1, "forward_math": 2, "backward_data": 1,
+                            "backward_data_math": 2, "backward_filter": 3,
+                            "backward_filter_math": 2}}],
     "network": {"latency_s": 5e-5, "bandwidth_Bps": 2.3e7,
                 "p2p": [{"bytes": 65536, "time_s": 0.003}], "allreduce": []}})");
-  const Profile p = ProfileFromJson(j, "p.json");
+  const Profile p = ProfileFromJson(j, "p.json");  // "choices" (a GPU's kernels) is no cost
   EXPECT_EQ(p.batch, 16);
   ASSERT_EQ(p.layers.count("conv1"), 1u);
   testing::FakeCluster cl(1, 1);
