@@ -105,6 +105,36 @@ uint64_t LayerSeed(uint64_t seed, const std::string& name) {
 }
 
 // Per-layer device state. Buffers are indexed by micro-batch.
+// A convolution's algorithm and math type per direction, and the same as the named integers a
+// profile records (ComputeBackend::Choices, BackendConfig::choices).
+struct ConvAlgorithms {
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+  cudnnMathType_t fwd_math{}, bwd_data_math{}, bwd_filter_math{};
+
+  std::map<std::string, int> ToChoices() const {
+    return {{"forward", fwd},
+            {"forward_math", fwd_math},
+            {"backward_data", bwd_data},
+            {"backward_data_math", bwd_data_math},
+            {"backward_filter", bwd_filter},
+            {"backward_filter_math", bwd_filter_math}};
+  }
+  // False when a key is missing.
+  bool FromChoices(const std::map<std::string, int>& c) {
+    for (const auto& [key, unused] : ToChoices())
+      if (c.count(key) == 0) return false;
+    fwd = static_cast<cudnnConvolutionFwdAlgo_t>(c.at("forward"));
+    bwd_data = static_cast<cudnnConvolutionBwdDataAlgo_t>(c.at("backward_data"));
+    bwd_filter = static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.at("backward_filter"));
+    fwd_math = static_cast<cudnnMathType_t>(c.at("forward_math"));
+    bwd_data_math = static_cast<cudnnMathType_t>(c.at("backward_data_math"));
+    bwd_filter_math = static_cast<cudnnMathType_t>(c.at("backward_filter_math"));
+    return true;
+  }
+};
+
 struct LayerState {
   const Layer* layer = nullptr;
   int id = -1;
@@ -119,10 +149,7 @@ struct LayerState {
   FilterDesc filter;
   ConvDesc conv;
   TensorDesc bias_desc;  // convolution bias: 1 x C x 1 x 1 in the compute type
-  cudnnConvolutionFwdAlgo_t fwd_algo{};
-  cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
-  cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
-  cudnnMathType_t fwd_math{}, bwd_data_math{}, bwd_filter_math{};
+  ConvAlgorithms algos;
   // Pooling, activation, dropout, batch norm.
   PoolDesc pool;
   ActDesc act;
@@ -603,46 +630,41 @@ int BestOfTrials(Perf* out, int max, Find find) {
 
 bool CudaBackend::UseRecordedAlgorithms(LayerState& s, const TensorDesc& in_desc) {
   const auto found = recorded_.find(s.layer->name);
-  if (found == recorded_.end()) return false;
-  const std::map<std::string, int>& c = found->second;
-  for (const char* k : {"forward", "forward_math", "backward_data", "backward_data_math",
-                        "backward_filter", "backward_filter_math"})
-    if (c.count(k) == 0) return false;
+  ConvAlgorithms a;
+  if (found == recorded_.end() || !a.FromChoices(found->second)) return false;
   const bool strict = dtype_ == DType::kF32 && !tf32_;
-  for (const char* k : {"forward_math", "backward_data_math", "backward_filter_math"})
-    if (strict && c.at(k) != CUDNN_FMA_MATH) return false;  // tensor ops where fp32 is asked
-  const auto fwd = static_cast<cudnnConvolutionFwdAlgo_t>(c.at("forward"));
-  const auto bwd_data = static_cast<cudnnConvolutionBwdDataAlgo_t>(c.at("backward_data"));
-  const auto bwd_filter = static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.at("backward_filter"));
-  const auto fwd_math = static_cast<cudnnMathType_t>(c.at("forward_math"));
-  const auto bwd_data_math = static_cast<cudnnMathType_t>(c.at("backward_data_math"));
-  const auto bwd_filter_math = static_cast<cudnnMathType_t>(c.at("backward_filter_math"));
+  for (cudnnMathType_t m : {a.fwd_math, a.bwd_data_math, a.bwd_filter_math})
+    if (strict && m != CUDNN_FMA_MATH) return false;  // tensor ops where fp32 is asked
   // Each must run on this shape within the workspace budget: the workspace query fails for an
   // algorithm that does not support the shape.
   const cudnnTensorDescriptor_t x = in_desc, y = s.out_desc;
-  size_t need = 0, ws = 0;
-  if (cudnnSetConvolutionMathType(s.conv, fwd_math) != CUDNN_STATUS_SUCCESS ||
-      cudnnGetConvolutionForwardWorkspaceSize(cudnn_, x, s.filter, s.conv, y, fwd, &ws) !=
-          CUDNN_STATUS_SUCCESS)
+  size_t need = 0;
+  auto fits = [&](cudnnMathType_t math, auto query) {
+    size_t ws = 0;
+    if (cudnnSetConvolutionMathType(s.conv, math) != CUDNN_STATUS_SUCCESS ||
+        query(&ws) != CUDNN_STATUS_SUCCESS)
+      return false;
+    need = std::max(need, ws);
+    return true;
+  };
+  if (!fits(a.fwd_math,
+            [&](size_t* ws) {
+              return cudnnGetConvolutionForwardWorkspaceSize(cudnn_, x, s.filter, s.conv, y, a.fwd,
+                                                             ws);
+            }) ||
+      !fits(a.bwd_data_math,
+            [&](size_t* ws) {
+              return cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, s.filter, y, s.conv, x,
+                                                                  a.bwd_data, ws);
+            }) ||
+      !fits(a.bwd_filter_math,
+            [&](size_t* ws) {
+              return cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_, x, y, s.conv, s.filter,
+                                                                    a.bwd_filter, ws);
+            }) ||
+      static_cast<double>(need) > workspace_budget_)
     return false;
-  need = std::max(need, ws);
-  if (cudnnSetConvolutionMathType(s.conv, bwd_data_math) != CUDNN_STATUS_SUCCESS ||
-      cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, s.filter, y, s.conv, x, bwd_data, &ws) !=
-          CUDNN_STATUS_SUCCESS)
-    return false;
-  need = std::max(need, ws);
-  if (cudnnSetConvolutionMathType(s.conv, bwd_filter_math) != CUDNN_STATUS_SUCCESS ||
-      cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_, x, y, s.conv, s.filter, bwd_filter,
-                                                     &ws) != CUDNN_STATUS_SUCCESS)
-    return false;
-  need = std::max(need, ws);
-  if (static_cast<double>(need) > workspace_budget_) return false;
-  s.fwd_algo = fwd;
-  s.bwd_data_algo = bwd_data;
-  s.bwd_filter_algo = bwd_filter;
-  s.fwd_math = fwd_math;
-  s.bwd_data_math = bwd_data_math;
-  s.bwd_filter_math = bwd_filter_math;
+  s.algos = a;
   workspace_.Reserve(std::max<size_t>(need, 1));
   return true;
 }
@@ -651,13 +673,7 @@ std::map<std::string, int> CudaBackend::Choices(int layer) const {
   const auto it = states_.find(layer);
   if (it == states_.end() || !it->second->owned || it->second->layer->type != LayerType::kConv2d)
     return {};
-  const LayerState& s = *it->second;
-  return {{"forward", static_cast<int>(s.fwd_algo)},
-          {"forward_math", static_cast<int>(s.fwd_math)},
-          {"backward_data", static_cast<int>(s.bwd_data_algo)},
-          {"backward_data_math", static_cast<int>(s.bwd_data_math)},
-          {"backward_filter", static_cast<int>(s.bwd_filter_algo)},
-          {"backward_filter_math", static_cast<int>(s.bwd_filter_math)}};
+  return it->second->algos.ToChoices();
 }
 
 void CudaBackend::SelectConvAlgorithms(LayerState& s, const TensorDesc& in_desc) {
@@ -698,27 +714,27 @@ void CudaBackend::SelectConvAlgorithms(LayerState& s, const TensorDesc& in_desc)
       CUDNN_CHECK(
           cudnnFindConvolutionForwardAlgorithm(cudnn_, x, s.filter, s.conv, y, kMax, n, perf));
     });
-    pick(fwd, s.fwd_algo, s.fwd_math, "forward");
+    pick(fwd, s.algos.fwd, s.algos.fwd_math, "forward");
     found = BestOfTrials(bwd_data, kMax, [&](auto* perf, int* n) {
       CUDNN_CHECK(
           cudnnFindConvolutionBackwardDataAlgorithm(cudnn_, s.filter, y, s.conv, x, kMax, n, perf));
     });
-    pick(bwd_data, s.bwd_data_algo, s.bwd_data_math, "backward-data");
+    pick(bwd_data, s.algos.bwd_data, s.algos.bwd_data_math, "backward-data");
     found = BestOfTrials(bwd_filter, kMax, [&](auto* perf, int* n) {
       CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(cudnn_, x, y, s.conv, s.filter, kMax,
                                                               n, perf));
     });
-    pick(bwd_filter, s.bwd_filter_algo, s.bwd_filter_math, "backward-filter");
+    pick(bwd_filter, s.algos.bwd_filter, s.algos.bwd_filter_math, "backward-filter");
   } else {
     CUDNN_CHECK(
         cudnnGetConvolutionForwardAlgorithm_v7(cudnn_, x, s.filter, s.conv, y, kMax, &found, fwd));
-    pick(fwd, s.fwd_algo, s.fwd_math, "forward");
+    pick(fwd, s.algos.fwd, s.algos.fwd_math, "forward");
     CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_, s.filter, y, s.conv, x, kMax,
                                                             &found, bwd_data));
-    pick(bwd_data, s.bwd_data_algo, s.bwd_data_math, "backward-data");
+    pick(bwd_data, s.algos.bwd_data, s.algos.bwd_data_math, "backward-data");
     CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn_, x, y, s.conv, s.filter, kMax,
                                                               &found, bwd_filter));
-    pick(bwd_filter, s.bwd_filter_algo, s.bwd_filter_math, "backward-filter");
+    pick(bwd_filter, s.algos.bwd_filter, s.algos.bwd_filter_math, "backward-filter");
   }
   workspace_.Reserve(std::max<size_t>(ws_needed, 1));
 }
@@ -836,9 +852,9 @@ void CudaBackend::Forward(int layer, int mb) {
     case LayerType::kInput:
       break;
     case LayerType::kConv2d:
-      CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv, s.fwd_math));
+      CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv, s.algos.fwd_math));
       CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, InDesc(s, 0), In(s, 0, mb), s.filter,
-                                          ParamsLp(s), s.conv, s.fwd_algo, workspace_.data(),
+                                          ParamsLp(s), s.conv, s.algos.fwd, workspace_.data(),
                                           workspace_.bytes(), &zero, s.out_desc, y));
       if (s.bias_count)
         CUDNN_CHECK(cudnnAddTensor(cudnn_, &one, s.bias_desc,
@@ -995,9 +1011,9 @@ void CudaBackend::BackwardData(int layer, int mb) {
       break;
     case LayerType::kConv2d: {
       void* dx = DIn(s, 0, mb, &beta);
-      CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv, s.bwd_data_math));
+      CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv, s.algos.bwd_data_math));
       CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, s.filter, ParamsLp(s), s.out_desc, dy,
-                                               s.conv, s.bwd_data_algo, workspace_.data(),
+                                               s.conv, s.algos.bwd_data, workspace_.data(),
                                                workspace_.bytes(), &beta, InDesc(s, 0), dx));
       break;
     }
@@ -1107,9 +1123,9 @@ void CudaBackend::BackwardWeight(int layer, int mb) {
   BeginCall();
   switch (l.type) {
     case LayerType::kConv2d:
-      CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv, s.bwd_filter_math));
+      CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv, s.algos.bwd_filter_math));
       CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-          cudnn_, &one, InDesc(s, 0), In(s, 0, mb), s.out_desc, dy, s.conv, s.bwd_filter_algo,
+          cudnn_, &one, InDesc(s, 0), In(s, 0, mb), s.out_desc, dy, s.conv, s.algos.bwd_filter,
           workspace_.data(), workspace_.bytes(), &one, s.filter, dw));
       if (s.bias_count)
         CUDNN_CHECK(
