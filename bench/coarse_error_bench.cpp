@@ -1,4 +1,4 @@
-// Coarse against chunk-exact collectives when bucket all-reduces overlap (issue 5,
+// Coarse against chunk-exact collectives when bucket all-reduces overlap (see
 // docs/simulator.md, "Coarse collectives"). The chunk-exact time of one plan is chaotic there
 // (rings that start in phase stay in phase), so each case is simulated over an ensemble: the
 // compute per layer (or the bucket size) scaled by 0.90 ... 1.30 in `--points` steps. Prints, per

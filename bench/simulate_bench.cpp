@@ -1,4 +1,4 @@
-// Simulator scale benchmark (issue 5, "Scale"): one ResNet-50 sync-DP iteration with buckets,
+// Simulator scale benchmark: one ResNet-50 sync-DP iteration with buckets,
 // every layer's tasks included, on N GPUs.
 //
 //   simulate_bench [--gpus N] [--cluster NAME] [--collectives exact|coarse|auto]

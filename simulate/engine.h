@@ -1,5 +1,5 @@
-// The engine: runs a Dag on the SimGrid platform of a cluster (the design measured in
-// ../shared/notes/simgrid-activities.md, "lazy DAG + timer compute").
+// The engine: runs a Dag on the SimGrid platform of a cluster, as a lazy DAG with timer compute
+// (of the designs measured on SimGrid 3.32, the fastest at scale).
 //
 //  - No actors. The engine keeps its own CSR graph and dependency counters and creates a SimGrid
 //    activity only when a node becomes ready, from maestro (the start and the completion
@@ -21,7 +21,7 @@
 // Why worker actors on large plans: SimGrid 3.32 appends every maestro-owned comm to maestro's
 // activity list (a std::list) and removes it with a full scan when it completes, so with F flows
 // in flight each completion costs O(F): 90% of the run at 16,384 ranks, where every ring edge
-// has a flow in flight (../shared/notes/simgrid-activities.md, 1b.7; 3.34 uses a set). A comm
+// has a flow in flight (measured with SimGrid 3.32; 3.34 uses a set). A comm
 // posted by an actor goes to that actor's list instead. So each flow is carried by two workers
 // from per-endpoint pools: one on the destination host posts the receive, then one on the source
 // host posts the send (a mailbox per destination endpoint; the comm starts at once, its

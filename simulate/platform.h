@@ -1,4 +1,4 @@
-// The SimGrid platform of a cluster (issue 3, "SimGrid").
+// The SimGrid platform of a cluster.
 //
 // One SimGrid host per cluster endpoint (devices, host CPUs, dedicated servers), one SimGrid link
 // per topo::Link (split duplex unless the link is a shared bus), and routes that are exactly

@@ -1,4 +1,4 @@
-// `simulate` and `estimate` agree within 2% where no contention exists (issue 5).
+// `simulate` and `estimate` agree within 2% where no contention exists.
 //
 // The estimator (model/cost/estimate.h) times every compute task with the same formula as the
 // simulator (ComputeSeconds is cost::ComputeTime) and every communication with its closed form on

@@ -1,4 +1,4 @@
-// Simulated collectives against closed forms and against each other (issue 5, "Correctness").
+// Simulated collectives against closed forms and against each other.
 #include <gtest/gtest.h>
 
 #include <cmath>

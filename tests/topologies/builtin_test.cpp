@@ -48,7 +48,7 @@ TEST(BuiltinList, HasTheRequiredClusters) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 }
 
-// The emulated cluster of issue 6: 4 nodes, one CPU each, 200 Mbit/s links through one switch.
+// The emulated cluster (scripts/emulated-cluster): 4 nodes, one CPU each, 200 Mbit/s links through one switch.
 TEST(BuiltinList, CpuMinicluster) {
   auto c = LoadCluster("cpu-minicluster", {});
   EXPECT_EQ(c->num_devices(), 4);
