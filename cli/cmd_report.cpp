@@ -1,7 +1,9 @@
 // select  --model M --cluster C --gpus N [--strategies dp,ps,mp,hybrid] [--batch B]
-//         [--precision P] [--simulate-top K] [--gpu-hour-price USD] [-o DIR]
+//         [--precision P] [--estimate-only | --simulate-top K] [--simulate-all] [--jobs J]
+//         [--gpu-hour-price USD] [-o DIR]
 // whatif  --model M --cluster C --gpus 1,2,4,...,64 [--strategies ...] [--vary KEY=VALUE]...
-//         [--batch B] [--gpu-hour-price USD] [-o DIR]
+//         [--batch B] [--estimate-only] [--simulate-all] [--jobs J] [--gpu-hour-price USD]
+//         [-o DIR]
 // report compare PREDICTED.json MEASURED.json [-o DIR]
 // report main [-o DIR] [--simulate-top K]
 //
@@ -34,7 +36,9 @@ struct SearchArgs {
   std::string model, cluster, strategies = "dp,ps,mp,hybrid", gpus, precision = "fp32";
   std::string output;
   int64_t batch = 32;
-  int simulate_top = 3;
+  int simulate_top = -1;
+  bool estimate_only = false, simulate_all = false;
+  int jobs = 0;
   double price = 0;
   std::vector<std::string> vary;
 };
@@ -45,7 +49,8 @@ struct CompareArgs {
 
 struct MainArgs {
   std::string output = "convscale-report";
-  int simulate_top = 2;
+  int simulate_top = -1;
+  bool estimate_only = false;
   std::string gpus = "1,2,4,8,16,32,64";
 };
 
@@ -55,7 +60,9 @@ reports::SearchSpec Spec(const SearchArgs& a) {
   s.cluster = a.cluster;
   s.batch = a.batch;
   s.precision = a.precision;
-  s.simulate_top = a.simulate_top;
+  s.simulate_top = a.estimate_only ? 0 : a.simulate_top;
+  if (a.simulate_all) s.prune_margin = -1;
+  s.jobs = a.jobs;
   s.strategies = ParseStrategyList(a.strategies);
   if (a.price > 0) s.gpu_hour_price_usd = a.price;
   return s;
@@ -93,6 +100,12 @@ void AddSearchOptions(CLI::App* c, SearchArgs& a, bool gpu_list) {
                 "US dollars per device-hour (overrides the cluster's price_per_device_hour)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("-o,--output", a.output, "report folder (index.html, report.md/.json, CSV)");
+  c->add_flag("--estimate-only", a.estimate_only,
+              "closed-form estimates only, no simulation (instant, less exact)");
+  c->add_flag("--simulate-all", a.simulate_all,
+              "simulate every candidate that fits, also those the estimate proves slower");
+  c->add_option("--jobs", a.jobs, "simulations at once, each in a child process (default: CPUs)")
+      ->check(CLI::PositiveNumber);
 }
 
 // The main job: strategy selection at 64 GPUs and the what-if sweep from 1 to 64 for ResNet-50
@@ -109,12 +122,13 @@ int RunMain(const MainArgs& a) {
     s.model = model;
     s.cluster = "dgx-a100-hdr200";
     s.gpus = gpus.back();
-    s.simulate_top = a.simulate_top;
+    s.simulate_top = a.estimate_only ? 0 : a.simulate_top;
     std::cerr << "convscale: selecting a strategy for " << model << " on " << s.gpus << " GPUs\n";
     r.selections.push_back(reports::Select(s, SimulateEvaluator()));
     std::cerr << "convscale: what-if sweep for " << model << "\n";
     r.sweeps.push_back(reports::WhatIf(s, gpus, variants,
-                                       (std::filesystem::path(a.output) / "clusters").string()));
+                                       (std::filesystem::path(a.output) / "clusters").string(),
+                                       s.simulate_top != 0 ? SimulateEvaluator() : nullptr));
   }
   r.context["inputs"] = {{"models", {"resnet50", "vgg16"}},
                          {"cluster", "dgx-a100-hdr200"},
@@ -134,7 +148,8 @@ void AddReportCommands(CLI::App& app, Action& action) {
       "select", "Try every strategy and its main options; rank them by throughput and say why");
   AddSearchOptions(sel, sel_args, false);
   sel->add_option("--simulate-top", sel_args.simulate_top,
-                  "simulate the best K candidates with SimGrid (0: estimates only)")
+                  "simulate at most the best K candidates by estimate (default: every one that "
+                  "fits and is not provably slower; 0: estimates only)")
       ->check(CLI::NonNegativeNumber);
   sel->callback([&action] {
     action = [] {
@@ -147,7 +162,7 @@ void AddReportCommands(CLI::App& app, Action& action) {
                 std::to_string(s.gpus) + " GPUs";
       r.context = ReportContext("select");
       r.selections.push_back(
-          reports::Select(s, s.simulate_top > 0 ? SimulateEvaluator() : nullptr));
+          reports::Select(s, s.simulate_top != 0 ? SimulateEvaluator() : nullptr));
       return Finish(r, sel_args.output);
     };
   });
@@ -171,7 +186,8 @@ void AddReportCommands(CLI::App& app, Action& action) {
           what_args.output.empty()
               ? ""
               : (std::filesystem::path(what_args.output) / "clusters").string();
-      r.sweeps.push_back(reports::WhatIf(s, g, variants, clusters));
+      r.sweeps.push_back(reports::WhatIf(s, g, variants, clusters,
+                                         s.simulate_top != 0 ? SimulateEvaluator() : nullptr));
       return Finish(r, what_args.output);
     };
   });
@@ -200,8 +216,11 @@ void AddReportCommands(CLI::App& app, Action& action) {
   main_job->add_option("-o,--output", main_args.output, "report folder");
   main_job
       ->add_option("--simulate-top", main_args.simulate_top,
-                   "simulate the best K candidates of each selection with SimGrid")
+                   "simulate at most the best K candidates of each selection and sweep point "
+                   "(default: every one that fits and is not provably slower)")
       ->check(CLI::NonNegativeNumber);
+  main_job->add_flag("--estimate-only", main_args.estimate_only,
+                     "closed-form estimates only, no simulation");
   main_job->add_option("--gpus", main_args.gpus,
                        "device counts of the sweep (the last is selected at)");
   main_job->callback([&action] { action = [] { return RunMain(main_args); }; });

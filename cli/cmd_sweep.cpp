@@ -18,7 +18,6 @@
 // Docs: docs/sweep.md.
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +42,7 @@
 #include "model/util/context.h"
 #include "model/util/error.h"
 #include "model/util/json.h"
+#include "model/util/subprocess.h"
 #include "reports/analysis.h"
 #include "reports/search.h"
 #include "reports/writer.h"
@@ -104,12 +104,6 @@ Shard ParseShard(const std::string& text) {
     throw InputError("--shard " + text + ": the shard must be from 1 to " +
                      std::to_string(s.count));
   return s;
-}
-
-int AvailableCores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
 }
 
 std::string FileSafe(const std::string& s) {
@@ -526,7 +520,7 @@ int RunSweep(const SweepArgs& a) {
     if (p.index % shard.count == shard.index - 1) mine.push_back(p);
 
   fs::create_directories(dir / "points");
-  const int jobs = a.jobs > 0 ? a.jobs : AvailableCores();
+  const int jobs = a.jobs > 0 ? a.jobs : AvailableCpus();
   std::cerr << "convscale: sweep: " << mine.size() << " points"
             << (shard.count > 1
                     ? " (shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +

@@ -51,22 +51,22 @@ class ConsoleWriter : public Writer {
       s += "# strategy selection: " + Clean(f.model) + " on " + Clean(f.cluster) + ", " +
            std::to_string(f.gpus) + " GPUs, global batch " + std::to_string(f.global_batch) + "\n";
       std::vector<std::vector<std::string>> rows = {
-          {"rank", "candidate", "samples/s", "speedup", "eff", "iteration", "compute", "exposed",
-           "bubble", "net bytes", "peak mem", "fits", "why"}};
+          {"rank", "candidate", "by", "samples/s", "speedup", "eff", "iteration", "compute",
+           "exposed", "bubble", "net bytes", "peak mem", "fits", "why"}};
       int rank = 0;
       for (const Candidate& c : sel.candidates) {
         ++rank;
         if (!c.error.empty()) {
           rows.push_back({std::to_string(rank), Clean(c.label), "-", "-", "-", "-", "-", "-", "-",
-                          "-", "-", "no", Clean(c.reason)});
+                          "-", "-", "-", "no", Clean(c.reason)});
           continue;
         }
-        rows.push_back({std::to_string(rank), Clean(c.label), Num(c.throughput_samples_per_s),
-                        Num(c.speedup, 3) + "x", Percent(c.scaling_efficiency),
-                        FormatTime(c.iteration_time_s), FormatTime(c.compute_time_s),
-                        FormatTime(c.exposed_comm_time_s), FormatTime(c.bubble_time_s),
-                        FormatBytes(c.comm_bytes), FormatBytes(c.memory_peak_bytes),
-                        c.fits ? "yes" : "NO", Clean(c.reason)});
+        rows.push_back({std::to_string(rank), Clean(c.label), Clean(c.predicted_by),
+                        Num(c.throughput_samples_per_s), Num(c.speedup, 3) + "x",
+                        Percent(c.scaling_efficiency), FormatTime(c.iteration_time_s),
+                        FormatTime(c.compute_time_s), FormatTime(c.exposed_comm_time_s),
+                        FormatTime(c.bubble_time_s), FormatBytes(c.comm_bytes),
+                        FormatBytes(c.memory_peak_bytes), c.fits ? "yes" : "NO", Clean(c.reason)});
       }
       s += Table(rows, 2) + "\n";
     }
@@ -74,12 +74,14 @@ class ConsoleWriter : public Writer {
       s += "# what-if: " + Clean(sw.facts.model) + " on " + Clean(sw.facts.cluster) + "\n";
       std::vector<SweepPoint> pts = sw.points;
       SortPoints(pts);
-      std::vector<std::vector<std::string>> rows = {
-          {"strategy", "variant", "gpus", "samples/s", "speedup", "eff", "fits", "best options"}};
+      std::vector<std::vector<std::string>> rows = {{"strategy", "variant", "gpus", "by",
+                                                     "samples/s", "speedup", "eff", "fits",
+                                                     "best options"}};
       for (const auto& p : pts)
         rows.push_back({Clean(p.strategy), Clean(p.variant), std::to_string(p.gpus),
-                        Num(p.throughput_samples_per_s), Num(p.speedup, 3) + "x",
-                        Percent(p.scaling_efficiency), p.fits ? "yes" : "NO", Clean(p.label)});
+                        Clean(p.predicted_by), Num(p.throughput_samples_per_s),
+                        Num(p.speedup, 3) + "x", Percent(p.scaling_efficiency),
+                        p.fits ? "yes" : "NO", Clean(p.label)});
       s += Table(rows, 2);
       for (const Knee& k : FindKnees(sw)) s += "# " + Clean(DescribeKnee(k)) + "\n";
       s += "\n";

@@ -10,6 +10,7 @@
 #include "model/cost/estimate.h"
 #include "model/graph/zoo.h"
 #include "model/util/error.h"
+#include "model/util/subprocess.h"
 #include "model/util/units.h"
 #include "reports/analysis.h"
 
@@ -284,6 +285,109 @@ Candidate ToCandidate(const plan::StrategyOptions& o, const plan::Plan& p, const
   return c;
 }
 
+namespace {
+
+// A simulated candidate's figures as they travel back from the child process that simulated it.
+Json CandidateFigures(const Candidate& c) {
+  return Json{{"predicted_by", c.predicted_by},
+              {"iteration_time_s", c.iteration_time_s},
+              {"compute_time_s", c.compute_time_s},
+              {"exposed_comm_time_s", c.exposed_comm_time_s},
+              {"bubble_time_s", c.bubble_time_s},
+              {"comm_time_s", c.comm_time_s},
+              {"throughput_samples_per_s", c.throughput_samples_per_s},
+              {"speedup", c.speedup},
+              {"scaling_efficiency", c.scaling_efficiency},
+              {"comm_bytes", c.comm_bytes},
+              {"memory_peak_bytes", c.memory_peak_bytes},
+              {"memory_capacity_bytes", c.memory_capacity_bytes},
+              {"fits", c.fits}};
+}
+
+void SetFigures(Candidate& c, const Json& j) {
+  c.predicted_by = j.at("predicted_by").get<std::string>();
+  c.iteration_time_s = j.at("iteration_time_s").get<double>();
+  c.compute_time_s = j.at("compute_time_s").get<double>();
+  c.exposed_comm_time_s = j.at("exposed_comm_time_s").get<double>();
+  c.bubble_time_s = j.at("bubble_time_s").get<double>();
+  c.comm_time_s = j.at("comm_time_s").get<double>();
+  c.throughput_samples_per_s = j.at("throughput_samples_per_s").get<double>();
+  c.speedup = j.at("speedup").get<double>();
+  c.scaling_efficiency = j.at("scaling_efficiency").get<double>();
+  c.comm_bytes = j.at("comm_bytes").get<double>();
+  c.memory_peak_bytes = j.at("memory_peak_bytes").get<double>();
+  c.memory_capacity_bytes = j.at("memory_capacity_bytes").get<double>();
+  c.fits = j.at("fits").get<bool>();
+}
+
+// One candidate of a search: its options and the cluster they were estimated on.
+struct Trial {
+  plan::StrategyOptions options;
+  const topo::Cluster* cluster = nullptr;
+};
+
+// Which of `estimates` to simulate: every one that runs and fits, except those the estimate
+// proves slower than the best by more than the estimator's disagreement (an estimated iteration
+// may be `margin` too long or too short: a candidate estimated at x samples/s simulates at no
+// more than x (1 + margin), the best estimated one at no less than x_best (1 - margin)); `top` >= 0
+// keeps only the first `top` by estimate. Indices in estimate order, fastest first. Throughput,
+// not iteration time, compares candidates: pipelines train another global batch per iteration.
+std::vector<size_t> ToSimulate(const std::vector<Candidate>& estimates, double margin, int top) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < estimates.size(); ++i)
+    if (estimates[i].error.empty() && estimates[i].fits &&
+        estimates[i].throughput_samples_per_s > 0)
+      order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return estimates[a].throughput_samples_per_s > estimates[b].throughput_samples_per_s;
+  });
+  if (order.empty()) return order;
+  const double best = estimates[order.front()].throughput_samples_per_s;
+  if (margin >= 0 && margin < 1) {
+    const double limit = best * (1 - margin) / (1 + margin);
+    order.erase(
+        std::remove_if(order.begin(), order.end(),
+                       [&](size_t i) { return estimates[i].throughput_samples_per_s < limit; }),
+        order.end());
+  }
+  if (top >= 0 && order.size() > static_cast<size_t>(top)) order.resize(top);
+  return order;
+}
+
+// A candidate to simulate: its network, options and cluster, the single-device time for its
+// speedup, and where its figures go (the estimate kept beside them). A simulation that fails
+// leaves the estimate and records why in the candidate's error.
+struct SimulationJob {
+  const graph::Network* net = nullptr;
+  const Trial* trial = nullptr;
+  double single_device_time_s = 0;
+  Candidate* out = nullptr;
+};
+
+void SimulateCandidates(const std::vector<SimulationJob>& jobs, const Evaluator& simulate,
+                        int processes) {
+  const std::vector<ChildResult> results =
+      RunInChildren(jobs.size(), processes > 0 ? processes : AvailableCpus(), [&](size_t k) {
+        const SimulationJob& j = jobs[k];
+        const topo::Cluster& c = *j.trial->cluster;
+        const plan::Plan p = plan::Lower(*j.net, c, j.trial->options);
+        const cost::Summary s = simulate(p, c, j.single_device_time_s);
+        return CandidateFigures(ToCandidate(j.trial->options, p, s, c)).dump();
+      });
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    Candidate& c = *jobs[k].out;
+    if (!results[k].ok) {
+      c.error = "simulate: " + results[k].error;
+      continue;
+    }
+    const double estimate = c.iteration_time_s;
+    SetFigures(c, ParseJson(results[k].data, "simulated candidate"));
+    c.estimate_iteration_time_s = estimate;
+  }
+}
+
+}  // namespace
+
 SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate) {
   graph::Network net = graph::LoadModel(spec.model, spec.batch);
   ClusterCache clusters;
@@ -294,7 +398,7 @@ SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate) {
                      std::to_string(base.num_devices()) + " devices");
   SelectionReport r;
   r.facts = MakeFacts(net, base, spec);
-  std::vector<plan::StrategyOptions> tried;
+  std::vector<Trial> trials;  // parallel to r.candidates
   double single = 0;
   for (const std::string& strategy : spec.strategies) {
     for (const plan::StrategyOptions& o : CandidateOptions(strategy, spec, base)) {
@@ -307,7 +411,7 @@ SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate) {
         if (r.facts.single_device_throughput <= 0 && s.single_device_time_s > 0)
           r.facts.single_device_throughput = spec.batch / s.single_device_time_s;
         r.candidates.push_back(cand);
-        tried.push_back(o);
+        trials.push_back({o, &c});
       } catch (const InputError& e) {
         Candidate cand;
         cand.strategy = o.strategy;
@@ -315,28 +419,17 @@ SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate) {
         cand.label = Label(o);
         cand.error = e.what();
         r.candidates.push_back(cand);
+        trials.push_back({o, nullptr});
       }
     }
+  }
+  if (simulate && spec.simulate_top != 0) {
+    std::vector<SimulationJob> jobs;
+    for (size_t i : ToSimulate(r.candidates, spec.prune_margin, spec.simulate_top))
+      jobs.push_back({&net, &trials[i], single, &r.candidates[i]});
+    SimulateCandidates(jobs, simulate, spec.jobs);
   }
   Rank(r.candidates);
-  if (simulate) {
-    int done = 0;
-    for (Candidate& cand : r.candidates) {
-      if (done == spec.simulate_top || !cand.error.empty() || !cand.fits) break;
-      for (const plan::StrategyOptions& o : tried) {
-        if (Label(o) != cand.label) continue;
-        const topo::Cluster& c = clusters.Get(spec.cluster, spec.gpus, ServerHosts(o, base));
-        const plan::Plan p = plan::Lower(net, c, o);
-        const cost::Summary s = simulate(p, c, single);
-        Candidate sim = ToCandidate(o, p, s, c);
-        sim.estimate_iteration_time_s = cand.iteration_time_s;
-        cand = sim;
-        break;
-      }
-      ++done;
-    }
-    Rank(r.candidates);
-  }
   ExplainAll(r.facts, r.candidates);
   return r;
 }
@@ -402,7 +495,8 @@ std::string WriteVariantCluster(const std::string& description, const Variant& v
 }
 
 SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
-                   const std::vector<Variant>& variants, const std::string& cluster_dir) {
+                   const std::vector<Variant>& variants, const std::string& cluster_dir,
+                   const Evaluator& simulate) {
   namespace fs = std::filesystem;
   const int max_gpus = *std::max_element(gpus.begin(), gpus.end());
   auto base_cluster = topo::LoadCluster(spec.cluster, {max_gpus, 0, 0});
@@ -451,62 +545,90 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
     runs.push_back({v, s});
   }
 
+  // Every point's candidates are estimated first; the ones worth simulating (as in Select) are
+  // then simulated together, so the child processes stay busy across points.
+  struct VariantState {
+    std::unique_ptr<graph::Network> net;
+    ClusterCache clusters;
+    std::unique_ptr<EstimatorCache> estimators;
+    double single = 0;
+  };
+  struct PointState {
+    SweepPoint point;
+    std::vector<Candidate> candidates;
+    std::vector<Trial> trials;
+    const VariantState* variant = nullptr;
+  };
+  std::vector<std::unique_ptr<VariantState>> states;
+  std::vector<PointState> points;
   double x1 = 0;  // the baseline's single-device throughput: every speedup is over it
   for (const auto& [variant, vspec] : runs) {
-    graph::Network net = graph::LoadModel(vspec.model, vspec.batch);
-    ClusterCache clusters;
-    EstimatorCache estimators(net);
-    double single = 0;
+    states.push_back(std::make_unique<VariantState>());
+    VariantState& vs = *states.back();
+    vs.net = std::make_unique<graph::Network>(graph::LoadModel(vspec.model, vspec.batch));
+    vs.estimators = std::make_unique<EstimatorCache>(*vs.net);
     for (const std::string& strategy : vspec.strategies) {
       for (int g : gpus) {
         SearchSpec s = vspec;
         s.gpus = g;
-        const topo::Cluster& base = clusters.Get(s.cluster, g, 0);
-        SweepPoint best;
-        best.strategy = strategy;
-        best.variant = variant.name;
-        best.gpus = g;
-        best.fits = false;
-        bool any = false;
+        const topo::Cluster& base = vs.clusters.Get(s.cluster, g, 0);
+        PointState ps;
+        ps.variant = &vs;
+        ps.point.strategy = strategy;
+        ps.point.variant = variant.name;
+        ps.point.gpus = g;
         // One device: every strategy is the same single-device training.
-        std::vector<plan::StrategyOptions> options;
-        if (g == 1) {
-          SearchSpec one = s;
-          options = {CandidateOptions("dp", one, base).front()};
-        } else {
-          options = CandidateOptions(strategy, s, base);
-        }
+        const std::vector<plan::StrategyOptions> options =
+            g == 1 ? std::vector<plan::StrategyOptions>{CandidateOptions("dp", s, base).front()}
+                   : CandidateOptions(strategy, s, base);
         for (const plan::StrategyOptions& o : options) {
           try {
-            const topo::Cluster& c = clusters.Get(s.cluster, g, ServerHosts(o, base));
-            if (single <= 0) single = cost::SingleDeviceTime(net, c, o, s.batch, {});
-            cost::StrategyEstimator& estimator = estimators.For(c);
-            const cost::Summary sum = estimator.Estimate(o, single);
-            const Candidate cand = ToCandidate(o, estimator.last_plan(), sum, c);
+            const topo::Cluster& c = vs.clusters.Get(s.cluster, g, ServerHosts(o, base));
+            if (vs.single <= 0) vs.single = cost::SingleDeviceTime(*vs.net, c, o, s.batch, {});
+            cost::StrategyEstimator& estimator = vs.estimators->For(c);
+            const cost::Summary sum = estimator.Estimate(o, vs.single);
+            ps.candidates.push_back(ToCandidate(o, estimator.last_plan(), sum, c));
+            ps.trials.push_back({o, &c});
             if (x1 <= 0 && sum.single_device_time_s > 0) x1 = spec.batch / sum.single_device_time_s;
-            const bool better = !any || (cand.fits && !best.fits) ||
-                                (cand.fits == best.fits &&
-                                 cand.throughput_samples_per_s > best.throughput_samples_per_s);
-            if (better) {
-              best.fits = cand.fits;
-              best.throughput_samples_per_s = cand.throughput_samples_per_s;
-              best.iteration_time_s = cand.iteration_time_s;
-              best.label = g == 1 ? "1 device" : cand.label;
-              best.predicted_by = cand.predicted_by;
-              best.comm_time_s = cand.comm_time_s;
-              best.exposed_comm_time_s = cand.exposed_comm_time_s;
-              best.memory_peak_bytes = cand.memory_peak_bytes;
-              best.status = cand.fits ? "ok" : "does-not-fit";
-              best.reason = cand.fits ? "" : Explain(r.facts, cand, cand);
-            }
-            any = true;
           } catch (const InputError&) {
           }
         }
-        if (!any) continue;
-        r.points.push_back(best);
+        if (!ps.candidates.empty()) points.push_back(std::move(ps));
       }
     }
+  }
+  if (simulate && spec.simulate_top != 0) {
+    std::vector<SimulationJob> jobs;
+    for (PointState& ps : points)
+      for (size_t i : ToSimulate(ps.candidates, spec.prune_margin, spec.simulate_top))
+        jobs.push_back(
+            {ps.variant->net.get(), &ps.trials[i], ps.variant->single, &ps.candidates[i]});
+    SimulateCandidates(jobs, simulate, spec.jobs);
+  }
+  for (PointState& ps : points) {
+    SweepPoint& best = ps.point;
+    best.fits = false;
+    bool any = false;
+    for (const Candidate& cand : ps.candidates) {
+      if (!cand.error.empty()) continue;
+      const bool better =
+          !any || (cand.fits && !best.fits) ||
+          (cand.fits == best.fits && cand.throughput_samples_per_s > best.throughput_samples_per_s);
+      if (better) {
+        best.fits = cand.fits;
+        best.throughput_samples_per_s = cand.throughput_samples_per_s;
+        best.iteration_time_s = cand.iteration_time_s;
+        best.label = best.gpus == 1 ? "1 device" : cand.label;
+        best.predicted_by = cand.predicted_by;
+        best.comm_time_s = cand.comm_time_s;
+        best.exposed_comm_time_s = cand.exposed_comm_time_s;
+        best.memory_peak_bytes = cand.memory_peak_bytes;
+        best.status = cand.fits ? "ok" : "does-not-fit";
+        best.reason = cand.fits ? "" : Explain(r.facts, cand, cand);
+      }
+      any = true;
+    }
+    if (any) r.points.push_back(best);
   }
   if (!cluster_dir.empty() && !variant_files.empty()) {
     std::error_code ec;

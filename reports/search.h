@@ -1,8 +1,10 @@
 // The strategy search behind `convscale select` and `convscale whatif`: every strategy with its
 // main options is estimated with cost::StrategyEstimator, the closed-form estimator behind
 // `convscale estimate` (same numbers, with what does not depend on the options kept between
-// candidates); the best few can be re-evaluated with a slower evaluator passed in (the SimGrid
-// simulator), so this file does not depend on the simulator and tests can use a fake.
+// candidates); then every candidate that fits, less those the estimate proves slower by more than
+// its measured disagreement, is re-evaluated with a slower evaluator passed in (the SimGrid
+// simulator, in child processes), which decides the ranking. The evaluator is passed in, so this
+// file does not depend on the simulator and tests can use a fake.
 //
 // Candidates at N devices (CandidateOptions):
 //   dp      all-reduce ring, tree, hierarchical, halving-doubling; gradients fp32 or fp16;
@@ -36,6 +38,11 @@ namespace convscale::reports {
 using Evaluator = std::function<cost::Summary(const plan::Plan&, const topo::Cluster&,
                                               double single_device_time_s)>;
 
+// The largest relative difference between the estimate and the simulation of one candidate that
+// the agreement benchmark measured (bench/agreement-results.md), rounded up: the margin by which
+// select and whatif trust an estimate to rule a candidate out without simulating it.
+inline constexpr double kEstimateDisagreement = 0.10;
+
 struct SearchSpec {
   std::string model;    // zoo name or model file
   std::string cluster;  // built-in name or cluster file
@@ -44,7 +51,13 @@ struct SearchSpec {
   std::string precision = "fp32";
   std::string optimizer = "sgd";
   std::vector<std::string> strategies = {"dp", "ps", "mp", "hybrid"};
-  int simulate_top = 3;  // re-evaluate the best few with the slow evaluator (when given)
+  // Candidates re-evaluated with the slow evaluator (when given): -1 every one that runs and
+  // fits and is not pruned; K >= 0 at most the best K of those by estimate (0: estimates only).
+  int simulate_top = -1;
+  // Pruning: a candidate whose estimate proves it slower than the best estimated candidate, were
+  // every estimate off by this fraction either way, is not simulated (negative: none pruned).
+  double prune_margin = kEstimateDisagreement;
+  int jobs = 0;  // simulations run at once, each in its own child process (0: the CPUs available)
   std::optional<double> gpu_hour_price_usd;  // overrides the cluster's price
 };
 
@@ -62,9 +75,10 @@ Facts MakeFacts(const graph::Network& net, const topo::Cluster& cluster, const S
 Candidate ToCandidate(const plan::StrategyOptions& o, const plan::Plan& p, const cost::Summary& s,
                       const topo::Cluster& cluster);
 
-// Strategy selection: every candidate estimated (uncalibrated), the best `simulate_top` that fit
-// lowered in full and re-evaluated with `simulate` (when non-null; their numbers then come from
-// it), ranked and explained.
+// Strategy selection: every candidate estimated (uncalibrated); those that fit and are not pruned
+// (SearchSpec::prune_margin, simulate_top) lowered in full and re-evaluated with `simulate` (when
+// non-null; their numbers then come from it, `predicted_by` says so and the estimate stays
+// beside them), `jobs` at a time in child processes; then ranked and explained.
 SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate = nullptr);
 
 // A what-if change: "network.bandwidth=2x", "gpu.flops=2x", "batch=2x", "cluster=NAME|FILE".
@@ -89,10 +103,12 @@ std::string WriteVariantCluster(const std::string& description, const Variant& v
                                 const std::string& dir);
 
 // The sweep: for each variant ("baseline" first), strategy and device count, the best options of
-// that strategy (by estimate, uncalibrated) as one point. Variant clusters are written to
-// `cluster_dir` (one JSON file per variant, so every point can be reproduced) when it is
-// non-empty, else to a temporary folder that is removed afterwards.
+// that strategy as one point: every option estimated (uncalibrated), those not pruned simulated
+// with `simulate` when given (as in Select), the fastest that fits kept with its predictor.
+// Variant clusters are written to `cluster_dir` (one JSON file per variant, so every point can be
+// reproduced) when it is non-empty, else to a temporary folder that is removed afterwards.
 SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
-                   const std::vector<Variant>& variants, const std::string& cluster_dir = "");
+                   const std::vector<Variant>& variants, const std::string& cluster_dir = "",
+                   const Evaluator& simulate = nullptr);
 
 }  // namespace convscale::reports

@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <queue>
 #include <tuple>
 #include <unordered_map>
 
@@ -70,6 +71,31 @@ double TotalBytesFactor(Collective c, Algorithm a, int n, const std::vector<int>
   std::lock_guard<std::mutex> lock(mu);
   memo.emplace(std::move(key), f);
   return f;
+}
+
+// Bytes each ordered pair of members (src, dst) moves in a collective per byte of its size,
+// summed over its schedule's steps; remembered for the process like TotalBytesFactor (a ring of
+// 512 members has 523,264 transfers, 512 pairs).
+const std::vector<std::tuple<int, int, double>>& PairBytes(Collective c, Algorithm a, int n,
+                                                           const std::vector<int>& node_of) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, int, int, std::vector<int>>,
+                  std::unique_ptr<std::vector<std::tuple<int, int, double>>>>
+      memo;
+  auto key = std::make_tuple(static_cast<int>(c), static_cast<int>(a), n, node_of);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = memo.find(key);
+    if (it != memo.end()) return *it->second;
+  }
+  std::map<std::pair<int, int>, double> sum;
+  for (const plan::Step& st : plan::BuildSchedule(c, a, n, 1.0, node_of).steps)
+    for (const plan::Transfer& t : st.transfers)
+      if (t.src != t.dst) sum[{t.src, t.dst}] += t.bytes;
+  auto pairs = std::make_unique<std::vector<std::tuple<int, int, double>>>();
+  for (const auto& [pair, bytes] : sum) pairs->emplace_back(pair.first, pair.second, bytes);
+  std::lock_guard<std::mutex> lock(mu);
+  return *memo.emplace(std::move(key), std::move(pairs)).first->second;
 }
 
 }  // namespace
@@ -318,7 +344,6 @@ struct Estimator::Impl {
   std::vector<Kind> kind;
   std::vector<double> dur;             // compute / joint durations
   std::vector<int> joint_of;           // member -> joint
-  std::vector<int> send_rank;          // p2p joints and lone sends: the sending rep slot
   std::vector<const Task*> task_of;    // task node -> its task
   std::vector<int> order;              // topological order of all nodes
   std::vector<int> pred_begin, preds;  // CSR of predecessors (for start times)
@@ -338,6 +363,15 @@ struct Estimator::Impl {
   std::vector<int> endpoints;  // scratch
   double comm_bytes = 0;
   int devices = 0;
+  // Link queues (LinkLoads): for each transfer node, the seconds it occupies each link direction
+  // it crosses (CSR); empty when the plan has no point-to-point transfer.
+  bool queued = false;
+  std::vector<int> load_begin, load_slot;
+  std::vector<double> load_s;
+  // Seconds per byte of a collective's size on each link direction its schedule crosses, per
+  // (collective, algorithm, endpoints in group order): they depend on the cluster only, so they
+  // are kept from one plan to the next, like `terms`.
+  std::map<std::tuple<int, int, std::vector<int>>, std::vector<std::pair<int, double>>> coll_loads;
 
   Impl(const plan::Plan& p, const topo::Cluster& c, const Calibration& k,
        const std::vector<int>* same_as = nullptr)
@@ -355,6 +389,7 @@ struct Estimator::Impl {
     else
       Classes();
     Build();
+    LinkLoads();
     Durations();
   }
 
@@ -447,7 +482,6 @@ struct Estimator::Impl {
   void Build() {
     kind.assign(task_nodes, kCompute);
     joint_of.assign(task_nodes, -1);
-    send_rank.assign(task_nodes, -1);
     task_of.resize(task_nodes);
     coll.clear();
     // Sends of every rank, for matching receives.
@@ -463,7 +497,6 @@ struct Estimator::Impl {
     auto new_joint = [&](Kind k) {
       kind.push_back(k);
       joint_of.push_back(-1);
-      send_rank.push_back(-1);
       return static_cast<int>(kind.size()) - 1;
     };
     for (size_t i = 0; i < reps.size(); ++i) {
@@ -493,13 +526,11 @@ struct Estimator::Impl {
             j = new_joint(kJointP2P);
             joint_of[sv] = j;
             kind[sv] = kMember;
-            send_rank[j] = rep_slot[rep[it->second.first]];
           }
           kind[v] = kMember;
           joint_of[v] = j;
         } else if (t.kind == TaskKind::kSend) {
           if (kind[v] != kMember) kind[v] = kSendAlone;
-          send_rank[v] = static_cast<int>(i);
         }
       }
     }
@@ -573,6 +604,89 @@ struct Estimator::Impl {
       }
   }
 
+  // A link direction's queue: the key Flows uses (a shared link has one pool for both ways).
+  int Slot(const topo::Hop& h) const {
+    return h.link * 2 + (cl.links()[h.link].shared ? 0 : (h.forward ? 1 : 0));
+  }
+
+  // The busiest-link bound. A plan with point-to-point transfers (parameter servers, pipelines,
+  // hybrids) has traffic the closed forms do not see together: many workers pushing into one
+  // server's NIC, one node's NIC carrying all its devices' messages, a collective sharing links
+  // with activations. Each transfer node is charged, per link direction its concrete flows cross,
+  // bytes / bandwidth seconds; Run serves each link direction first come, first served, so no
+  // iteration is shorter than the bytes through its busiest link over that link's bandwidth.
+  // Concrete flows: every send of a representative rank, and every receive of a representative
+  // from a rank it represents none of (the many-to-one pushes a joint stands for). Transfers
+  // between two non-representative ranks mirror their representatives' on other links and are
+  // not charged.
+  void LinkLoads() {
+    load_begin.clear();
+    load_slot.clear();
+    load_s.clear();
+    queued = false;
+    const int n = static_cast<int>(kind.size());
+    for (int v = 0; v < n && !queued; ++v) queued = kind[v] == kJointP2P || kind[v] == kSendAlone;
+    if (!queued) return;
+    const auto& links = cl.links();
+    std::vector<std::tuple<int, int, double>> charge;  // node, slot, seconds
+    auto route = [&](int node, int from, int to, double bytes) {
+      if (from == to || bytes <= 0) return;
+      for (const topo::Hop& h : cl.route(from, to).hops)
+        charge.emplace_back(node, Slot(h), bytes / links[h.link].bandwidth_Bps);
+    };
+    for (size_t i = 0; i < reps.size(); ++i) {
+      const plan::Rank& rk = plan->ranks[reps[i]];
+      for (const Task& t : rk.tasks) {
+        const int v = offset[i] + t.id;
+        const int node = joint_of[v] >= 0 ? joint_of[v] : v;
+        if (t.kind == TaskKind::kSend)
+          route(node, rk.endpoint, plan->ranks[t.peer].endpoint, t.comm_bytes);
+        else if (t.kind == TaskKind::kRecv && rep[t.peer] != t.peer)
+          route(node, plan->ranks[t.peer].endpoint, rk.endpoint, t.comm_bytes);
+      }
+    }
+    for (int j = task_nodes; j < n; ++j) {
+      if (kind[j] != kJointColl) continue;
+      const CollInfo& ci = coll[j - task_nodes];
+      const auto& members = plan->groups[ci.group].ranks;
+      if (members.size() < 2) continue;
+      endpoints.clear();
+      for (int m : members) endpoints.push_back(plan->ranks[m].endpoint);
+      auto key = std::make_tuple(static_cast<int>(ci.c), static_cast<int>(ci.a), endpoints);
+      auto it = coll_loads.find(key);
+      if (it == coll_loads.end()) {
+        std::vector<int> node_of;
+        if (ci.a == Algorithm::kHierarchical)
+          for (int e : endpoints) node_of.push_back(cl.endpoint(e).node);
+        std::map<int, double> per_slot;
+        for (const auto& [a, b, bytes] :
+             PairBytes(ci.c, ci.a, static_cast<int>(endpoints.size()), node_of))
+          if (endpoints[a] != endpoints[b])
+            for (const topo::Hop& h : cl.route(endpoints[a], endpoints[b]).hops)
+              per_slot[Slot(h)] += bytes / links[h.link].bandwidth_Bps;
+        it =
+            coll_loads
+                .emplace(key, std::vector<std::pair<int, double>>(per_slot.begin(), per_slot.end()))
+                .first;
+      }
+      for (const auto& [slot, s_per_byte] : it->second)
+        charge.emplace_back(j, slot, s_per_byte * ci.bytes);
+    }
+    std::sort(charge.begin(), charge.end());
+    load_begin.assign(n + 1, 0);
+    for (size_t k = 0; k < charge.size(); ++k) {
+      const auto& [node, slot, sec] = charge[k];
+      if (k > 0 && std::get<0>(charge[k - 1]) == node && std::get<1>(charge[k - 1]) == slot) {
+        load_s.back() += sec;
+        continue;
+      }
+      load_slot.push_back(slot);
+      load_s.push_back(sec);
+      ++load_begin[node + 1];
+    }
+    for (int v = 0; v < n; ++v) load_begin[v + 1] += load_begin[v];
+  }
+
   double CollDuration(const CollInfo& ci) {
     const auto& members = plan->groups[ci.group].ranks;
     const int n = static_cast<int>(members.size());
@@ -591,10 +705,11 @@ struct Estimator::Impl {
                                 it->second.bandwidth_Bps);
   }
 
-  double P2PDuration(int from_ep, int to_ep, double bytes, int receivers) {
+  // One message alone on its route; what it shares a link with is the link queues' part.
+  double P2PDuration(int from_ep, int to_ep, double bytes) {
     if (from_ep == to_ep) return 0;
     const topo::Route& r = cl.route(from_ep, to_ep);
-    return r.latency_s + bytes * receivers / r.bandwidth_Bps;
+    return r.latency_s + bytes / r.bandwidth_Bps;
   }
 
   void Durations() {
@@ -617,41 +732,18 @@ struct Estimator::Impl {
             dur[v] = RooflineTime(t, e, precision, cal);
           }
         } else if (t.kind == TaskKind::kSend && kind[v] == kSendAlone) {
-          dur[v] = P2PDuration(rk.endpoint, plan->ranks[t.peer].endpoint, t.comm_bytes, 1);
+          dur[v] = P2PDuration(rk.endpoint, plan->ranks[t.peer].endpoint, t.comm_bytes);
+        } else if (t.kind == TaskKind::kRecv && joint_of[v] >= 0 &&
+                   kind[joint_of[v]] == kJointP2P) {
+          // A joint of several receives (many workers pushing one shard to its server): the
+          // slowest of its messages alone.
+          double& d = dur[joint_of[v]];
+          d = std::max(d, P2PDuration(plan->ranks[t.peer].endpoint, rk.endpoint, t.comm_bytes));
         }
       }
     }
-    // Joints.
-    bool any_p2p = false;
-    for (int j = task_nodes; j < n && !any_p2p; ++j) any_p2p = kind[j] == kJointP2P;
-    std::vector<int> receivers, sender_ep, receiver_ep;
-    std::vector<double> p2p_bytes;
-    if (any_p2p) {
-      receivers.assign(n, 0);
-      sender_ep.assign(n, -1);
-      receiver_ep.assign(n, -1);
-      p2p_bytes.assign(n, 0);
-      for (size_t i = 0; i < reps.size(); ++i) {
-        const plan::Rank& rk = plan->ranks[reps[i]];
-        for (const Task& t : rk.tasks) {
-          const int v = offset[i] + t.id;
-          if (joint_of[v] < 0 || kind[joint_of[v]] != kJointP2P) continue;
-          const int j = joint_of[v];
-          if (t.kind == TaskKind::kRecv) {
-            ++receivers[j];
-            receiver_ep[j] = rk.endpoint;
-            p2p_bytes[j] = t.comm_bytes;
-          } else {
-            sender_ep[j] = rk.endpoint;
-          }
-        }
-      }
-    }
-    for (int j = task_nodes; j < n; ++j) {
+    for (int j = task_nodes; j < n; ++j)
       if (kind[j] == kJointColl) dur[j] = CollDuration(coll[j - task_nodes]);
-      if (kind[j] == kJointP2P)
-        dur[j] = P2PDuration(sender_ep[j], receiver_ep[j], p2p_bytes[j], std::max(1, receivers[j]));
-    }
   }
 };
 
@@ -699,27 +791,49 @@ Summary Estimator::Run(double single_device_time_s) const {
   const Impl& m = *impl_;
   const int n = static_cast<int>(m.kind.size());
   std::vector<double> start(n, 0), end(n, 0);
-  std::vector<double> link_free(m.reps.size(), 0);
-  for (int v : m.order) {
+  // Start and end of node v once it is ready (its predecessors are done at `ready`).
+  auto place = [&](int v, double ready, std::vector<double>* link_free) {
+    if (m.kind[v] == Impl::kMember) {
+      start[v] = start[m.preds[m.pred_begin[v]]];
+      end[v] = ready;
+      return;
+    }
+    start[v] = ready;
+    end[v] = ready + m.dur[v];
+    if (!link_free) return;
+    for (int k = m.load_begin[v]; k < m.load_begin[v + 1]; ++k) {
+      double& free = (*link_free)[m.load_slot[k]];
+      free = std::max(free, ready) + m.load_s[k];
+      end[v] = std::max(end[v], free);
+    }
+  };
+  auto ready_of = [&](int v) {
     double ready = 0;
     for (int k = m.pred_begin[v]; k < m.pred_begin[v + 1]; ++k)
       ready = std::max(ready, end[m.preds[k]]);
-    switch (m.kind[v]) {
-      case Impl::kMember:
-        start[v] = start[m.preds[m.pred_begin[v]]];
-        end[v] = ready;
-        break;
-      case Impl::kJointP2P:
-      case Impl::kSendAlone: {
-        double& lf = link_free[m.send_rank[v]];
-        start[v] = std::max(ready, lf);
-        end[v] = start[v] + m.dur[v];
-        lf = end[v];
-        break;
+    return ready;
+  };
+  if (!m.queued) {
+    for (int v : m.order) place(v, ready_of(v), nullptr);
+  } else {
+    // Link queues serve transfers in the order they become ready, so the nodes are taken in
+    // that order (lowest node first on a tie), not in the topological order.
+    std::vector<double> link_free(2 * m.cl.links().size(), 0);
+    std::vector<int> waiting(n);
+    std::priority_queue<std::pair<double, int>, std::vector<std::pair<double, int>>, std::greater<>>
+        ready;
+    for (int v = 0; v < n; ++v) {
+      waiting[v] = m.pred_begin[v + 1] - m.pred_begin[v];
+      if (waiting[v] == 0) ready.push({0.0, v});
+    }
+    while (!ready.empty()) {
+      const auto [at, v] = ready.top();
+      ready.pop();
+      place(v, at, &link_free);
+      for (int k = m.succ_begin[v]; k < m.succ_begin[v + 1]; ++k) {
+        const int w = m.succs[k];
+        if (--waiting[w] == 0) ready.push({ready_of(w), w});
       }
-      default:
-        start[v] = ready;
-        end[v] = ready + m.dur[v];
     }
   }
   Summary s;

@@ -10,7 +10,13 @@
 // direction. Point-to-point: route latency + bytes / route bandwidth.
 // The estimator walks the task graph with the interpreters' rule (a task starts when its
 // dependencies are done; a collective starts when every member is ready; a send and its receive
-// run together when both are ready) with these durations and no contention between tasks.
+// run together when both are ready) with these durations. Contention between tasks: in a plan
+// with point-to-point transfers, every transfer and collective also queues, first come first
+// served, on each link direction it crosses for bytes / bandwidth seconds, so an iteration is
+// never shorter than the bytes through its busiest link over that link's bandwidth (a parameter
+// server's NIC, a node NIC its devices share). A plan of collectives alone (data parallel) runs
+// them one after another on each rank, and their closed forms already share links among their
+// own flows.
 #pragma once
 
 #include <map>

@@ -77,7 +77,7 @@ TEST(OneEstimator, WhatIfPointShowsWhatEstimateGives) {
   ScratchDir dir("one_estimator_whatif");
   const CliResult w = RunCli(
       "whatif --model resnet18 --cluster dgx-a100-hdr200 --gpus 8,16 --strategies dp,mp "
-      "--batch 32 --vary network.bandwidth=0.5x -o '" +
+      "--batch 32 --vary network.bandwidth=0.5x --estimate-only -o '" +
       dir / "report" + "'");
   ASSERT_EQ(w.code, 0) << w.err;
   const json points = ReadJson(dir / "report/report.json").at("sweeps").at(0).at("points");

@@ -12,6 +12,7 @@
 //    activation (forward) or activation gradient (backward) message is in flight at a time.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "model/cost/estimate.h"
@@ -81,6 +82,47 @@ TEST(AgreementTest, ModelParallelSequentialOnTwoDevices) {
   o.micro_batches = 1;
   const Pair x = Both("dgx2", o);
   ExpectWithin2Percent(x);
+}
+
+// Parameter servers whose NICs are the bottleneck. ResNet-50 on 8 DGX A100 nodes (64 workers)
+// with 8 servers on dedicated hosts: each server holds about 1/8 of the 25.6 M parameters (the
+// plan's server_bytes, fp32 gradients) and, every iteration, takes one push of its share from each
+// of the 64 workers through its one 200 Gbit/s (25 GB/s) NIC and sends the same back: at least
+// 64 x 12.8 MB / 25 GB/s = 32.7 ms each way. The estimator once charged the 64 pushes of all
+// eight servers to one worker's link one after another (294 ms, 3.2x the simulated 91 ms); with
+// the link queues it must respect this bound and agree with the simulation within 10%.
+TEST(AgreementTest, ParameterServerNicIsTheBound) {
+  const int workers = 64, servers = 8;
+  topo::ClusterOptions co;
+  co.gpus = workers;
+  co.server_hosts = servers;
+  auto cl = topo::LoadCluster("dgx-a100-hdr200", co);
+  plan::StrategyOptions o;
+  o.strategy = "ps";
+  o.model = "resnet50";
+  o.gpus = workers;
+  o.batch = 32;
+  o.servers = servers;
+  o.ps_placement = plan::PsPlacement::kDedicated;
+  const graph::Network net = graph::LoadModel(o.model, o.batch);
+  const plan::Plan p = plan::Lower(net, *cl, o);
+  double busiest = 0;  // bytes one server's NIC takes in per iteration
+  for (const auto& b : p.context.options.at("server_bytes"))
+    busiest = std::max(busiest, workers * b.get<double>());
+  // 25,557,032 parameters x 4 bytes over 8 servers, 64 times.
+  EXPECT_NEAR(busiest, 64 * 25557032.0 * 4 / 8, 0.01 * busiest);
+  // Every route into a server host ends on its NIC: 200 Gbit/s.
+  EXPECT_DOUBLE_EQ(cl->route(0, cl->server(0)).bandwidth_Bps, 25e9);
+  const double bound = busiest / 25e9;
+  EXPECT_GT(bound, 0.032);
+  SimulateOptions so;
+  so.warmup = 1;
+  so.iterations = 2;
+  const SimulationResult sim = Simulate(p, *cl, so);
+  const cost::Summary est = cost::Estimate(p, *cl);
+  EXPECT_GE(sim.iteration_time_s, bound);
+  EXPECT_GE(est.iteration_time_s, bound);
+  EXPECT_NEAR(est.iteration_time_s, sim.iteration_time_s, 0.10 * sim.iteration_time_s);
 }
 
 }  // namespace
