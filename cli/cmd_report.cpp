@@ -150,7 +150,8 @@ void AddReportCommands(CLI::App& app, Action& action) {
   sel->add_option("--simulate-top", sel_args.simulate_top,
                   "simulate at most the best K candidates by estimate (default: every one that "
                   "fits and is not provably slower; 0: estimates only)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->excludes("--estimate-only");
   sel->callback([&action] {
     action = [] {
       reports::SearchSpec s = Spec(sel_args);

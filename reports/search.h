@@ -38,10 +38,12 @@ namespace convscale::reports {
 using Evaluator = std::function<cost::Summary(const plan::Plan&, const topo::Cluster&,
                                               double single_device_time_s)>;
 
-// The largest relative difference between the estimate and the simulation of one candidate that
-// the agreement benchmark measured (bench/agreement-results.md), rounded up: the margin by which
-// select and whatif trust an estimate to rule a candidate out without simulating it.
-inline constexpr double kEstimateDisagreement = 0.10;
+// The largest relative difference between the estimated and the simulated iteration time of one
+// candidate that the agreement benchmark measured (bench/agreement-results.md: -20.1% to +12.1%
+// at 8 devices, asynchronous parameter servers and tree and halving-doubling all-reduce aside,
+// which are never pruned), rounded up: the margin by which select and whatif trust an estimate
+// to rule a candidate out without simulating it.
+inline constexpr double kEstimateDisagreement = 0.25;
 
 struct SearchSpec {
   std::string model;    // zoo name or model file
