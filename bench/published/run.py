@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Predict every published point of points.csv from its one-GPU figure and print the error table.
+
+For each row, `convscale simulate` and `convscale estimate` run on the row's cluster with the
+row's model, GPU count, per-GPU batch, precision and strategy, calibrated by the published
+one-GPU throughput (--single-gpu-throughput). Every option that changes the prediction is passed
+explicitly (precision, gradient precision, parameter-server placement and count, all-reduce
+algorithm, bucket size, optimizer, collectives mode, iterations), so the table does not move when
+a default changes. No option is chosen per row beyond what the source publishes.
+
+    bench/published/run.py [--convscale BUILD/cli/convscale] [--out bench/published/results.md]
+                           [--only REGEX] [--timeout SECONDS] [--extra "FLAGS"]
+
+--extra appends the same flags to every simulate and estimate command (a mechanism switched on for
+the whole set, never for one row). The results file names the command, commit, date and load.
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+SOURCES = {
+    "tfdoc": "TensorFlow performance benchmarks page (tf_cnn_benchmarks, May 2017)",
+    "dletf": "NVIDIA DeepLearningExamples, TensorFlow ResNet-50 v1.5 README (20.06 container)",
+    "dlemx": "NVIDIA DeepLearningExamples, MXNet ResNet-50 v1.5 README (20.12 container)",
+    "horovod": "Horovod README, 2017 benchmark tables (tf_cnn_benchmarks)",
+}
+
+PRECISION = {"fp32": "fp32", "tf32": "tf32", "mixed": "fp16"}
+
+# Options every command states, whatever the defaults of the binary are.
+COMMON = [
+    "--grad-precision", "fp32", "--optimizer", "sgd", "--bucket-size", "25MiB",
+]
+SIM_ONLY = ["--collectives", "auto", "--iterations", "3", "--warmup", "1"]
+
+
+def read_points(path):
+    with open(path, newline="") as f:
+        lines = [line for line in f if not line.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+def cluster_arg(name):
+    # A name ending in .json is a file of bench/published/clusters/; anything else is built in.
+    if name.endswith(".json"):
+        return os.path.join(HERE, "clusters", name)
+    return name
+
+
+def strategy_flags(row):
+    s = row["strategy"]
+    if s == "dp":
+        return ["--strategy", "dp", "--algorithm", "ring"]
+    placement = {"ps-host": "host", "ps-colocated": "colocated"}[s]
+    return ["--strategy", "ps", "--ps-placement", placement, "--servers", row["servers"]]
+
+
+def command(convscale, verb, row, extra):
+    cmd = [convscale, verb, "--model", row["model"], "--cluster", cluster_arg(row["cluster"]),
+           "--gpus", row["gpus"], "--batch", row["batch"],
+           "--precision", PRECISION[row["precision"]]]
+    cmd += strategy_flags(row) + COMMON
+    if verb == "simulate":
+        cmd += SIM_ONLY
+    cmd += ["--single-gpu-throughput", row["gpus1"], "--json"] + extra
+    return cmd
+
+
+def predict(cmd, timeout):
+    """Returns (throughput, note): throughput None when refused or failed, note saying why."""
+    env = dict(os.environ, CONVSCALE_FIXED_TIMESTAMP="2000-01-01T00:00:00Z")
+    with tempfile.TemporaryDirectory(prefix="published-") as tmp:
+        out = os.path.join(tmp, "summary.json")
+        try:
+            p = subprocess.run(cmd + ["-o", out], capture_output=True, text=True,
+                               timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            return None, "did not finish in %d s" % timeout
+        if p.returncode != 0:
+            msg = (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
+            return None, "refused (exit %d): %s" % (p.returncode, msg)
+        with open(out) as f:
+            return json.load(f)["throughput_samples_per_s"], ""
+
+
+def pct(x):
+    return "%+.1f%%" % (100 * x)
+
+
+def summary_rows(rows, key):
+    """Median and max |error| (and signed median) of column `key` per source and overall."""
+    out = []
+    groups = [(s, [r for r in rows if r["source"] == s]) for s in SOURCES]
+    groups.append(("all", rows))
+    for name, group in groups:
+        errs = [r[key] for r in group if r[key] is not None]
+        refused = sum(1 for r in group if r[key] is None)
+        if not errs:
+            out.append("| %s | 0 | %d | - | - | - |" % (name, refused))
+            continue
+        absolute = [abs(e) for e in errs]
+        out.append("| %s | %d | %d | %.1f%% | %s | %.1f%% |" % (
+            name, len(errs), refused, 100 * statistics.median(absolute),
+            pct(statistics.median(errs)), 100 * max(absolute)))
+    return out
+
+
+def strategy_order(rows):
+    """Published all-reduce vs parameter-server pairs: same source, model, cluster, GPU count."""
+    lines = []
+    by_key = {}
+    for r in rows:
+        kind = "dp" if r["strategy"] == "dp" else "ps"
+        by_key.setdefault((r["source"], r["model"], r["cluster"], r["gpus"]), {})[kind] = r
+    for key, pair in sorted(by_key.items()):
+        if len(pair) != 2:
+            continue
+        dp, ps = pair["dp"], pair["ps"]
+        pub = "dp" if float(dp["gpusN"]) > float(ps["gpusN"]) else "ps"
+        if dp["sim"] is None or ps["sim"] is None:
+            kept = "no prediction"
+        else:
+            sim = "dp" if dp["sim"] > ps["sim"] else "ps"
+            kept = "kept" if sim == pub else "NOT kept (simulate says %s faster)" % sim
+        lines.append("| %s | %s | %s | %s | %s faster | %s |" % (
+            key[1], key[2], key[3], key[0], pub, kept))
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--convscale", default=os.path.join(ROOT, "build", "cli", "convscale"))
+    ap.add_argument("--points", default=os.path.join(HERE, "points.csv"))
+    ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    ap.add_argument("--only", default="", help="regular expression on the row id")
+    ap.add_argument("--timeout", type=int, default=300, help="seconds per command")
+    ap.add_argument("--extra", default="", help="flags added to every command")
+    args = ap.parse_args()
+    extra = shlex.split(args.extra)
+
+    rows = [r for r in read_points(args.points) if re.search(args.only, r["id"])]
+    load_before = os.getloadavg()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    for r in rows:
+        pub = float(r["gpusN"])
+        for verb, key in (("simulate", "sim"), ("estimate", "est")):
+            cmd = command(args.convscale, verb, r, extra)
+            if verb == "simulate":
+                r["sim_cmd"] = " ".join(shlex.quote(os.path.relpath(c, ROOT) if c.startswith(ROOT)
+                                                    else c) for c in cmd)
+            value, note = predict(cmd, args.timeout)
+            r[key] = None if value is None else (value - pub) / pub
+            r[key + "_value"] = value
+            r[key + "_note"] = note
+        print("%-28s published %9.1f  simulate %s  estimate %s" % (
+            r["id"], pub,
+            r["sim_note"] or "%9.1f (%s)" % (r["sim_value"], pct(r["sim"])),
+            r["est_note"] or "%9.1f (%s)" % (r["est_value"], pct(r["est"]))), flush=True)
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    load_after = os.getloadavg()
+
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    argv = " ".join(shlex.quote(a) for a in ["bench/published/run.py"] + sys.argv[1:])
+
+    md = ["# Published scaling points: predicted against measured", ""]
+    md.append("Generated by `%s` (bench/published/run.py; README.md says what each column means)." %
+              argv)
+    md.append("")
+    md.append("- commit: %s%s" % (commit, " (with uncommitted changes)" if dirty else ""))
+    md.append("- date: %s to %s (UTC)" % (started.strftime("%Y-%m-%d %H:%M"),
+                                            finished.strftime("%H:%M")))
+    md.append("- load average (1, 5, 15 min) before: %.2f %.2f %.2f; after: %.2f %.2f %.2f" %
+              (load_before + load_after))
+    md.append("- flags added to every command: `%s`" % (args.extra or "none"))
+    md.append("- predictors: `convscale simulate` (SimGrid) and `convscale estimate` (closed "
+              "form), each calibrated by the row's published one-GPU throughput at the row's "
+              "batch and precision (mixed = `--precision fp16`); gradients on the wire fp32")
+    md.append("- error = (predicted - published) / published, throughput in images/s")
+    md.append("")
+    md.append("## Summary")
+    md.append("")
+    for title, key in (("simulate", "sim"), ("estimate", "est")):
+        md.append("`%s`:" % title)
+        md.append("")
+        md.append("| source | rows predicted | refused / failed | median abs. error | "
+                  "median signed error | max abs. error |")
+        md.append("|---|---|---|---|---|---|")
+        md.extend(summary_rows(rows, key))
+        md.append("")
+    order = strategy_order(rows)
+    if order:
+        md.append("Strategy order in the published all-reduce vs parameter-server comparisons "
+                  "(simulate):")
+        md.append("")
+        md.append("| model | cluster | GPUs | source | published | order |")
+        md.append("|---|---|---|---|---|---|")
+        md.extend(order)
+        md.append("")
+    md.append("## Rows")
+    md.append("")
+    md.append("| id | model | cluster | GPUs | strategy | precision | batch/GPU | published "
+              "1 GPU | published N GPUs | simulate | error | estimate | error |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        def cell(key):
+            if r[key] is None:
+                return r[key + "_note"], "-"
+            return "%.1f" % r[key + "_value"], pct(r[key])
+        s, se = cell("sim")
+        e, ee = cell("est")
+        md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["id"], r["model"], r["cluster"], r["gpus"], r["strategy"] +
+            (" (%s servers)" % r["servers"] if r["strategy"] != "dp" else ""),
+            r["precision"], r["batch"], r["gpus1"], r["gpusN"], s, se, e, ee))
+    md.append("")
+    md.append("The simulate command of the first row (the others differ only in the row's "
+              "values):")
+    md.append("")
+    if rows:
+        md.append("    " + rows[0]["sim_cmd"])
+    md.append("")
+
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(md))
+    os.replace(tmp, args.out)
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()
