@@ -22,6 +22,7 @@
 #include "model/plan/strategy.h"
 #include "model/util/error.h"
 #include "model/util/json.h"
+#include "model/util/output.h"
 #include "model/util/units.h"
 #include "simulate/platform.h"
 #include "simulate/simulator.h"
@@ -148,46 +149,15 @@ std::string Text(const sim::SimulationResult& r, const plan::Plan& p) {
   return o.str();
 }
 
-// Writes the (path, text) outputs all or nothing: if one cannot be written, none of the files is
-// replaced (stdout outputs are printed once every file is staged). A failed run thus leaves the
-// earlier summary, CSV and trace as they were.
-void EmitAll(const std::vector<std::pair<std::string, std::string>>& outputs) {
-  namespace fs = std::filesystem;
-  // Phase 1: every file is written beside its target under a temporary name (WriteFileAtomic
-  // checks the folder and reports a failure with the target's name); phase 2 renames them all.
-  std::vector<std::pair<std::string, std::string>> staged;  // temporary, target
-  auto discard = [&staged] {
-    std::error_code ec;
-    for (const auto& [tmp, target] : staged) fs::remove(tmp, ec);
-  };
-  try {
-    for (const auto& [path, text] : outputs) {
-      if (path.empty() || path == "-") continue;
-      std::error_code ec;
-      if (fs::is_directory(path, ec))
-        throw InputError(path + ": cannot write: it is a directory; give a file name");
-      const std::string tmp = path + ".staged." + std::to_string(::getpid());
-      try {
-        WriteFileAtomic(tmp, text);
-      } catch (const InputError& e) {
-        std::string m = e.what();
-        if (m.rfind(tmp, 0) == 0) m = path + m.substr(tmp.size());
-        throw InputError(m);
-      }
-      staged.push_back({tmp, path});
-    }
-  } catch (...) {
-    discard();
-    throw;
-  }
+// Writes the (path, text) outputs all or nothing (WriteFilesAtomic), then prints those for
+// stdout. A failed run thus leaves the earlier summary, CSV and trace as they were.
+void EmitAll(const OutputFiles& outputs) {
+  OutputFiles files;
+  for (const auto& [path, text] : outputs)
+    if (!path.empty() && path != "-") files.push_back({path, text});
+  WriteFilesAtomic(files);
   for (const auto& [path, text] : outputs)
     if (path.empty() || path == "-") Emit(path, text);
-  for (const auto& [tmp, target] : staged)
-    if (std::rename(tmp.c_str(), target.c_str()) != 0) {
-      const std::string why = std::strerror(errno);
-      discard();
-      throw InputError(target + ": cannot write: " + why);
-    }
 }
 
 }  // namespace
@@ -298,7 +268,7 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
         throw InputError(a.plan_file + m.substr(4));
       }
       // All outputs are made first and then written all or nothing (EmitAll).
-      std::vector<std::pair<std::string, std::string>> outputs;
+      OutputFiles outputs;
       if (!a.trace.empty()) outputs.push_back({a.trace, sim::ChromeTrace(r, p, *cluster)});
       if (!a.csv.empty()) outputs.push_back({a.csv, sim::SummaryCsv(r, p)});
       const bool json = a.json || (!a.output.empty() && a.output.size() > 5 &&

@@ -28,9 +28,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <tuple>
 
 #include "cli/commands.h"
@@ -42,6 +44,8 @@
 #include "model/util/context.h"
 #include "model/util/error.h"
 #include "model/util/json.h"
+#include "model/util/output.h"
+#include "model/util/process.h"
 #include "model/util/subprocess.h"
 #include "reports/analysis.h"
 #include "reports/search.h"
@@ -327,9 +331,11 @@ std::vector<reports::SweepPoint> RunPoints(const SweepArgs& a, const std::vector
       if (pipe2(fds, O_CLOEXEC) != 0)
         throw RuntimeError(std::string("sweep: pipe2: ") + std::strerror(errno));
       std::fflush(nullptr);
+      const pid_t parent = getpid();
       const pid_t pid = fork();
       if (pid < 0) throw RuntimeError(std::string("sweep: fork: ") + std::strerror(errno));
       if (pid == 0) {
+        EndWithParent(parent);  // a killed sweep leaves no point running
         close(fds[0]);
         const reports::SweepPoint row =
             Evaluate(a, points[at], (dir / "points" / PointFileName(points[at], total)).string());
@@ -389,14 +395,14 @@ std::vector<reports::SweepPoint> RunPoints(const SweepArgs& a, const std::vector
   return rows;
 }
 
-// Writes the combined files of `r` into `dir`: sweep.json, sweep.csv, report.md, index.html.
-void WriteCombined(const reports::Report& r, const fs::path& dir) {
-  fs::create_directories(dir);
-  WriteFileAtomic((dir / "sweep.json").string(), reports::ToJson(r).dump(2) + "\n");
+// The combined files of `r`: sweep.json, sweep.csv, report.md, index.html.
+OutputFiles CombinedFiles(const reports::Report& r) {
+  OutputFiles files{{"sweep.json", reports::ToJson(r).dump(2) + "\n"}};
   for (const char* format : {"csv", "markdown", "html"})
     for (const reports::OutputFile& f : reports::MakeWriter(format)->Write(r))
       if (f.name == "sweep.csv" || f.name == "report.md" || f.name == "index.html")
-        WriteFileAtomic((dir / f.name).string(), f.content);
+        files.push_back({f.name, f.content});
+  return files;
 }
 
 void FinishPoints(reports::SweepReport& sw) {
@@ -414,6 +420,13 @@ std::string Summary(const std::vector<reports::SweepPoint>& rows) {
          std::to_string(nofit) + " do not fit, " + std::to_string(failed) + " failed";
 }
 
+// Refuses an output folder that names something other than a folder, before any work.
+void CheckFolder(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    throw InputError(dir + ": cannot write the sweep folder: a file of that name exists");
+}
+
 int RunSweep(const SweepArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   PlanRequest req = a.request;
@@ -421,6 +434,7 @@ int RunSweep(const SweepArgs& a) {
   if (req.cluster.empty()) throw InputError("sweep: --cluster is required");
   if (a.gpus.empty()) throw InputError("sweep: --gpus is required (e.g. 1,2,4,...,64)");
   if (a.output.empty()) throw InputError("sweep: -o DIR is required (the output folder)");
+  CheckFolder(a.output);
   const std::vector<std::string> strategies = ParseStrategyList(a.strategies, true);
   const std::vector<int> gpus = ParseGpuList(a.gpus);
   const Shard shard = ParseShard(a.shard);
@@ -519,7 +533,10 @@ int RunSweep(const SweepArgs& a) {
   for (const Point& p : all)
     if (p.index % shard.count == shard.index - 1) mine.push_back(p);
 
-  fs::create_directories(dir / "points");
+  std::error_code ec;
+  fs::create_directories(dir / "points", ec);
+  if (ec)
+    throw InputError((dir / "points").string() + ": cannot create the folder: " + ec.message());
   const int jobs = a.jobs > 0 ? a.jobs : AvailableCpus();
   std::cerr << "convscale: sweep: " << mine.size() << " points"
             << (shard.count > 1
@@ -539,7 +556,7 @@ int RunSweep(const SweepArgs& a) {
   if (shard.count > 1)
     r.context["shard"] = std::to_string(shard.index) + "/" + std::to_string(shard.count);
   r.sweeps.push_back(sw);
-  WriteCombined(r, dir);
+  WriteFolderAtomic(dir.string(), CombinedFiles(r));
   Emit("", reports::MakeConsoleWriter()->Write(r).at(0).content);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   char took[64];
@@ -554,6 +571,7 @@ int RunSweep(const SweepArgs& a) {
 int RunMerge(const MergeArgs& m) {
   if (m.output.empty()) throw InputError("sweep merge: -o DIR is required (the output folder)");
   if (m.dirs.empty()) throw InputError("sweep merge: give the folders of the shards to merge");
+  CheckFolder(m.output);
   struct Part {
     std::string file;
     Json doc;
@@ -568,7 +586,7 @@ int RunMerge(const MergeArgs& m) {
                        "sweep)");
     p.doc = ReadJsonFile(p.file);
     if (!p.doc.is_object() || !p.doc.contains("context") || !p.doc["context"].is_object() ||
-        p.doc["context"].value("kind", "") != "sweep")
+        !p.doc["context"].contains("kind") || p.doc["context"]["kind"] != "sweep")
       throw InputError(p.file, "/context/kind", "not a sweep (written by convscale sweep)");
     const Json& sweeps = p.doc.contains("sweeps") ? p.doc["sweeps"] : Json();
     if (!sweeps.is_array() || sweeps.size() != 1)
@@ -612,10 +630,26 @@ int RunMerge(const MergeArgs& m) {
                      mine + " differs from " + parts[0].file + "'s " + theirs +
                          "; only shards of one sweep can be merged");
   }
-  // Every point exactly once.
-  const Json& in = ref["inputs"];
+  // Every point exactly once, of the grid the sweep was asked for (located errors: a shard may have
+  // been edited by hand).
+  const Json none;  // JsonObject keeps a pointer to the value: it must outlive `in`
+  const JsonObject in(ref.contains("inputs") ? ref["inputs"] : none, parts[0].file,
+                      "/context/inputs");
+  auto strings = [&in](const char* key) {
+    std::vector<std::string> out;
+    const Json& a = in.Array(key);
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!a[i].is_string())
+        throw InputError(in.File(), PointerJoin(in.PointerOf(key), i),
+                         std::string("expected a string, found ") + JsonTypeName(a[i]));
+      out.push_back(a[i].get<std::string>());
+    }
+    return out;
+  };
+  const std::vector<std::string> grid_strategies = strings("strategies");
+  const std::vector<int64_t> grid_gpus = in.IntArray("gpus", 1, INT32_MAX);
   std::vector<std::string> variants = {"baseline"};
-  for (const auto& v : in.at("vary")) variants.push_back(v.get<std::string>());
+  for (const std::string& v : strings("vary")) variants.push_back(v);
   std::map<std::tuple<std::string, std::string, int>, std::string> seen;
   reports::SweepReport all = parts[0].sweep;
   all.points.clear();
@@ -633,12 +667,11 @@ int RunMerge(const MergeArgs& m) {
   std::vector<std::string> missing;
   size_t total = 0;
   for (const std::string& v : variants)
-    for (const auto& st : in.at("strategies"))
-      for (const auto& g : in.at("gpus")) {
+    for (const std::string& st : grid_strategies)
+      for (const int64_t g : grid_gpus) {
         ++total;
-        if (!seen.count({v, st.get<std::string>(), g.get<int>()}))
-          missing.push_back(st.get<std::string>() + " " + std::to_string(g.get<int>()) + " GPUs " +
-                            v);
+        if (!seen.count({v, st, static_cast<int>(g)}))
+          missing.push_back(st + " " + std::to_string(g) + " GPUs " + v);
       }
   if (!missing.empty()) {
     std::string list;
@@ -649,30 +682,35 @@ int RunMerge(const MergeArgs& m) {
                      "); give the folders of all the shards");
   }
   reports::Report r;
-  r.title = parts[0].doc.value("title", std::string("Sweep"));
+  const Json& title = parts[0].doc.contains("title") ? parts[0].doc["title"] : Json();
+  r.title = title.is_string() ? title.get<std::string>() : std::string("Sweep");
   r.context = parts[0].doc["context"];
   r.context.erase("shard");
   r.context["timestamp"] = MakeContext("sweep", reports::kSchemaVersion)["timestamp"];
   FinishPoints(all);
   r.sweeps.push_back(all);
+  // The shards' points/ and clusters/ files and the combined files, written all or nothing.
   const fs::path out = m.output;
+  OutputFiles files;
   for (const std::string& d : m.dirs)
     for (const char* sub : {"points", "clusters"}) {
       const fs::path from = fs::path(d) / sub;
-      if (!fs::is_directory(from)) continue;
-      fs::create_directories(out / sub);
-      std::vector<fs::path> files;
-      for (const auto& e : fs::directory_iterator(from))
-        if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
-      std::sort(files.begin(), files.end());
-      for (const fs::path& f : files) {
-        const fs::path to = out / sub / f.filename();
-        std::error_code ec;
-        if (fs::equivalent(f, to, ec)) continue;
-        fs::copy_file(f, to, fs::copy_options::overwrite_existing);
+      std::error_code ec;
+      if (!fs::is_directory(from, ec)) continue;
+      std::vector<fs::path> found;
+      for (const auto& e : fs::directory_iterator(from, ec))
+        if (e.is_regular_file() && e.path().extension() == ".json") found.push_back(e.path());
+      std::sort(found.begin(), found.end());
+      for (const fs::path& f : found) {
+        std::ifstream in(f, std::ios::binary);
+        if (!in) throw InputError(f.string() + ": cannot open: " + std::strerror(errno));
+        std::ostringstream text;
+        text << in.rdbuf();
+        files.push_back({(fs::path(sub) / f.filename()).string(), text.str()});
       }
     }
-  WriteCombined(r, out);
+  for (auto& f : CombinedFiles(r)) files.push_back(std::move(f));
+  WriteFolderAtomic(out.string(), files);
   std::cerr << "convscale: sweep merge: " << Summary(all.points) << " from " << parts.size()
             << " folders\n";
   std::cout << (out / "index.html").string() << "\n";

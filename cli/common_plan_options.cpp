@@ -139,6 +139,12 @@ BuiltPlan BuildPlan(const PlanRequest& r) {
   if (!r.allow_oversubscribe) cost::CheckMemory(b.plan, *b.cluster);
   if (!r.profile.empty()) {
     b.profile = std::make_shared<cost::Profile>(cost::LoadProfile(r.profile));
+    // A profile of another model would calibrate layers that are not there.
+    for (const auto& [layer, times] : b.profile->layers)
+      if (b.network->Find(layer) < 0)
+        throw InputError(r.profile, "/layers",
+                         "layer \"" + layer + "\" is not in model " + b.network->name() +
+                             " (a profile of another model?)");
     b.calibration.profile = b.profile.get();
     opt["profile"] = r.profile;
   }

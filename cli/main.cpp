@@ -1,4 +1,5 @@
 // convscale: predict and measure distributed CNN training. See README.md and docs/.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <regex>
@@ -8,6 +9,7 @@
 #include "cli/commands.h"
 #include "model/util/context.h"
 #include "model/util/error.h"
+#include "model/util/output.h"
 
 namespace convscale::cli {
 namespace {
@@ -197,6 +199,28 @@ std::string ManPage(const CLI::App& app) {
   return out;
 }
 
+// Refuses an output flag (-o, --csv, --trace) naming one of the command's input files (any other
+// option or argument naming an existing file) or the same file as another output, before the
+// command runs and writes anything.
+void CheckOutputNames(const CLI::App& command) {
+  std::vector<std::pair<std::string, std::string>> inputs, outputs;
+  for (const CLI::Option* o : command.get_options()) {
+    if (o->count() == 0) continue;
+    const auto& l = o->get_lnames();
+    const bool output_flag = std::find(l.begin(), l.end(), "csv") != l.end() ||
+                             std::find(l.begin(), l.end(), "trace") != l.end();
+    const auto& s = o->get_snames();
+    const bool output = output_flag || std::find(s.begin(), s.end(), "o") != s.end();
+    const bool positional = l.empty() && s.empty();
+    const std::string label = output && !output_flag ? "-o"
+                              : positional           ? "the " + o->get_name(true) + " argument"
+                                                     : o->get_name();
+    for (const std::string& value : o->results())
+      (output ? outputs : inputs).push_back({label, value});
+  }
+  CheckOutputsDistinct(inputs, outputs);
+}
+
 // CLI11's messages, made to read like the rest of convscale's ("--batch: "0" is not a positive
 // number" instead of a range up to 1.8e308).
 std::string ParseErrorMessage(const CLI::ParseError& e) {
@@ -289,6 +313,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   try {
+    CheckOutputNames(*Selected(app));
     return action();
   } catch (const InputError& e) {
     std::cerr << "convscale: " << e.what() << "\n";

@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "model/util/error.h"
+#include "model/util/output.h"
 
 namespace convscale::reports {
 
@@ -22,18 +23,13 @@ std::unique_ptr<Writer> MakeWriter(const std::string& format) {
 }
 
 std::string WriteReportDir(const Report& report, const std::string& dir) {
-  // Every file is made before the first is written, so a writer that fails leaves the folder
-  // as it was; each file is then replaced atomically.
-  std::vector<OutputFile> files;
+  // Every file is made before the first is written, and the set is written all or nothing, so a
+  // writer or a write that fails leaves the folder as it was.
+  OutputFiles files;
   for (const char* format : {"json", "csv", "markdown", "html"})
-    for (OutputFile& f : MakeWriter(format)->Write(report)) files.push_back(std::move(f));
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir, ec))
-    throw InputError(dir + ": cannot create the report folder: " +
-                     (ec ? ec.message() : std::string("a file of that name exists")));
-  for (const OutputFile& f : files)
-    WriteFileAtomic((std::filesystem::path(dir) / f.name).string(), f.content);
+    for (OutputFile& f : MakeWriter(format)->Write(report))
+      files.push_back({f.name, std::move(f.content)});
+  WriteFolderAtomic(dir, files);
   return (std::filesystem::path(dir) / "index.html").string();
 }
 

@@ -46,7 +46,7 @@ Json ToJson(const SweepPoint& point);
 SweepPoint SweepPointFromJson(const Json& j, const std::string& file, const std::string& pointer);
 SweepReport SweepFromJson(const Json& j, const std::string& file, const std::string& pointer);
 
-// Writes the json, csv, markdown and html files into `dir` (created if needed), each atomically.
+// Writes the json, csv, markdown and html files into `dir` (created if needed), all or nothing.
 // Returns the path of index.html.
 std::string WriteReportDir(const Report& report, const std::string& dir);
 

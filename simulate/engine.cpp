@@ -26,6 +26,7 @@
 #include <unordered_set>
 
 #include "model/util/error.h"
+#include "model/util/process.h"
 
 namespace convscale::sim {
 namespace sg4 = simgrid::s4u;
@@ -657,9 +658,11 @@ RawResult RunDagInChild(const Dag& dag, const topo::Cluster& cluster, const Plat
   if (::pipe(fds) != 0) throw RuntimeError(std::string("simulate: pipe: ") + std::strerror(errno));
   std::fflush(stdout);
   std::fflush(stderr);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw RuntimeError(std::string("simulate: fork: ") + std::strerror(errno));
   if (pid == 0) {
+    EndWithParent(parent);  // never left running when `simulate` is killed
     ::close(fds[0]);
     std::string out;
     try {

@@ -5,6 +5,7 @@
 #include <simgrid/kernel/routing/NetZoneImpl.hpp>
 #include <simgrid/s4u.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -144,6 +145,15 @@ void CheckOptions(const PlatformOptions& o) {
                      " is not a fraction in [0, 1)");
 }
 
+// SimGrid aborts ("The Impossible Did Happen", signal 6) on a rate that is zero, negative or not
+// finite. The loaders refuse such values with their place in the file; this names the cluster and
+// the resource should one get through (a product of checked values that overflows, say).
+void CheckRate(const topo::Cluster& c, const std::string& what, double rate, const char* unit) {
+  if (!(rate > 0 && std::isfinite(rate)))
+    throw InputError("cluster " + c.name() + ": " + what + ": " + Num(rate) + " " + unit +
+                     " is not a positive finite rate, which the simulator needs");
+}
+
 }  // namespace
 
 Platform::Platform(const topo::Cluster& cluster, const PlatformOptions& options,
@@ -155,7 +165,9 @@ Platform::Platform(const topo::Cluster& cluster, const PlatformOptions& options,
   hosts_.resize(n);
   for (int e = 0; e < n; ++e) {
     const topo::Endpoint& ep = cluster.endpoint(e);
-    hosts_[e] = zone->create_host(ep.name, EndpointFlopRate(ep, options.precision))->seal();
+    const double speed = EndpointFlopRate(ep, options.precision);
+    CheckRate(cluster, ep.name + " compute", speed, "FLOP/s");
+    hosts_[e] = zone->create_host(ep.name, speed)->seal();
     impl->Register(hosts_[e], e);
   }
   const auto& links = cluster.links();
@@ -163,6 +175,10 @@ Platform::Platform(const topo::Cluster& cluster, const PlatformOptions& options,
   for (size_t k = 0; k < links.size(); ++k) {
     const topo::Link& l = links[k];
     const double bw = EffectiveBandwidth(l, options);
+    CheckRate(cluster, "link " + l.name + " bandwidth", bw, "B/s");
+    if (!(l.latency_s >= 0 && std::isfinite(l.latency_s)))
+      throw InputError("cluster " + cluster.name() + ": link " + l.name +
+                       " latency: " + Num(l.latency_s) + " s is not a finite time >= 0");
     bandwidths_.push_back(bw);
     if (links_used != nullptr && (k >= links_used->size() || !(*links_used)[k])) {
       impl->AddLink(nullptr, nullptr, l.latency_s);

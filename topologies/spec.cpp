@@ -33,6 +33,10 @@ Precision ParsePrecision(const std::string& s) {
 namespace detail {
 namespace {
 
+// Parallel NVLink links between two devices: NVLink 4 gives a GPU 18 links in all. The bound
+// keeps link counts (and bandwidth = count x per-link rate) far from integer overflow.
+constexpr int64_t kMaxLinksPerEdge = 64;
+
 std::vector<std::string> Keys(const std::map<std::string, DeviceType>& m) {
   std::vector<std::string> out;
   for (const auto& [k, v] : m) out.push_back(k);
@@ -139,6 +143,11 @@ NodeTypeSpec ParseNodeType(const std::string& name, const JsonObject& o,
                              std::string(k == 2 ? "link count must be an integer >= 1"
                                                 : "device index must be an integer >= 0") +
                                  ", found " + e[k].dump());
+          if (k == 2 && e[k].get<int64_t>() > kMaxLinksPerEdge)
+            throw InputError(o.File(), PointerJoin(p, k),
+                             "link count " + e[k].dump() +
+                                 " is more than one NVLink edge may have (" +
+                                 std::to_string(kMaxLinksPerEdge) + ")");
           if (k < 2 && e[k].get<int64_t>() >= n.devices)
             throw InputError(o.File(), PointerJoin(p, k),
                              "device " + e[k].dump() + " does not exist: node type \"" + name +

@@ -112,9 +112,20 @@ Profile ProfileFromJson(const Json& j, const std::string& file) {
   p.model = root.String("model", "");
   p.device = root.String("device", "");
   p.precision = root.String("precision", "fp32");
+  const std::vector<std::string> precisions = {"fp32", "tf32", "fp16", "bf16"};
+  if (std::find(precisions.begin(), precisions.end(), p.precision) == precisions.end())
+    throw root.Error("precision", "\"" + p.precision +
+                                      "\" is not a compute precision (fp32, tf32, fp16, bf16)" +
+                                      DidYouMean(p.precision, precisions));
   p.batch = root.Int("batch", 1, INT64_MAX);
   p.update_s = root.Number("update_s", 0.0);
   p.params = root.Number("params", 0.0);
+  if (!(p.update_s >= 0 && std::isfinite(p.update_s)))
+    throw root.Error(
+        "update_s", "a time must be finite and not negative, found " + root.Get("update_s").dump());
+  if (!(p.params >= 0 && std::isfinite(p.params)))
+    throw root.Error("params", "a parameter count must be finite and not negative, found " +
+                                   root.Get("params").dump());
   for (const auto& l : root.ObjectArray("layers")) {
     // "choices": the kernels the times belong to (execute --profile); not a cost.
     l.CheckKeys({"name", "type", "forward_s", "backward_data_s", "backward_weight_s", "choices"});

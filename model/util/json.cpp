@@ -10,12 +10,19 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include "model/util/units.h"
 
 namespace convscale {
 
 namespace {
+
+// The deepest nesting of arrays and objects any JSON input may have; convscale's own formats use
+// fewer than 10 levels. Deeper input is refused before it is parsed (docs/limits.md).
+constexpr size_t kMaxJsonDepth = 256;
+// The largest JSON file read (2^31 bytes, 2 GiB): a plan of 4,096 GPUs is 1.8 GB.
+constexpr size_t kMaxJsonBytes = size_t{1} << 31;
 
 // Converts a byte offset in `text` to "line L, column C".
 std::string LineColumn(const std::string& text, size_t offset) {
@@ -43,6 +50,119 @@ size_t FindNumberToken(const std::string& text, const std::string& number) {
   }
   return std::string::npos;
 }
+
+// The first place where arrays and objects nest deeper than kMaxJsonDepth, as "line L, column
+// C", or "" when they never do. A linear scan of the brackets outside strings, made before the
+// parse so that no deep value is ever built (copying or printing one recurses once per level).
+std::string FirstTooDeep(const std::string& text) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return LineColumn(text, i);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return "";
+}
+
+// nlohmann's SAX interface, building the same ordered_json its own parser builds, with two
+// differences: a key repeated in one object is an error (nlohmann keeps the last value), and a
+// key is appended to its object without ordered_map's linear search for an earlier one (which
+// made an object of n keys cost n^2); the set of the open objects' keys finds repeats instead.
+class DomBuilder {
+ public:
+  DomBuilder(Json& root, const std::string& name) : root_(root), name_(name) {}
+
+  bool null() { return Value(nullptr) != nullptr; }
+  bool boolean(bool b) { return Value(b) != nullptr; }
+  bool number_integer(Json::number_integer_t n) { return Value(n) != nullptr; }
+  bool number_unsigned(Json::number_unsigned_t n) { return Value(n) != nullptr; }
+  bool number_float(Json::number_float_t x, const std::string&) { return Value(x) != nullptr; }
+  bool string(Json::string_t& s) { return Value(std::move(s)) != nullptr; }
+  bool binary(Json::binary_t& b) { return Value(std::move(b)) != nullptr; }
+
+  bool start_object(size_t) {
+    open_.push_back(Value(Json::value_t::object));
+    keys_.emplace_back();
+    return true;
+  }
+  bool key(Json::string_t& k) {
+    if (!keys_.back().insert(k).second)
+      throw InputError(name_, PointerJoin(Pointer(), k),
+                       "the key \"" + k + "\" appears twice in one object");
+    auto& members =
+        static_cast<Json::object_t::Container&>(open_.back()->get_ref<Json::object_t&>());
+    members.emplace_back(k, nullptr);
+    member_ = &members.back().second;
+    return true;
+  }
+  bool end_object() {
+    open_.pop_back();
+    keys_.pop_back();
+    return true;
+  }
+  bool start_array(size_t) {
+    open_.push_back(Value(Json::value_t::array));
+    return true;
+  }
+  bool end_array() {
+    open_.pop_back();
+    return true;
+  }
+  // Rethrown with its own type so that ParseJson's handlers see what Json::parse would throw.
+  template <class Exception>
+  bool parse_error(size_t, const std::string&, const Exception& e) {
+    throw e;
+  }
+
+ private:
+  // Places a value in the open array, under the last key of the open object, or at the root.
+  template <class V>
+  Json* Value(V&& v) {
+    if (open_.empty()) {
+      root_ = Json(std::forward<V>(v));
+      return &root_;
+    }
+    Json* top = open_.back();
+    if (top->is_array()) {
+      auto& a = top->get_ref<Json::array_t&>();
+      a.emplace_back(std::forward<V>(v));
+      return &a.back();
+    }
+    *member_ = Json(std::forward<V>(v));
+    return member_;
+  }
+  // The JSON pointer of the innermost open object or array.
+  std::string Pointer() const {
+    std::string p;
+    for (size_t i = 0; i + 1 < open_.size(); ++i) {
+      const Json& parent = *open_[i];
+      if (parent.is_array()) {
+        p = PointerJoin(p, parent.size() - 1);
+      } else {
+        const auto& members = parent.get_ref<const Json::object_t&>();
+        p = PointerJoin(p, members.back().first);
+      }
+    }
+    return p;
+  }
+
+  Json& root_;
+  const std::string& name_;
+  std::vector<Json*> open_;  // the open arrays and objects, outermost first
+  std::vector<std::unordered_set<std::string>> keys_;  // the keys of each open object
+  Json* member_ = nullptr;                             // the value of the last key read
+};
 
 }  // namespace
 
@@ -74,8 +194,14 @@ Json ParseJson(const std::string& text, const std::string& name) {
   if (const size_t nul = text.find('\0'); nul != std::string::npos)
     throw InputError(name + ": not a JSON text file: binary data (a NUL byte at byte offset " +
                      std::to_string(nul) + ")");
+  if (const std::string at = FirstTooDeep(text); !at.empty())
+    throw InputError(name + ": " + at + ": arrays and objects nest more than " +
+                     std::to_string(kMaxJsonDepth) + " levels deep");
   try {
-    return Json::parse(text);
+    Json root;
+    DomBuilder builder(root, name);
+    Json::sax_parse(text, &builder);
+    return root;
   } catch (const Json::parse_error& e) {
     // nlohmann: "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error
     // while parsing value - invalid literal; last read: 'th'". Keep what follows the position.
@@ -110,43 +236,24 @@ Json ReadJsonFile(const std::string& path) {
     throw InputError(path + ": is a directory; expected a JSON file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot open: " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseJson(ss.str(), path);
-}
-
-void WriteFileAtomic(const std::string& path, const std::string& content) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  fs::path dir = target.parent_path();
-  if (dir.empty()) dir = ".";
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    if (fs::exists(dir, ec))
-      throw InputError(path + ": cannot write: " + dir.string() + " is not a directory");
-    throw InputError(path + ": cannot write: directory " + dir.string() + " does not exist");
+  // Read in pieces, so that a device or pipe that never ends (/dev/zero) is refused at its first
+  // NUL byte or at the size limit instead of filling the memory.
+  std::string text;
+  std::vector<char> piece(1 << 20);
+  while (in) {
+    in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+    const size_t got = static_cast<size_t>(in.gcount());
+    if (const void* nul = std::memchr(piece.data(), '\0', got))
+      throw InputError(
+          path + ": not a JSON text file: binary data (a NUL byte at byte offset " +
+          std::to_string(text.size() + (static_cast<const char*>(nul) - piece.data())) + ")");
+    if (text.size() + got > kMaxJsonBytes)
+      throw InputError(path + ": larger than a JSON input may be (" +
+                       std::to_string(kMaxJsonBytes) + " bytes)");
+    text.append(piece.data(), got);
   }
-  if (fs::is_directory(target, ec))
-    throw InputError(path + ": cannot write: it is a directory; give a file name");
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw InputError(path + ": cannot write: cannot create a file in " + dir.string() + ": " +
-                       std::strerror(errno));
-    out << content;
-    out.flush();
-    if (!out) {
-      const std::string why = std::strerror(errno);
-      fs::remove(tmp, ec);
-      throw InputError(path + ": cannot write: " + why);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    fs::remove(tmp, ec);
-    throw InputError(path + ": cannot write: " + why);
-  }
+  if (in.bad()) throw InputError(path + ": cannot read: " + std::strerror(errno));
+  return ParseJson(text, path);
 }
 
 void WriteJsonAtomic(const std::string& path, const Json& j) {

@@ -18,6 +18,7 @@
 #include <exception>
 
 #include "model/util/error.h"
+#include "model/util/process.h"
 
 namespace convscale {
 namespace {
@@ -86,9 +87,11 @@ std::vector<ChildResult> RunInChildren(size_t count, int jobs,
       if (::pipe2(fds, O_CLOEXEC) != 0)
         throw RuntimeError(std::string("pipe2: ") + std::strerror(errno));
       std::fflush(nullptr);
+      const pid_t parent = ::getpid();
       const pid_t pid = ::fork();
       if (pid < 0) throw RuntimeError(std::string("fork: ") + std::strerror(errno));
       if (pid == 0) {
+        EndWithParent(parent);  // a killed select or whatif leaves no candidate running
         ::close(fds[0]);
         const bool ok = WriteAll(fds[1], Encode(work, item));
         ::close(fds[1]);

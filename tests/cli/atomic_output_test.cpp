@@ -4,6 +4,15 @@
 // and checks the exit code, the message and that every earlier file is byte-identical, with no
 // temporary file left beside it.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "../common/cli_run.h"
 
@@ -138,6 +147,73 @@ TEST(AtomicOutput, UnwritableReportFolderIsBadInput) {
   EXPECT_EQ(r.err.substr(r.err.find("convscale: ")),
             "convscale: " + file + "/report: cannot create the report folder: Not a directory\n");
   EXPECT_EQ(ReadBytes(file), "not a folder\n");
+}
+
+TEST(AtomicOutput, ReportFolderIsWrittenAllOrNothing) {
+  if (!HasCommand("select")) GTEST_SKIP() << "convscale was built without the reports";
+  ScratchDir dir("atomic_select_folder");
+  const std::string out = dir / "report";
+  const std::string args = " --cluster dgx-a100 --gpus 2 --strategies dp --simulate-top 0 -o '";
+  ASSERT_EQ(RunCli("select --model resnet18" + args + out + "'").code, 0);
+  // report.md (written after report.json and the CSV) cannot be replaced: none of the files is.
+  std::filesystem::remove(dir / "report/report.md");
+  std::filesystem::create_directory(dir / "report/report.md");
+  const auto before = ReadTree(dir.path());
+  ASSERT_EQ(before.count("report/report.json"), 1u);
+  const CliResult r = RunCli("select --model resnet50" + args + out + "'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.substr(r.err.find("convscale: ")),
+            "convscale: " + dir / "report/report.md" +
+                ": cannot write: it is a directory; give a file name\n");
+  EXPECT_EQ(ReadTree(dir.path()), before);
+  // A new folder appears whole: written under a temporary name, then renamed.
+  const std::string fresh = dir / "fresh/report";
+  ASSERT_EQ(RunCli("select --model resnet50" + args + fresh + "'").code, 0);
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "fresh"))
+    names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"report"});
+  EXPECT_EQ(ReadTree(fresh).size(), before.size() + 1);  // report.md too
+}
+
+// An output that is not a regular file is written through and stays what it was: a named pipe
+// gets the output, a link into /proc (as /dev/stdout is) writes to the descriptor, and a link to
+// a regular file stays a link while the file it names is replaced.
+TEST(AtomicOutput, PipesAndLinksAreWrittenThroughNotReplaced) {
+  if (!HasCommand("model show")) GTEST_SKIP() << "convscale was built without the model commands";
+  ScratchDir dir("atomic_through");
+  const CliResult shown = RunCli("model show fashion_cnn");
+  ASSERT_EQ(shown.code, 0);
+  ASSERT_FALSE(shown.out.empty());
+
+  const std::string fifo = dir / "fifo", got = dir / "got.txt";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string cmd = "cat '" + fifo + "' > '" + got + "' & '" + CONVSCALE_BINARY +
+                          "' model show fashion_cnn -o '" + fifo + "'; s=$?; wait; exit $s";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+  EXPECT_EQ(ReadBytes(got), shown.out);
+
+  const std::string to_stdout = dir / "stdout";
+  std::filesystem::create_symlink("/proc/self/fd/1", to_stdout);
+  const CliResult r = RunCli("model show fashion_cnn -o '" + to_stdout + "'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, shown.out);
+  EXPECT_TRUE(std::filesystem::is_symlink(to_stdout));
+  std::filesystem::remove(to_stdout);
+
+  const std::string file = dir / "file.txt", link = dir / "link.txt";
+  { std::ofstream(file) << "old\n"; }
+  std::filesystem::create_symlink("file.txt", link);
+  EXPECT_EQ(RunCli("model show fashion_cnn -o '" + link + "'").code, 0);
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(ReadBytes(file), shown.out);
+  std::set<std::string> names;  // no temporary file is left
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"fifo", "file.txt", "got.txt", "link.txt"}));
 }
 
 }  // namespace

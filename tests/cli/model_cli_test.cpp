@@ -108,7 +108,8 @@ TEST(ModelCli, UnknownModelExitsTwoWithSuggestion) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("unknown model \"resnet5\"; did you mean \"resnet50\"?"), std::string::npos)
       << r.out;
-  const Result e = Convscale("model export vggg16 -o /dev/null");
+  const Result e =
+      Convscale("model export vggg16 -o '" + ::testing::TempDir() + "/model_cli_vggg16.json'");
   EXPECT_EQ(e.code, 2);
   EXPECT_NE(e.out.find("did you mean \"vgg16\"?"), std::string::npos) << e.out;
 }

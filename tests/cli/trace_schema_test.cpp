@@ -64,8 +64,9 @@ TEST_P(SimulatedTrace, IsAValidChromeTrace) {
   if (Convscale("simulate --help >/dev/null 2>&1").code != 0)
     GTEST_SKIP() << "convscale was built without SimGrid (no simulate command)";
   const std::string path = ::testing::TempDir() + "/trace.json";
+  const std::string summary = ::testing::TempDir() + "/summary.txt";
   const CliRun r = Convscale(std::string("simulate ") + GetParam() + " --trace '" + path +
-                             "' -o /dev/null 2>&1");
+                             "' -o '" + summary + "' 2>&1");
   ASSERT_EQ(r.code, 0) << r.out;
   std::ifstream in(path);
   const json t = json::parse(in);
