@@ -32,6 +32,7 @@ std::string Table(const cost::Summary& s, const BuiltPlan& b) {
   out += s.model + " on " + s.cluster + ": strategy " + s.strategy + ", " +
          std::to_string(s.devices) + " devices, global batch " + std::to_string(s.global_batch) +
          "\n";
+  out += AssumptionRows(b.plan, "estimate (closed form)");
   row("iteration time", units::FormatTime(s.iteration_time_s));
   std::snprintf(buf, sizeof buf, "%.1f samples/s", s.throughput_samples_per_s);
   row("throughput", buf);

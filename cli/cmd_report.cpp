@@ -19,6 +19,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_lists.h"
+#include "cli/common_plan_options.h"
 #include "cli/common_report.h"
 #include "model/util/context.h"
 #include "model/util/error.h"
@@ -33,7 +34,7 @@ namespace convscale::cli {
 namespace {
 
 struct SearchArgs {
-  std::string model, cluster, strategies = "dp,ps,mp,hybrid", gpus, precision = "fp32";
+  std::string model, cluster, strategies = "dp,ps,mp,hybrid", gpus, precision;
   std::string output;
   int64_t batch = 32;
   int simulate_top = -1;
@@ -95,7 +96,7 @@ void AddSearchOptions(CLI::App* c, SearchArgs& a, bool gpu_list) {
       ->required();
   c->add_option("--strategies", a.strategies, "strategies to try: dp,ps,mp,hybrid");
   c->add_option("--batch", a.batch, "samples per device")->check(CLI::PositiveNumber);
-  c->add_option("--precision", a.precision, "compute precision: fp32, tf32, fp16, bf16");
+  c->add_option("--precision", a.precision, kPrecisionHelp);
   c->add_option("--gpu-hour-price", a.price,
                 "US dollars per device-hour (overrides the cluster's price_per_device_hour)")
       ->check(CLI::NonNegativeNumber);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -68,12 +69,6 @@ constexpr const char* kBuildFlags[] = {"--model",
                                        "--single-gpu-throughput",
                                        "--allow-oversubscribe"};
 
-// Dedicated server hosts a parameter-server plan needs from the cluster.
-int ServerHosts(const std::string& strategy, const std::string& placement, int servers) {
-  if (strategy != "ps" || placement != "dedicated") return 0;
-  return servers > 0 ? servers : 1;
-}
-
 // The cluster a plan file was lowered for: its context's cluster (or `name`) sized by its
 // options (or `gpus`, `nodes`), checked against the endpoint count the plan records.
 std::unique_ptr<topo::Cluster> ClusterOfPlan(const plan::Plan& p, const std::string& file,
@@ -85,11 +80,19 @@ std::unique_ptr<topo::Cluster> ClusterOfPlan(const plan::Plan& p, const std::str
   topo::ClusterOptions co;
   co.gpus = gpus > 0 ? gpus : static_cast<int>(o.Int("gpus", 0, 0, INT32_MAX));
   co.nodes = nodes;
-  co.server_hosts = ServerHosts(p.context.strategy, o.String("ps_placement", ""),
-                                static_cast<int>(o.Int("servers", 0, 0, INT32_MAX)));
   const std::string name = name_override.empty() ? p.context.cluster : name_override;
   if (name.empty()) throw InputError(file + ": the plan names no cluster; give --cluster");
   auto cluster = topo::LoadCluster(name, co);
+  plan::StrategyOptions ps;  // the dedicated server hosts the plan's servers need
+  ps.strategy = p.context.strategy;
+  ps.gpus = co.gpus;
+  ps.servers = static_cast<int>(o.Int("servers", 0, 0, INT32_MAX));
+  ps.ps_placement = o.String("ps_placement", "") == "dedicated" ? plan::PsPlacement::kDedicated
+                                                                : plan::PsPlacement::kHost;
+  if (const int hosts = plan::DedicatedServerHosts(ps, *cluster); hosts > 0) {
+    co.server_hosts = hosts;
+    cluster = topo::LoadCluster(name, co);
+  }
   if (p.cluster_endpoints > 0 && p.cluster_endpoints != cluster->num_endpoints())
     throw InputError(file + ": /cluster_endpoints: the plan was lowered for " +
                      std::to_string(p.cluster_endpoints) + " endpoints; cluster \"" + name +
@@ -111,6 +114,7 @@ std::string Text(const sim::SimulationResult& r, const plan::Plan& p) {
     return std::string(b);
   };
   line("model / strategy", p.context.model + " / " + p.context.strategy);
+  o << AssumptionRows(p, "simulate (SimGrid)");
   line("devices / ranks", std::to_string(r.devices) + " / " + std::to_string(r.ranks.size()));
   line("iteration time", units::FormatTime(r.iteration_time_s));
   std::snprintf(buf, sizeof buf, "%.1f samples/s", r.throughput_samples_per_s);
@@ -203,6 +207,13 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
         // The calibration the plan was made with (`plan --single-gpu-throughput/--profile`).
         if (options.contains("efficiency") && options["efficiency"].is_number())
           so.lowering.calibration.efficiency = options["efficiency"].get<double>();
+        if (options.contains("compute_scale")) {
+          const Json& s = options["compute_scale"];
+          if (!s.is_number() || !(s.get<double>() > 0) || !std::isfinite(s.get<double>()))
+            throw InputError(a.plan_file, "/context/options/compute_scale",
+                             "must be a positive number, found " + s.dump());
+          so.lowering.calibration.compute_scale = s.get<double>();
+        }
         const std::string profile =
             !a.plan.profile.empty() ? a.plan.profile : o.String("profile", "");
         if (!profile.empty()) {

@@ -1,5 +1,6 @@
 #include "cli/common_plan_options.h"
 
+#include <cstdio>
 #include <stdexcept>
 
 #include "model/graph/zoo.h"
@@ -7,6 +8,10 @@
 #include "model/util/units.h"
 
 namespace convscale::cli {
+
+const char* const kPrecisionHelp =
+    "compute precision: fp32, tf32, fp16, bf16 (default: mixed precision where the devices have "
+    "tensor cores for it, bf16 on A100/H100, fp16 on V100; else fp32)";
 
 void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
   auto* m = app->add_option("--model", r.model, "zoo model name or model file (.json/.onnx)");
@@ -22,7 +27,8 @@ void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
   app->add_option("--strategy", r.strategy, "dp, mp, ps or hybrid")->capture_default_str();
   AddStrategyOptions(app, r);
   app->add_option("--single-gpu-throughput", r.single_gpu_throughput,
-                  "measured samples/s of one device at --batch: calibrates the efficiency");
+                  "measured samples/s of one device at --batch: calibrates the efficiency (above "
+                  "the roofline: used as given, with a note)");
   app->add_option("--profile", r.profile, "per-layer profile (convscale profile) to use");
   app->add_flag("--allow-oversubscribe", r.allow_oversubscribe,
                 "keep a plan that does not fit in device memory");
@@ -42,8 +48,7 @@ void AddStrategyOptions(CLI::App* app, PlanRequest& r) {
                   "gradient precision on the wire: fp32, "
                   "fp16, bf16")
       ->capture_default_str();
-  app->add_option("--precision", r.precision, "compute precision: fp32, tf32, fp16, bf16")
-      ->capture_default_str();
+  app->add_option("--precision", r.precision, kPrecisionHelp);
   app->add_option("--optimizer", r.optimizer, "sgd (with momentum) or adam")->capture_default_str();
   app->add_option("--stages", r.stages, "pipeline stages (mp: default one per device; hybrid: 2)")
       ->check(CLI::PositiveNumber);
@@ -118,15 +123,41 @@ plan::StrategyOptions ToStrategyOptions(const PlanRequest& r) {
   return o;
 }
 
+std::string AssumptionRows(const plan::Plan& p, const std::string& predictor) {
+  const Json& o = p.context.options;
+  std::string assumed = "compute " + p.precision;
+  if (o.contains("grad_precision") && o["grad_precision"].is_string())
+    assumed += ", gradients " + o["grad_precision"].get<std::string>();
+  assumed += ", global batch " + std::to_string(p.global_batch);
+  if (o.contains("batch") && o["batch"].is_number_integer())
+    assumed += " (" + std::to_string(o["batch"].get<int64_t>()) +
+               (p.context.strategy == "mp" || p.context.strategy == "hybrid" ? " per replica)"
+                                                                             : " per device)");
+  std::string out;
+  auto row = [&](const char* key, const std::string& value) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%-24s ", key);
+    out += buf + value + "\n";
+  };
+  row("predicted by", predictor);
+  row("assumed", assumed);
+  if (o.contains("notes") && o["notes"].is_array())
+    for (const Json& n : o["notes"])
+      if (n.is_string()) row("note", n.get<std::string>());
+  return out;
+}
+
 BuiltPlan BuildPlan(const PlanRequest& r) {
   BuiltPlan b;
   b.options = ToStrategyOptions(r);
   topo::ClusterOptions co;
   co.gpus = r.gpus;
   co.nodes = r.nodes;
-  if (b.options.strategy == "ps" && b.options.ps_placement == plan::PsPlacement::kDedicated)
-    co.server_hosts = r.servers > 0 ? r.servers : 1;
   b.cluster = topo::LoadCluster(r.cluster, co);
+  if (const int hosts = plan::DedicatedServerHosts(b.options, *b.cluster); hosts > 0) {
+    co.server_hosts = hosts;
+    b.cluster = topo::LoadCluster(r.cluster, co);  // again, with the servers' hosts
+  }
   b.network = std::make_unique<graph::Network>(
       graph::LoadModel(r.model, r.batch > 0 ? r.batch : plan::kDefaultBatchPerDevice));
   if (b.options.model.empty()) b.options.model = b.network->name();
@@ -149,12 +180,22 @@ BuiltPlan BuildPlan(const PlanRequest& r) {
     opt["profile"] = r.profile;
   }
   const int64_t ref_batch = opt.contains("batch") ? opt["batch"].get<int64_t>() : r.batch;
+  Json notes = Json::array();
+  if (b.profile) {
+    const std::string note =
+        cost::ProfileAboveRooflineNote(*b.network, *b.cluster, b.options, ref_batch, b.calibration);
+    if (!note.empty()) notes.push_back(note);
+  }
   if (r.single_gpu_throughput != 0) {
-    b.calibration.efficiency = cost::CalibrateEfficiency(
-        *b.network, *b.cluster, b.options, ref_batch, r.single_gpu_throughput, b.calibration);
+    std::string note;
+    b.calibration = cost::CalibrateEfficiency(*b.network, *b.cluster, b.options, ref_batch,
+                                              r.single_gpu_throughput, b.calibration, note);
     opt["single_gpu_throughput"] = r.single_gpu_throughput;
     opt["efficiency"] = b.calibration.efficiency;
+    if (b.calibration.compute_scale != 1) opt["compute_scale"] = b.calibration.compute_scale;
+    if (!note.empty()) notes.push_back(note);
   }
+  if (!notes.empty()) opt["notes"] = notes;
   b.single_device_time_s =
       cost::SingleDeviceTime(*b.network, *b.cluster, b.options, ref_batch, b.calibration);
   return b;

@@ -24,7 +24,7 @@ struct PlanRequest {
   std::string algorithm = "ring";
   std::string bucket_size = "25MiB";
   std::string grad_precision = "fp32";
-  std::string precision = "fp32";
+  std::string precision;  // "" = the devices' default (plan::ComputePrecision)
   std::string optimizer = "sgd";
   int stages = 0, micro_batches = 1;
   std::string schedule = "gpipe";
@@ -37,6 +37,9 @@ struct PlanRequest {
   std::string profile;               // profile file; "" = none
   bool allow_oversubscribe = false;
 };
+
+// The help text of --precision (every command that takes one says the same default).
+extern const char* const kPrecisionHelp;
 
 // Adds --model --cluster --gpus --nodes --batch --global-batch --strategy --algorithm
 // --bucket-size --grad-precision --precision --optimizer --stages --micro-batches --schedule
@@ -62,6 +65,11 @@ struct BuiltPlan {
   cost::Calibration calibration;           // points into `profile`
   double single_device_time_s = 0;         // reference for speedup
 };
+
+// The rows a plan's text summary (estimate, simulate) opens with, each "%-24s %s": "predicted by"
+// `predictor`; "assumed": "compute bf16, gradients fp32, global batch 256 (32 per device)"; and
+// one "note" per note BuildPlan recorded (a measurement used above the roofline).
+std::string AssumptionRows(const plan::Plan& p, const std::string& predictor);
 
 // Loads the model and the cluster, lowers the strategy, checks memory (unless
 // --allow-oversubscribe), calibrates, and computes the single-device reference time.

@@ -77,6 +77,17 @@ std::string Percent(double fraction, int decimals) {
   return s;
 }
 
+int Complexity(const Candidate& c) {
+  auto option = [&](const char* key) {
+    return c.options.contains(key) && c.options[key].is_string() ? c.options[key].get<std::string>()
+                                                                 : std::string();
+  };
+  if (c.strategy == "dp") return option("grad_precision") == "fp16" ? 1 : 0;
+  if (c.strategy == "ps") return option("mode") == "async" ? 5 : 2;
+  if (c.strategy == "hybrid") return 3;
+  return 4;
+}
+
 void Rank(std::vector<Candidate>& candidates) {
   std::stable_sort(candidates.begin(), candidates.end(),
                    [](const Candidate& a, const Candidate& b) {
@@ -86,6 +97,22 @@ void Rank(std::vector<Candidate>& candidates) {
                        return a.throughput_samples_per_s > b.throughput_samples_per_s;
                      return a.label < b.label;
                    });
+  // Bands of ties among the candidates that run and fit (the first group, now by throughput).
+  auto end = std::find_if(candidates.begin(), candidates.end(),
+                          [](const Candidate& c) { return Group(c) != 0; });
+  for (auto band = candidates.begin(); band != end;) {
+    const double floor = band->throughput_samples_per_s / (1 + kTieMargin);
+    auto band_end = std::find_if(
+        band, end, [&](const Candidate& c) { return c.throughput_samples_per_s < floor; });
+    std::stable_sort(band, band_end, [](const Candidate& a, const Candidate& b) {
+      const int ca = Complexity(a), cb = Complexity(b);
+      if (ca != cb) return ca < cb;
+      if (a.throughput_samples_per_s != b.throughput_samples_per_s)
+        return a.throughput_samples_per_s > b.throughput_samples_per_s;
+      return a.label < b.label;
+    });
+    band = band_end;
+  }
 }
 
 std::string Explain(const Facts& facts, const Candidate& c, const Candidate& best) {
@@ -116,7 +143,12 @@ std::string Explain(const Facts& facts, const Candidate& c, const Candidate& bes
       why += "; " + Percent(facts.fc_parameter_fraction) +
              " of the gradients it moves belong to the fully connected layers";
   } else if (bubble >= 0.15) {
-    why = "the pipeline bubble idles devices for " + Percent(bubble) + " of the iteration";
+    if (c.strategy == "ps")
+      why = "workers wait for the parameter servers for " + Percent(bubble) + " of the iteration";
+    else if (c.strategy == "mp" || c.strategy == "hybrid")
+      why = "the pipeline bubble idles devices for " + Percent(bubble) + " of the iteration";
+    else
+      why = "devices wait idle for " + Percent(bubble) + " of the iteration";
   } else if (comm >= 0.05) {
     why = Percent(compute) + " of the iteration is compute; " + Percent(comm) +
           " is communication that backward cannot hide";
@@ -126,11 +158,26 @@ std::string Explain(const Facts& facts, const Candidate& c, const Candidate& bes
   } else {
     why = "no communication: " + Percent(compute) + " of the iteration is compute";
   }
+  if (c.options.contains("mode") && c.options["mode"] == "async") {
+    const Json s = c.options.value("staleness", Json(-1));
+    const bool bounded = s.is_number() && s.get<double>() >= 0;
+    why +=
+        "; asynchronous, staleness " +
+        (bounded ? "at most " + Num(s.get<double>()) + " iterations" : std::string("unbounded")) +
+        ": stale gradients change convergence, so its samples/s overstate training progress "
+        "against sync";
+  }
   if (is_best) return "fastest: " + why;
   if (c.throughput_samples_per_s <= 0) return why;
-  const double slower = best.throughput_samples_per_s / c.throughput_samples_per_s;
-  if (slower < 1.005) return "as fast as the best within 0.5%: " + why;
-  return Num(slower, 3) + "x slower than " + best.label + ": " + why;
+  const double ratio = best.throughput_samples_per_s / c.throughput_samples_per_s;
+  const std::string margin = Percent(kTieMargin);
+  if (ratio < 1)
+    return Percent(1 / ratio - 1, 1) + " faster than " + best.label + ", a tie (within " + margin +
+           "), and " + best.label + " is simpler: " + why;
+  if (ratio < 1 + kTieMargin)
+    return Percent(ratio - 1, 1) + " slower than " + best.label + ", a tie (within " + margin +
+           "): " + why;
+  return Num(ratio, 3) + "x slower than " + best.label + ": " + why;
 }
 
 void ExplainAll(const Facts& facts, std::vector<Candidate>& candidates) {
@@ -138,6 +185,69 @@ void ExplainAll(const Facts& facts, std::vector<Candidate>& candidates) {
   const Candidate best = candidates.front();
   for (size_t i = 0; i < candidates.size(); ++i)
     candidates[i].reason = Explain(facts, candidates[i], i == 0 ? candidates[0] : best);
+  // A first candidate that won a tie against a faster one says so instead of "fastest".
+  const Candidate* fastest = &candidates.front();
+  for (const Candidate& c : candidates)
+    if (Group(c) == 0 && c.throughput_samples_per_s > fastest->throughput_samples_per_s)
+      fastest = &c;
+  const std::string prefix = "fastest: ";
+  Candidate& first = candidates.front();
+  if (fastest != &first && first.reason.rfind(prefix, 0) == 0)
+    first.reason =
+        "first: within " +
+        Percent(fastest->throughput_samples_per_s / first.throughput_samples_per_s - 1, 1) +
+        " of " + fastest->label + " (a tie) and simpler: " + first.reason.substr(prefix.size());
+}
+
+std::string Assumptions(const Facts& f) {
+  std::vector<std::string> parts;
+  if (!f.compute_precision.empty()) parts.push_back("compute " + f.compute_precision);
+  if (!f.grad_precision.empty())
+    parts.push_back("gradients " + f.grad_precision + " (fp16 where a row says so)");
+  const std::string per = std::to_string(f.per_device_batch) + " per device";
+  if (f.global_batch > 0)
+    parts.push_back("global batch " + std::to_string(f.global_batch) + " (" + per + ")");
+  else if (f.per_device_batch > 0)
+    parts.push_back("batch " + per);
+  std::string s;
+  for (const std::string& p : parts) s += (s.empty() ? "" : ", ") + p;
+  return s;
+}
+
+namespace {
+// Rows without numbers (a candidate that cannot run, a failed point) were predicted by nothing.
+bool HasNumbers(const Candidate& c) {
+  return c.error.empty();
+}
+bool HasNumbers(const SweepPoint& p) {
+  return p.status != "failed";
+}
+
+template <class Rows>
+std::string CountPredictors(const Rows& rows) {
+  std::vector<std::pair<std::string, int>> counts;  // in order of first appearance
+  for (const auto& r : rows) {
+    if (r.predicted_by.empty() || !HasNumbers(r)) continue;
+    auto it = std::find_if(counts.begin(), counts.end(),
+                           [&](const auto& c) { return c.first == r.predicted_by; });
+    if (it == counts.end())
+      counts.push_back({r.predicted_by, 1});
+    else
+      ++it->second;
+  }
+  std::string s;
+  for (const auto& [name, n] : counts)
+    s += (s.empty() ? "" : ", ") + name + " (" + std::to_string(n) + ")";
+  return s.empty() ? "-" : s;
+}
+}  // namespace
+
+std::string PredictedBy(const std::vector<Candidate>& candidates) {
+  return CountPredictors(candidates);
+}
+
+std::string PredictedBy(const std::vector<SweepPoint>& points) {
+  return CountPredictors(points);
 }
 
 void SortPoints(std::vector<SweepPoint>& points) {
@@ -174,6 +284,8 @@ std::vector<Knee> FindKnees(const SweepReport& sweep) {
           knee.stops_paying = true;
           knee.next_gpus = s[k]->gpus;
           knee.next_marginal_efficiency = m;
+          knee.next_throughput_change =
+              s[k]->throughput_samples_per_s / s[k - 1]->throughput_samples_per_s - 1;
           break;
         }
         knee.gpus = s[k]->gpus;
@@ -190,9 +302,11 @@ std::string DescribeKnee(const Knee& k) {
                   (k.variant == "baseline" || k.variant.empty() ? "" : " (" + k.variant + ")") +
                   ": ";
   if (!k.stops_paying) return s + "every step up to " + std::to_string(k.gpus) + " GPUs pays";
-  return s + "adding GPUs pays up to " + std::to_string(k.gpus) + "; going to " +
-         std::to_string(k.next_gpus) + " adds " +
-         Percent(std::max(0.0, k.next_marginal_efficiency)) + " of a GPU's worth per added GPU";
+  s += "adding GPUs pays up to " + std::to_string(k.gpus) + "; going to " +
+       std::to_string(k.next_gpus);
+  if (k.next_throughput_change < 0)
+    return s + " lowers throughput by " + Percent(-k.next_throughput_change);
+  return s + " adds " + Percent(k.next_marginal_efficiency) + " of a GPU's worth per added GPU";
 }
 
 double SamplesPerDollar(double throughput_samples_per_s, int gpus, double gpu_hour_price_usd) {

@@ -111,7 +111,7 @@ ComparisonReport BuildComparison(const Json& predicted, const std::string& predi
         {"compute_time_s", "compute", "s", true},
         {"exposed_comm_time_s", "exposed communication", "s", false},
         {"comm_time_s", "communication (hidden or not)", "s", false},
-        {"bubble_time_s", "pipeline bubble", "s", false},
+        {"bubble_time_s", "idle (pipeline bubble, waiting)", "s", false},
         {"throughput_samples_per_s", "throughput", "samples/s", true},
         {"comm_bytes", "bytes over the network", "B", false},
     };

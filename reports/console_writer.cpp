@@ -10,6 +10,7 @@ namespace convscale::reports {
 namespace {
 
 using units::FormatBytes;
+using units::FormatMemory;
 using units::FormatTime;
 
 // Control characters in user strings are replaced, so a name cannot move the cursor.
@@ -49,10 +50,11 @@ class ConsoleWriter : public Writer {
     for (const SelectionReport& sel : r.selections) {
       const Facts& f = sel.facts;
       s += "# strategy selection: " + Clean(f.model) + " on " + Clean(f.cluster) + ", " +
-           std::to_string(f.gpus) + " GPUs, global batch " + std::to_string(f.global_batch) + "\n";
+           std::to_string(f.gpus) + " GPUs; " + Clean(Assumptions(f)) + "; predicted by " +
+           Clean(PredictedBy(sel.candidates)) + "\n";
       std::vector<std::vector<std::string>> rows = {
           {"rank", "candidate", "by", "samples/s", "speedup", "eff", "iteration", "compute",
-           "exposed", "bubble", "net bytes", "peak mem", "fits", "why"}};
+           "exposed", "idle", "net bytes", "peak mem", "fits", "why"}};
       int rank = 0;
       for (const Candidate& c : sel.candidates) {
         ++rank;
@@ -66,12 +68,13 @@ class ConsoleWriter : public Writer {
                         Percent(c.scaling_efficiency), FormatTime(c.iteration_time_s),
                         FormatTime(c.compute_time_s), FormatTime(c.exposed_comm_time_s),
                         FormatTime(c.bubble_time_s), FormatBytes(c.comm_bytes),
-                        FormatBytes(c.memory_peak_bytes), c.fits ? "yes" : "NO", Clean(c.reason)});
+                        FormatMemory(c.memory_peak_bytes), c.fits ? "yes" : "NO", Clean(c.reason)});
       }
       s += Table(rows, 2) + "\n";
     }
     for (const SweepReport& sw : r.sweeps) {
-      s += "# what-if: " + Clean(sw.facts.model) + " on " + Clean(sw.facts.cluster) + "\n";
+      s += "# what-if: " + Clean(sw.facts.model) + " on " + Clean(sw.facts.cluster) + "; " +
+           Clean(Assumptions(sw.facts)) + "; predicted by " + Clean(PredictedBy(sw.points)) + "\n";
       std::vector<SweepPoint> pts = sw.points;
       SortPoints(pts);
       std::vector<std::vector<std::string>> rows = {{"strategy", "variant", "gpus", "by",

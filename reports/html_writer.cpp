@@ -15,6 +15,7 @@ namespace convscale::reports {
 namespace {
 
 using units::FormatBytes;
+using units::FormatMemory;
 using units::FormatTime;
 
 std::string H(const std::string& s) {
@@ -59,17 +60,16 @@ std::string Selection(const SelectionReport& sel, int index) {
          "</strong>: " + H(sel.candidates[0].reason) + ".</p>\n";
   else
     s += "<p class=\"answer\"><strong>No candidate runs and fits on this cluster.</strong></p>\n";
-  s += "<p>Global batch " + std::to_string(f.global_batch) + " (" +
-       std::to_string(f.per_device_batch) + " per device) on " + H(f.device) +
-       "; one device trains " + Num(f.single_device_throughput) + " samples/s. " +
-       H(units::FormatCount(f.parameters)) + " parameters, " + Percent(f.fc_parameter_fraction) +
-       " of them in fully connected layers." +
+  s += "<p>Assumed: " + H(Assumptions(f)) + ", on " + H(f.device) + ". Predicted by " +
+       H(PredictedBy(sel.candidates)) + ". One device trains " + Num(f.single_device_throughput) +
+       " samples/s. " + H(units::FormatCount(f.parameters)) + " parameters, " +
+       Percent(f.fc_parameter_fraction) + " of them in fully connected layers." +
        (f.network.empty() ? "" : " Network: " + H(f.network) + ".") + "</p>\n";
   StackedBarChart chart;
   chart.title = "Iteration time split, " + std::to_string(f.gpus) + " GPUs";
   chart.x_label = "iteration time (ms)";
   chart.x_scale = 1e3;
-  chart.segment_names = {"compute", "exposed communication", "pipeline bubble"};
+  chart.segment_names = {"compute", "exposed communication", "idle (bubble, waiting)"};
   for (const Candidate& c : sel.candidates) {
     if (!c.error.empty()) continue;
     if (chart.rows.size() == 16) break;
@@ -80,7 +80,7 @@ std::string Selection(const SelectionReport& sel, int index) {
   s += "<div class=\"charts\">\n" + RenderStackedBars(chart) + "</div>\n";
   s += "<table class=\"candidates\">\n<tr><th>#</th><th class=\"text\">candidate</th>"
        "<th>throughput (samples/s)</th><th>speedup</th><th>efficiency</th><th>iteration</th>"
-       "<th>compute</th><th>exposed comm</th><th>bubble</th><th>network bytes</th>"
+       "<th>compute</th><th>exposed comm</th><th>idle</th><th>network bytes</th>"
        "<th>peak memory</th><th class=\"text\">fits</th><th class=\"text\">predicted by</th>";
   if (f.gpu_hour_price_usd) s += "<th>samples/$</th>";
   s += "<th class=\"text\">why</th></tr>\n";
@@ -99,7 +99,7 @@ std::string Selection(const SelectionReport& sel, int index) {
            Td(Percent(c.scaling_efficiency)) + Td(H(FormatTime(c.iteration_time_s))) +
            Td(H(FormatTime(c.compute_time_s))) + Td(H(FormatTime(c.exposed_comm_time_s))) +
            Td(H(FormatTime(c.bubble_time_s))) + Td(H(FormatBytes(c.comm_bytes))) +
-           Td(H(FormatBytes(c.memory_peak_bytes))) + Td(c.fits ? "yes" : "no", "text fits") +
+           Td(H(FormatMemory(c.memory_peak_bytes))) + Td(c.fits ? "yes" : "no", "text fits") +
            Td(H(c.predicted_by), "text");
       if (f.gpu_hour_price_usd)
         s += Td(Num(SamplesPerDollar(c.throughput_samples_per_s, f.gpus, *f.gpu_hour_price_usd)));
@@ -114,6 +114,8 @@ std::string Sweep(const SweepReport& sw, int index) {
   SortPoints(pts);
   std::string s = "<section class=\"sweep\" id=\"sweep-" + std::to_string(index) + "\">\n";
   s += "<h2>What-if: " + H(sw.facts.model) + " on " + H(sw.facts.cluster) + "</h2>\n";
+  s += "<p>Assumed: " + H(Assumptions(sw.facts)) + ". Predicted by " + H(PredictedBy(sw.points)) +
+       ".</p>\n";
   // The reference variant: "baseline" when present, else the first one.
   std::set<std::string> variants;
   std::vector<std::string> strategies;
@@ -197,7 +199,8 @@ std::string Sweep(const SweepReport& sw, int index) {
   s += "<table class=\"points\">\n<tr><th class=\"text\">strategy</th><th "
        "class=\"text\">variant</th>"
        "<th>GPUs</th><th>throughput (samples/s)</th><th>speedup</th><th>ideal</th>"
-       "<th>efficiency</th><th class=\"text\">fits</th><th class=\"text\">best options</th>";
+       "<th>efficiency</th><th class=\"text\">fits</th><th class=\"text\">predicted by</th>"
+       "<th class=\"text\">best options</th>";
   if (has_dollars) s += "<th>samples/$</th>";
   s += "</tr>\n";
   for (const auto& p : pts) {
@@ -205,7 +208,8 @@ std::string Sweep(const SweepReport& sw, int index) {
          Td(H(p.variant), "text") + Td(std::to_string(p.gpus)) +
          Td(Num(p.throughput_samples_per_s)) + Td(Num(p.speedup, 3) + "x") +
          Td(std::to_string(p.gpus) + "x") + Td(Percent(p.scaling_efficiency)) +
-         Td(p.fits ? "yes" : "no", "text fits") + Td(H(p.label), "text");
+         Td(p.fits ? "yes" : "no", "text fits") + Td(H(p.predicted_by), "text") +
+         Td(H(p.label), "text");
     if (has_dollars) s += Td(p.samples_per_dollar ? Num(*p.samples_per_dollar) : "-");
     s += "</tr>\n";
   }

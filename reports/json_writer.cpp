@@ -17,6 +17,8 @@ Json FactsJson(const Facts& f) {
   j["devices_per_node"] = f.devices_per_node;
   j["global_batch"] = f.global_batch;
   j["per_device_batch"] = f.per_device_batch;
+  j["compute_precision"] = f.compute_precision;
+  j["grad_precision"] = f.grad_precision;
   j["parameters"] = f.parameters;
   j["fc_parameter_fraction"] = f.fc_parameter_fraction;
   j["network"] = f.network;
@@ -233,6 +235,10 @@ SweepReport SweepFromJson(const Json& j, const std::string& file, const std::str
   f.devices_per_node = static_cast<int>(Number(j, file, pointer, "devices_per_node"));
   f.global_batch = static_cast<int64_t>(Number(j, file, pointer, "global_batch"));
   f.per_device_batch = static_cast<int64_t>(Number(j, file, pointer, "per_device_batch"));
+  // Absent from reports written before the precision was stated.
+  if (j.contains("compute_precision"))
+    f.compute_precision = Str(j, file, pointer, "compute_precision");
+  if (j.contains("grad_precision")) f.grad_precision = Str(j, file, pointer, "grad_precision");
   f.parameters = Number(j, file, pointer, "parameters");
   f.fc_parameter_fraction = Number(j, file, pointer, "fc_parameter_fraction");
   f.network = Str(j, file, pointer, "network");

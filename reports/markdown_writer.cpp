@@ -9,6 +9,7 @@ namespace convscale::reports {
 namespace {
 
 using units::FormatBytes;
+using units::FormatMemory;
 using units::FormatTime;
 
 std::string E(const std::string& s) {
@@ -44,9 +45,9 @@ class MarkdownWriter : public Writer {
       const Facts& f = sel.facts;
       s += "## Strategy selection: " + E(f.model) + " on " + E(f.cluster) + ", " +
            std::to_string(f.gpus) + " GPUs\n\n";
-      s += "Global batch " + std::to_string(f.global_batch) + " (" +
-           std::to_string(f.per_device_batch) + " per device); one " + E(f.device) + " trains " +
-           Num(f.single_device_throughput) + " samples/s.\n\n";
+      s += "Assumed: " + E(Assumptions(f)) + ". Predicted by " + E(PredictedBy(sel.candidates)) +
+           ". One " + E(f.device) + " trains " + Num(f.single_device_throughput) +
+           " samples/s.\n\n";
       if (!sel.candidates.empty() && sel.candidates[0].error.empty() && sel.candidates[0].fits)
         s += "**Use `" + E(sel.candidates[0].label) + "`**: " + E(sel.candidates[0].reason) +
              ".\n\n";
@@ -60,7 +61,7 @@ class MarkdownWriter : public Writer {
                                        "iteration",
                                        "compute",
                                        "exposed comm",
-                                       "bubble",
+                                       "idle",
                                        "network bytes",
                                        "peak memory",
                                        "fits",
@@ -86,7 +87,7 @@ class MarkdownWriter : public Writer {
                                    Percent(k.scaling_efficiency), FormatTime(k.iteration_time_s),
                                    FormatTime(k.compute_time_s), FormatTime(k.exposed_comm_time_s),
                                    FormatTime(k.bubble_time_s), FormatBytes(k.comm_bytes),
-                                   FormatBytes(k.memory_peak_bytes), k.fits ? "yes" : "**no**",
+                                   FormatMemory(k.memory_peak_bytes), k.fits ? "yes" : "**no**",
                                    E(k.predicted_by)});
         if (f.gpu_hour_price_usd)
           cells.push_back(
@@ -98,6 +99,8 @@ class MarkdownWriter : public Writer {
     }
     for (const SweepReport& sw : r.sweeps) {
       s += "## What-if: " + E(sw.facts.model) + " on " + E(sw.facts.cluster) + "\n\n";
+      s += "Assumed: " + E(Assumptions(sw.facts)) + ". Predicted by " + E(PredictedBy(sw.points)) +
+           ".\n\n";
       s += "How many GPUs before adding more stops paying (a step pays while the added GPUs bring "
            "at least " +
            Percent(sw.threshold) + " of a lone GPU's throughput each):\n\n";
@@ -108,10 +111,11 @@ class MarkdownWriter : public Writer {
       bool dollars = false;
       for (const auto& p : pts) dollars = dollars || p.samples_per_dollar.has_value();
       std::vector<std::string> head = {
-          "strategy",   "variant", "GPUs",        "throughput (samples/s)", "speedup", "ideal",
-          "efficiency", "fits",    "best options"};
+          "strategy", "variant",    "GPUs", "throughput (samples/s)", "speedup",
+          "ideal",    "efficiency", "fits", "predicted by",           "best options"};
       if (dollars) head.push_back("samples/$");
-      std::vector<bool> numeric = {false, false, true, true, true, true, true, false, false, true};
+      std::vector<bool> numeric = {false, false, true,  true,  true, true,
+                                   true,  false, false, false, true};
       s += Header(head, numeric);
       for (const SweepPoint& p : pts) {
         std::vector<std::string> cells = {E(p.strategy),
@@ -122,6 +126,7 @@ class MarkdownWriter : public Writer {
                                           std::to_string(p.gpus) + "x",
                                           Percent(p.scaling_efficiency),
                                           p.fits ? "yes" : "**no**",
+                                          E(p.predicted_by),
                                           E(p.label)};
         if (dollars) cells.push_back(p.samples_per_dollar ? Num(*p.samples_per_dollar) : "-");
         s += TableRow(cells);

@@ -26,7 +26,9 @@ struct Facts {
   int devices_per_node = 0;
   int64_t global_batch = 0;
   int64_t per_device_batch = 0;
-  double parameters = 0;                     // trainable parameters of the model
+  std::string compute_precision;  // "bf16": what every candidate computes in
+  std::string grad_precision;     // "fp32": gradients on the wire, unless a candidate names its own
+  double parameters = 0;          // trainable parameters of the model
   double fc_parameter_fraction = 0;          // share of the parameters in fully connected layers
   double inter_node_bandwidth_Bps = 0;       // per-node network bandwidth (0: single node)
   std::string network;                       // "200 Gbit/s InfiniBand (HDR)": for sentences
@@ -97,6 +99,7 @@ struct Knee {
   bool stops_paying = false;  // a later step fell below the threshold
   int next_gpus = 0;          // the step that failed (when stops_paying)
   double next_marginal_efficiency = 0;
+  double next_throughput_change = 0;  // (X(next) - X(gpus)) / X(gpus): negative when it falls
 };
 
 struct SweepReport {

@@ -59,11 +59,6 @@ class EstimatorCache {
   std::map<const topo::Cluster*, std::unique_ptr<cost::StrategyEstimator>> cache_;
 };
 
-int ServerHosts(const plan::StrategyOptions& o, const topo::Cluster& base) {
-  if (o.strategy != "ps" || o.ps_placement != plan::PsPlacement::kDedicated) return 0;
-  return o.servers > 0 ? o.servers : NodesFor(o.gpus, base);
-}
-
 // The options that tell candidates apart (the rest are shared), for labels and reports.
 Json DistinguishingOptions(const plan::StrategyOptions& o) {
   Json j = Json::object();
@@ -75,6 +70,7 @@ Json DistinguishingOptions(const plan::StrategyOptions& o) {
     j["servers"] = o.servers;
     j["placement"] = plan::Name(o.ps_placement);
     j["mode"] = o.async ? "async" : "sync";
+    if (o.async) j["staleness"] = o.staleness;  // -1: unbounded
   } else if (o.strategy == "mp") {
     j["stages"] = o.stages;
     j["micro_batches"] = o.micro_batches;
@@ -91,15 +87,21 @@ Json DistinguishingOptions(const plan::StrategyOptions& o) {
   return j;
 }
 
-std::string Label(const plan::StrategyOptions& o) {
-  const Json j = DistinguishingOptions(o);
+// "async (staleness unbounded)", "async (staleness 2)" or "sync".
+std::string PsMode(const plan::StrategyOptions& o) {
+  if (!o.async) return "sync";
+  return "async (staleness " +
+         (o.staleness < 0 ? std::string("unbounded") : std::to_string(o.staleness)) + ")";
+}
+
+std::string Label(const plan::StrategyOptions& o, const topo::Cluster& cluster) {
   char buf[160];
   if (o.strategy == "dp") {
     std::snprintf(buf, sizeof buf, "dp %s %s %s", plan::Name(o.algorithm),
                   plan::Name(o.grad_precision), units::FormatBytes(o.bucket_bytes).c_str());
   } else if (o.strategy == "ps") {
-    std::snprintf(buf, sizeof buf, "ps %d servers %s %s", o.servers, plan::Name(o.ps_placement),
-                  o.async ? "async" : "sync");
+    std::snprintf(buf, sizeof buf, "ps %s, %s", plan::ServerPlacement(o, cluster).c_str(),
+                  PsMode(o).c_str());
   } else if (o.strategy == "mp") {
     if (o.micro_batches > 1)
       std::snprintf(buf, sizeof buf, "mp %d stages %d micro-batches %s", o.stages, o.micro_batches,
@@ -150,7 +152,9 @@ std::vector<plan::StrategyOptions> CandidateOptions(const std::string& strategy,
   base.model = spec.model;
   base.cluster = spec.cluster;
   base.gpus = spec.gpus;
-  base.batch = spec.batch;
+  // Every candidate trains the same global batch (the header's): replicas split it, pipelines
+  // take it whole per replica. One that cannot split it evenly fails to lower and is shown so.
+  base.global_batch = spec.batch * spec.gpus;
   base.precision = spec.precision;
   base.optimizer = spec.optimizer;
   std::vector<plan::StrategyOptions> out;
@@ -178,7 +182,7 @@ std::vector<plan::StrategyOptions> CandidateOptions(const std::string& strategy,
         }
   } else if (strategy == "mp") {
     for (int mb : {1, 8}) {
-      if (mb > spec.batch || spec.batch % mb != 0) continue;
+      if (mb > base.global_batch || base.global_batch % mb != 0) continue;
       for (auto sched : {plan::PipelineSchedule::kGpipe, plan::PipelineSchedule::k1F1B}) {
         if (mb == 1 && sched == plan::PipelineSchedule::k1F1B) continue;
         plan::StrategyOptions o = base;
@@ -200,7 +204,7 @@ std::vector<plan::StrategyOptions> CandidateOptions(const std::string& strategy,
       plan::StrategyOptions o = base;
       o.hybrid = plan::HybridKind::kDataPipeline;
       o.stages = stages;
-      o.micro_batches = std::min<int64_t>(8, spec.batch);
+      o.micro_batches = std::min<int64_t>(8, spec.batch * stages);  // the replica's batch
       o.schedule = plan::PipelineSchedule::k1F1B;
       o.algorithm = plan::Algorithm::kRing;
       out.push_back(o);
@@ -220,6 +224,10 @@ Facts MakeFacts(const graph::Network& net, const topo::Cluster& cluster, const S
   f.devices_per_node = cluster.devices_per_node();
   f.per_device_batch = spec.batch;
   f.global_batch = spec.batch * spec.gpus;
+  plan::StrategyOptions o;
+  o.precision = spec.precision;
+  f.compute_precision = plan::ComputePrecision(o, cluster);
+  f.grad_precision = plan::Name(o.grad_precision);
   if (cluster.num_devices() > 0 && cluster.endpoint(0).type)
     f.device = cluster.endpoint(0).type->name;
   double total = 0, fc = 0;
@@ -256,7 +264,7 @@ Candidate ToCandidate(const plan::StrategyOptions& o, const plan::Plan& p, const
   Candidate c;
   c.strategy = o.strategy;
   c.options = DistinguishingOptions(o);
-  c.label = Label(o);
+  c.label = Label(o, cluster);
   c.predicted_by = s.source;
   c.iteration_time_s = s.iteration_time_s;
   c.compute_time_s = s.compute_time_s;
@@ -341,8 +349,7 @@ bool UntrustedEstimate(const Candidate& c) {
 // proves slower than the best by more than the estimator's disagreement (an estimated iteration
 // may be `margin` too long or too short: a candidate estimated at x samples/s simulates at no
 // more than x (1 + margin), the best estimated one at no less than x_best (1 - margin)); `top` >= 0
-// keeps only the first `top` by estimate. Indices in estimate order, fastest first. Throughput,
-// not iteration time, compares candidates: pipelines train another global batch per iteration.
+// keeps only the first `top` by estimate. Indices in estimate order, fastest first.
 std::vector<size_t> ToSimulate(const std::vector<Candidate>& estimates, double margin, int top) {
   std::vector<size_t> order;
   for (size_t i = 0; i < estimates.size(); ++i)
@@ -413,23 +420,36 @@ SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate) {
   r.facts = MakeFacts(net, base, spec);
   std::vector<Trial> trials;  // parallel to r.candidates
   double single = 0;
+  std::map<int64_t, double> single_at;  // one device's time at a pipeline replica's batch
   for (const std::string& strategy : spec.strategies) {
     for (const plan::StrategyOptions& o : CandidateOptions(strategy, spec, base)) {
       try {
-        const topo::Cluster& c = clusters.Get(spec.cluster, spec.gpus, ServerHosts(o, base));
+        const topo::Cluster& c =
+            clusters.Get(spec.cluster, spec.gpus, plan::DedicatedServerHosts(o, base));
         if (single <= 0) single = cost::SingleDeviceTime(net, c, o, spec.batch, {});
         cost::StrategyEstimator& estimator = estimators.For(c);
-        const cost::Summary s = estimator.Estimate(o, single);
+        cost::Summary s = estimator.Estimate(o, single);
+        // A pipeline replica trains more than `spec.batch` samples of the global batch: its
+        // speedup is over one device training that many, as `estimate` has it.
+        const Json& po = estimator.last_plan().context.options;
+        const int64_t b = po.contains("batch") ? po["batch"].get<int64_t>() : spec.batch;
+        if (b != spec.batch && s.devices > 0 && s.iteration_time_s > 0) {
+          double& one = single_at[b];
+          if (one <= 0) one = cost::SingleDeviceTime(net, c, o, b, {});
+          s.single_device_time_s = one;
+          s.speedup = s.throughput_samples_per_s / (static_cast<double>(b) / one);
+          s.scaling_efficiency = s.speedup / s.devices;
+        }
         Candidate cand = ToCandidate(o, estimator.last_plan(), s, c);
-        if (r.facts.single_device_throughput <= 0 && s.single_device_time_s > 0)
-          r.facts.single_device_throughput = spec.batch / s.single_device_time_s;
+        if (r.facts.single_device_throughput <= 0 && single > 0)
+          r.facts.single_device_throughput = spec.batch / single;
         r.candidates.push_back(cand);
         trials.push_back({o, &c});
       } catch (const InputError& e) {
         Candidate cand;
         cand.strategy = o.strategy;
         cand.options = DistinguishingOptions(o);
-        cand.label = Label(o);
+        cand.label = Label(o, base);
         cand.error = e.what();
         r.candidates.push_back(cand);
         trials.push_back({o, nullptr});
@@ -596,7 +616,8 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
                    : CandidateOptions(strategy, s, base);
         for (const plan::StrategyOptions& o : options) {
           try {
-            const topo::Cluster& c = vs.clusters.Get(s.cluster, g, ServerHosts(o, base));
+            const topo::Cluster& c =
+                vs.clusters.Get(s.cluster, g, plan::DedicatedServerHosts(o, base));
             if (vs.single <= 0) vs.single = cost::SingleDeviceTime(*vs.net, c, o, s.batch, {});
             cost::StrategyEstimator& estimator = vs.estimators->For(c);
             const cost::Summary sum = estimator.Estimate(o, vs.single);

@@ -10,8 +10,10 @@
 //   dp      all-reduce ring, tree, hierarchical, halving-doubling; gradients fp32 or fp16;
 //           buckets 25 MiB or 100 MiB
 //   ps      servers one per node or two per node; dedicated hosts or co-located; sync or async
-//   mp      N stages; 1 micro-batch (sequential), or 4N micro-batches (gpipe, 1f1b) when the
-//           per-replica batch allows
+//   mp      N stages; 1 micro-batch (sequential), or 8 micro-batches (gpipe, 1f1b) when they
+//           divide the replica's batch
+// Every candidate trains the same global batch, batch x N: data-parallel replicas split it, a
+// pipeline replica takes its share whole (mp: all of it).
 //   hybrid  one weird trick (data parallel convolutions, model parallel classifier) with ring or
 //           hierarchical all-reduce; DP x PP with 2 and 4 stages, 1f1b
 // A candidate whose lowering is refused (an option that does not apply at this size) is kept
@@ -50,7 +52,7 @@ struct SearchSpec {
   std::string cluster;  // built-in name or cluster file
   int gpus = 8;
   int64_t batch = plan::kDefaultBatchPerDevice;  // samples per device
-  std::string precision = "fp32";
+  std::string precision;  // "" = the devices' default (plan::ComputePrecision)
   std::string optimizer = "sgd";
   std::vector<std::string> strategies = {"dp", "ps", "mp", "hybrid"};
   // Candidates re-evaluated with the slow evaluator (when given): -1 every one that runs and

@@ -50,11 +50,24 @@ std::string Open(const char* cls, double w, double h, size_t series, const std::
   return s;
 }
 
+// The legend's entries from (x, y): one per line, or left to right (`horizontal`), wrapping
+// before an entry that would pass `max_x`. `right` and `bottom` get the furthest x and y its text
+// reaches (at about 7.2 px per character of 12 px sans-serif), so a chart can size itself to hold
+// it instead of clipping it.
 std::string Legend(const std::vector<std::string>& names, const std::vector<bool>& dashed, double x,
-                   double y, bool boxes, bool horizontal) {
+                   double y, bool boxes, bool horizontal, double max_x, double& right,
+                   double& bottom) {
+  constexpr double kCharWidth = 7.2, kLine = 18;
   std::string s = "<g class=\"legend\">\n";
   double cx = x, cy = y;
+  right = x;
   for (size_t i = 0; i < names.size(); ++i) {
+    const double width = 26 + kCharWidth * std::min<size_t>(names[i].size(), 24);
+    if (horizontal && cx > x && cx + width > max_x) {
+      cx = x;
+      cy += kLine;
+    }
+    right = std::max(right, cx + width);
     const char* color = SeriesColor(i);
     s += "<g class=\"legend-entry\">";
     if (boxes) {
@@ -69,11 +82,12 @@ std::string Legend(const std::vector<std::string>& names, const std::vector<bool
     s += Text(cx + 26, cy, Cut(names[i], 24), "start");
     s += "</g>\n";
     if (horizontal) {
-      cx += 40 + 7.0 * std::min<size_t>(names[i].size(), 24);
-    } else {
-      cy += 18;
+      cx += width + 14;
+    } else if (i + 1 < names.size()) {
+      cy += kLine;
     }
   }
+  bottom = cy + 5;
   return s + "</g>\n";
 }
 
@@ -110,8 +124,14 @@ std::vector<double> NiceTicks(double max, int target) {
 }
 
 std::string RenderLineChart(const LineChart& chart) {
-  const double W = 720, H = 380, L = 70, R = 180, T = 40, B = 55;
-  const double pw = W - L - R, ph = H - T - B;
+  const double L = 70, T = 40, B = 55, pw = 470, ph = 285;
+  std::vector<std::string> names;
+  std::vector<bool> dashed;
+  for (const auto& ser : chart.series) names.push_back(ser.name), dashed.push_back(ser.dashed);
+  double right = 0, bottom = 0;
+  const std::string legend =
+      Legend(names, dashed, L + pw + 16, T + 12, false, false, 0, right, bottom);
+  const double W = std::max(720.0, right + 10), H = std::max(T + ph + B, bottom + 10);
   double xmin = INFINITY, xmax = -INFINITY, ymax = 0;
   for (const auto& s : chart.series)
     for (const auto& [x, y] : s.points) {
@@ -188,17 +208,16 @@ std::string RenderLineChart(const LineChart& chart) {
     }
     s += "</g>\n";
   }
-  std::vector<std::string> names;
-  std::vector<bool> dashed;
-  for (const auto& ser : chart.series) names.push_back(ser.name), dashed.push_back(ser.dashed);
-  s += Legend(names, dashed, L + pw + 16, T + 12, false, false);
-  return s + "</svg>\n";
+  return s + legend + "</svg>\n";
 }
 
 std::string RenderStackedBars(const StackedBarChart& chart) {
   const double W = 760, L = 250, R = 140, T = 40, row = 26, B = 75;
   const double pw = W - L - R;
-  const double H = T + row * std::max<size_t>(chart.rows.size(), 1) + B;
+  double right = 0, bottom = 0;
+  const std::string legend = Legend(chart.segment_names, {}, L, T + row * chart.rows.size() + 62,
+                                    true, true, W - 10, right, bottom);
+  const double H = std::max(T + row * std::max<size_t>(chart.rows.size(), 1) + B, bottom + 10);
   double xmax = 0;
   for (const auto& r : chart.values) {
     double sum = 0;
@@ -240,8 +259,7 @@ std::string RenderStackedBars(const StackedBarChart& chart) {
   for (double x : xt) s += Text(px(x), T + ph + 16, Num(x, 4), "middle", " class=\"tick\"");
   s += Text(L + pw / 2, T + ph + 36, chart.x_label, "middle", " class=\"label\"");
   s += "</g>\n";
-  s += Legend(chart.segment_names, {}, L, T + ph + 62, true, true);
-  return s + "</svg>\n";
+  return s + legend + "</svg>\n";
 }
 
 std::string RenderGroupedBars(const GroupedBarChart& chart) {
@@ -250,7 +268,10 @@ std::string RenderGroupedBars(const GroupedBarChart& chart) {
   const double group = ns * bar + gap;
   const double pw = W - L - R;
   const double ph = group * chart.categories.size();
-  const double H = T + ph + B;
+  double right = 0, bottom = 0;
+  const std::string legend =
+      Legend(chart.series_names, {}, L, T + ph + 62, true, true, W - 10, right, bottom);
+  const double H = std::max(T + ph + B, bottom + 10);
   double xmax = 0;
   for (const auto& ser : chart.values)
     for (double v : ser) xmax = std::max(xmax, v * chart.x_scale);
@@ -285,8 +306,7 @@ std::string RenderGroupedBars(const GroupedBarChart& chart) {
   for (double x : xt) s += Text(px(x), T + ph + 16, Num(x, 4), "middle", " class=\"tick\"");
   s += Text(L + pw / 2, T + ph + 36, chart.x_label, "middle", " class=\"label\"");
   s += "</g>\n";
-  s += Legend(chart.series_names, {}, L, T + ph + 62, true, true);
-  return s + "</svg>\n";
+  return s + legend + "</svg>\n";
 }
 
 }  // namespace convscale::reports

@@ -456,11 +456,7 @@ class Lowerer {
   }
 
   // Effective bandwidth of link `l` (background load applied).
-  double LinkBandwidth(int l) const {
-    const topo::Link& k = cl_.links()[l];
-    const bool fabric = k.level.rfind("fabric", 0) == 0;
-    return fabric ? k.bandwidth_Bps * (1 - o_.platform.background_load) : k.bandwidth_Bps;
-  }
+  double LinkBandwidth(int l) const { return EffectiveBandwidth(cl_.links()[l], o_.platform); }
 
   // The rate bound of a coarse flow, per chunked step it stands for: the seconds it should spend
   // sending that step's bytes. A chunked step of a pair is `a` seconds of sending at the pair's

@@ -125,14 +125,6 @@ class LazyClusterZone : public skr::NetZoneImpl {
   std::unordered_map<uint64_t, Cached> cache_;
 };
 
-bool IsFabric(const topo::Link& l) {
-  return l.level.rfind("fabric", 0) == 0;
-}
-
-double EffectiveBandwidth(const topo::Link& l, const PlatformOptions& o) {
-  return IsFabric(l) ? l.bandwidth_Bps * (1 - o.background_load) : l.bandwidth_Bps;
-}
-
 std::string Num(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -156,9 +148,32 @@ void CheckRate(const topo::Cluster& c, const std::string& what, double rate, con
 
 }  // namespace
 
+bool CarriesBackgroundLoad(const topo::Link& l) {
+  return l.level == "nic" || l.level.rfind("fabric", 0) == 0;
+}
+
+double EffectiveBandwidth(const topo::Link& l, const PlatformOptions& o) {
+  return CarriesBackgroundLoad(l) ? l.bandwidth_Bps * (1 - o.background_load) : l.bandwidth_Bps;
+}
+
+void CheckBackgroundLoad(const topo::Cluster& cluster, const PlatformOptions& o) {
+  if (o.background_load == 0) return;
+  // Routes leave a node only towards another node or a dedicated server host.
+  const bool leaves_node = cluster.num_nodes() > 1 ||
+                           cluster.num_endpoints() > cluster.num_devices() + cluster.num_nodes();
+  if (leaves_node)
+    for (const topo::Link& l : cluster.links())
+      if (CarriesBackgroundLoad(l)) return;
+  char load[32];
+  std::snprintf(load, sizeof load, "%g", o.background_load);
+  throw InputError(std::string("--background-load ") + load + ": cluster \"" + cluster.name() +
+                   "\" here is one node: no route crosses a NIC or fabric link to load");
+}
+
 Platform::Platform(const topo::Cluster& cluster, const PlatformOptions& options,
                    const std::vector<uint8_t>* links_used) {
   CheckOptions(options);
+  CheckBackgroundLoad(cluster, options);
   auto* impl = new LazyClusterZone(cluster.name(), cluster);
   sg4::NetZone* zone = impl->get_iface();
   const int n = cluster.num_endpoints();

@@ -47,10 +47,23 @@ double EndpointFlopRate(const topo::Endpoint& e, topo::Precision precision);
 
 struct PlatformOptions {
   topo::Precision precision = topo::Precision::kFP32;
-  // Fraction of every fabric link's capacity (levels named "fabric...") taken by inelastic
+  // Fraction of every shared link's capacity (CarriesBackgroundLoad) taken by inelastic
   // background traffic, in both directions: the link keeps (1 - fraction) of its bandwidth.
   double background_load = 0;
 };
+
+// The links other jobs' traffic crosses, which --background-load loads: the nodes' NICs (level
+// "nic") and every fabric level (levels named "fabric...": leaf, spine, core, torus, dragonfly).
+// Links inside a node (NVLink, NVSwitch, PCIe, host) are the job's own.
+bool CarriesBackgroundLoad(const topo::Link& l);
+
+// The bandwidth link `l` keeps under `o`'s background load, bytes/s.
+double EffectiveBandwidth(const topo::Link& l, const PlatformOptions& o);
+
+// Refuses a background load that would load nothing (one node, no dedicated server host):
+// InputError "--background-load 0.9: cluster \"NAME\" here is one node: no route crosses a NIC
+// or fabric link to load".
+void CheckBackgroundLoad(const topo::Cluster& cluster, const PlatformOptions& o);
 
 class Platform {
  public:

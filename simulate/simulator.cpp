@@ -330,8 +330,7 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
     ls.link = static_cast<int>(l);
     ls.name = links[l].name;
     ls.level = links[l].level;
-    const bool fabric = links[l].level.rfind("fabric", 0) == 0;
-    ls.bandwidth_Bps = links[l].bandwidth_Bps * (fabric ? 1 - lo.platform.background_load : 1.0);
+    ls.bandwidth_Bps = EffectiveBandwidth(links[l], lo.platform);
     ls.bytes_forward = fwd[l];
     ls.bytes_backward = bwd[l];
     const double busiest = links[l].shared ? fwd[l] + bwd[l] : std::max(fwd[l], bwd[l]);

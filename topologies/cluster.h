@@ -32,6 +32,13 @@ struct DeviceType {
   double kernel_overhead_s = 5e-6;     // per-kernel launch/fixed cost
 };
 
+// The compute precision practitioners train with on a device (the default of every plan): mixed
+// precision where the device has matrix units for it, i.e. a half-precision peak at least 4x its
+// fp32 peak (tensor cores: A100 and H100 16x bf16, V100 8x fp16), bf16 before fp16 (no loss
+// scaling needed); fp32 on CPUs and on GPUs whose half precision is only packed fp32 (P100 2x,
+// K80, P40 none). Sources: docs/reports.md, "Defaults".
+Precision DefaultComputePrecision(const DeviceType& d);
+
 enum class EndpointKind { kDevice, kHostCpu, kServer };
 
 struct Endpoint {

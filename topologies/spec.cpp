@@ -22,6 +22,15 @@ const char* PrecisionName(Precision p) {
   return "fp32";
 }
 
+Precision DefaultComputePrecision(const DeviceType& d) {
+  constexpr double kMatrixUnitRatio = 4;  // tensor cores: 8-16x fp32; packed half: 2x
+  const double fp32 = d.peak_flops[static_cast<int>(Precision::kFP32)];
+  if (d.kind != "gpu" || !(fp32 > 0)) return Precision::kFP32;
+  for (Precision p : {Precision::kBF16, Precision::kFP16})
+    if (d.peak_flops[static_cast<int>(p)] >= kMatrixUnitRatio * fp32) return p;
+  return Precision::kFP32;
+}
+
 Precision ParsePrecision(const std::string& s) {
   static const std::vector<std::string> names = {"fp32", "tf32", "fp16", "bf16"};
   for (size_t i = 0; i < names.size(); ++i)

@@ -179,7 +179,8 @@ double RooflineTime(const Task& t, const topo::Endpoint& e, int precision, const
   const double eff = cal.efficiency > 0 ? cal.efficiency : (d.efficiency > 0 ? d.efficiency : 0.5);
   const double bw = d.memory_bandwidth_Bps > 0 ? d.memory_bandwidth_Bps : 100e9;
   const double overhead = cal.kernel_overhead_s >= 0 ? cal.kernel_overhead_s : d.kernel_overhead_s;
-  return std::max(t.flops / (peak * eff * speed), t.bytes / (bw * speed)) + overhead;
+  return (std::max(t.flops / (peak * eff * speed), t.bytes / (bw * speed)) + overhead) *
+         cal.compute_scale;
 }
 }  // namespace
 
@@ -977,9 +978,17 @@ double SingleDeviceTime(const graph::Network& net, const topo::Cluster& cluster,
   return Estimator(p, cluster, cal).Run().iteration_time_s;
 }
 
-double CalibrateEfficiency(const graph::Network& net, const topo::Cluster& cluster,
-                           const plan::StrategyOptions& o, int64_t batch, double samples_per_s,
-                           const Calibration& base) {
+namespace {
+std::string DeviceName(const topo::Cluster& cluster) {
+  return cluster.num_devices() > 0 && cluster.endpoint(0).type ? cluster.endpoint(0).type->name
+                                                               : "device";
+}
+}  // namespace
+
+Calibration CalibrateEfficiency(const graph::Network& net, const topo::Cluster& cluster,
+                                const plan::StrategyOptions& o, int64_t batch, double samples_per_s,
+                                const Calibration& base, std::string& note) {
+  note.clear();
   if (!(samples_per_s > 0))
     throw InputError("--single-gpu-throughput must be a positive number of samples per second");
   plan::StrategyOptions one;
@@ -1000,14 +1009,19 @@ double CalibrateEfficiency(const graph::Network& net, const topo::Cluster& clust
   };
   const double best = time_at(1.0);
   if (best > target) {
-    char buf[256];
+    char buf[512];
     std::snprintf(buf, sizeof buf,
-                  "--single-gpu-throughput %g: faster than %s on one %s can be at full "
-                  "efficiency (at most %.1f samples/s at batch %lld)",
-                  samples_per_s, net.name().c_str(),
-                  cluster.endpoint(0).type ? cluster.endpoint(0).type->name.c_str() : "device",
-                  static_cast<double>(batch) / best, static_cast<long long>(batch));
-    throw InputError(buf);
+                  "--single-gpu-throughput %g is above the roofline of %s on one %s at full "
+                  "efficiency (%.1f samples/s at batch %lld): used as given, every compute time "
+                  "scaled by %.4g (cuDNN's Winograd and FFT convolutions do fewer multiplies than "
+                  "the direct count)",
+                  samples_per_s, net.name().c_str(), DeviceName(cluster).c_str(),
+                  static_cast<double>(batch) / best, static_cast<long long>(batch), target / best);
+    note = buf;
+    cal.efficiency = 1;
+    cal.compute_scale = base.compute_scale * target / best;
+    cal.profile = base.profile;
+    return cal;
   }
   double lo = 1e-6, hi = 1.0;
   for (int i = 0; i < 60; ++i) {
@@ -1017,7 +1031,27 @@ double CalibrateEfficiency(const graph::Network& net, const topo::Cluster& clust
     else
       hi = mid;
   }
-  return hi;
+  cal.efficiency = hi;
+  cal.profile = base.profile;
+  return cal;
+}
+
+std::string ProfileAboveRooflineNote(const graph::Network& net, const topo::Cluster& cluster,
+                                     const plan::StrategyOptions& o, int64_t batch,
+                                     const Calibration& with_profile) {
+  Calibration roofline;
+  roofline.efficiency = 1;
+  const double bound = SingleDeviceTime(net, cluster, o, batch, roofline);
+  const double measured = SingleDeviceTime(net, cluster, o, batch, with_profile);
+  if (!(measured < bound)) return "";
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "the profile trains %s at %.1f samples/s on one %s, above the roofline at full "
+                "efficiency (%.1f samples/s at batch %lld): used as given",
+                net.name().c_str(), static_cast<double>(batch) / measured,
+                DeviceName(cluster).c_str(), static_cast<double>(batch) / bound,
+                static_cast<long long>(batch));
+  return buf;
 }
 
 void CheckMemory(const plan::Plan& plan, const topo::Cluster& cluster) {

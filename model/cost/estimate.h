@@ -50,6 +50,10 @@ Json ToJson(const Profile& p);
 struct Calibration {
   double efficiency = 0;          // > 0: replaces every device type's efficiency
   double kernel_overhead_s = -1;  // >= 0: replaces every device type's per-kernel overhead
+  // Multiplies every roofline compute time: below 1 when a measured one-device throughput beats
+  // the roofline at full efficiency (cuDNN's Winograd and FFT convolutions do fewer multiplies
+  // than the direct count the roofline assumes).
+  double compute_scale = 1;
   const Profile* profile = nullptr;
 };
 
@@ -143,11 +147,20 @@ class StrategyEstimator {
 double SingleDeviceTime(const graph::Network& net, const topo::Cluster& cluster,
                         const plan::StrategyOptions& o, int64_t batch, const Calibration& cal);
 
-// The efficiency that makes one device reach `samples_per_s` on the network at `batch` samples
-// (--single-gpu-throughput). InputError when the roofline cannot reach it even at efficiency 1.
-double CalibrateEfficiency(const graph::Network& net, const topo::Cluster& cluster,
-                           const plan::StrategyOptions& o, int64_t batch, double samples_per_s,
-                           const Calibration& base);
+// The calibration that makes one device reach `samples_per_s` on the network at `batch` samples
+// (--single-gpu-throughput): `base` with the efficiency found. A measurement the roofline cannot
+// reach even at efficiency 1 is used as given: efficiency 1 and a compute_scale below 1 that
+// makes one device's iteration batch / samples_per_s; `note` then says so (it is cleared
+// otherwise). InputError only for a throughput that is not a positive number.
+Calibration CalibrateEfficiency(const graph::Network& net, const topo::Cluster& cluster,
+                                const plan::StrategyOptions& o, int64_t batch, double samples_per_s,
+                                const Calibration& base, std::string& note);
+
+// A note when `profile` makes one device faster than the roofline at full efficiency (the
+// profile is used as given), else "".
+std::string ProfileAboveRooflineNote(const graph::Network& net, const topo::Cluster& cluster,
+                                     const plan::StrategyOptions& o, int64_t batch,
+                                     const Calibration& with_profile);
 
 // The memory check: every device endpoint must hold the ranks placed on it. Throws InputError
 // "endpoint node0/gpu3 needs 93.1 GiB but has 80.0 GiB (weights ..., ...)".

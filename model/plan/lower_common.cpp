@@ -453,7 +453,16 @@ Plan LowerChecked(const detail::NetCosts& costs, const topo::Cluster& cluster,
 }
 }  // namespace
 
-Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const StrategyOptions& o) {
+std::string ComputePrecision(const StrategyOptions& o, const topo::Cluster& cluster) {
+  if (!o.precision.empty()) return o.precision;
+  if (cluster.num_devices() == 0 || !cluster.endpoint(0).type) return "fp32";
+  return topo::PrecisionName(topo::DefaultComputePrecision(*cluster.endpoint(0).type));
+}
+
+Plan Lower(const graph::Network& net, const topo::Cluster& cluster,
+           const StrategyOptions& options) {
+  StrategyOptions o = options;
+  o.precision = ComputePrecision(options, cluster);
   detail::NetCosts costs(net, o.precision);
   CheckOptions(o);
   Plan p = LowerChecked(costs, cluster, o);
@@ -472,8 +481,10 @@ EstimateLowering::EstimateLowering(const graph::Network& net, const topo::Cluste
     : net_(net), cluster_(cluster) {}
 EstimateLowering::~EstimateLowering() = default;
 
-const Plan& EstimateLowering::Lower(const StrategyOptions& o, std::vector<int>& same_as,
+const Plan& EstimateLowering::Lower(const StrategyOptions& options, std::vector<int>& same_as,
                                     bool named) {
+  StrategyOptions o = options;
+  o.precision = ComputePrecision(options, cluster_);
   const NetCosts* costs = nullptr;
   for (const auto& [precision, c] : costs_)
     if (precision == o.precision) costs = c.get();

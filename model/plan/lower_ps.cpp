@@ -19,7 +19,48 @@
 #include "model/plan/lower_common.h"
 #include "model/util/error.h"
 
-namespace convscale::plan::detail {
+namespace convscale::plan {
+
+namespace {
+// The compute devices of each node the first `workers` devices span, nodes in device order.
+std::vector<std::vector<int>> DevicesByNode(const topo::Cluster& cl, int workers) {
+  std::vector<int> node_ids;
+  std::vector<std::vector<int>> out;
+  for (int d = 0; d < workers; ++d) {
+    const int node = cl.endpoint(d).node;
+    auto it = std::find(node_ids.begin(), node_ids.end(), node);
+    if (it == node_ids.end()) {
+      node_ids.push_back(node);
+      out.push_back({d});
+    } else {
+      out[it - node_ids.begin()].push_back(d);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+int DefaultServers(const StrategyOptions& o, const topo::Cluster& cluster) {
+  return std::max<int>(1, DevicesByNode(cluster, detail::DevicesUsed(cluster, o)).size());
+}
+
+int DedicatedServerHosts(const StrategyOptions& o, const topo::Cluster& cluster) {
+  if (o.strategy != "ps" || o.ps_placement != PsPlacement::kDedicated) return 0;
+  return o.servers > 0 ? o.servers : DefaultServers(o, cluster);
+}
+
+std::string ServerPlacement(const StrategyOptions& o, const topo::Cluster& cluster) {
+  const int S = o.servers > 0 ? o.servers : DefaultServers(o, cluster);
+  std::string s = std::to_string(S) + (S == 1 ? " server, " : " servers, ");
+  if (o.ps_placement == PsPlacement::kDedicated) return s + "dedicated hosts";
+  const int nodes =
+      static_cast<int>(DevicesByNode(cluster, detail::DevicesUsed(cluster, o)).size());
+  const int low = S / std::max(1, nodes), high = (S + nodes - 1) / std::max(1, nodes);
+  s += std::to_string(low) + (low == high ? "" : "-" + std::to_string(high)) + " per node, ";
+  return s + (o.ps_placement == PsPlacement::kHost ? "on host CPUs" : "colocated");
+}
+
+namespace detail {
 
 namespace {
 constexpr double kPartitionBytes = 4096000;  // BYTEPS_PARTITION_BYTES default
@@ -36,14 +77,14 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
   StrategyOptions o = ResolveBatch(opts, W);
   o.gpus = W;
   const int dedicated_hosts = cl.num_endpoints() - cl.num_devices() - cl.num_nodes();
-  std::vector<int> nodes;
-  for (int d = 0; d < W; ++d)
-    if (std::find(nodes.begin(), nodes.end(), cl.endpoint(d).node) == nodes.end())
-      nodes.push_back(cl.endpoint(d).node);
-  int S = o.servers;
-  if (S == 0)
-    S = o.ps_placement == PsPlacement::kDedicated ? std::max(1, dedicated_hosts)
-                                                  : static_cast<int>(nodes.size());
+  const std::vector<std::vector<int>> by_node = DevicesByNode(cl, W);
+  const int S = o.servers == 0 ? DefaultServers(o, cl) : o.servers;
+  // Colocated servers take the devices round-robin over the nodes (each node's first device,
+  // then each node's second...), so that servers share the nodes' NICs evenly.
+  std::vector<int> spread;
+  for (size_t i = 0; spread.size() < static_cast<size_t>(W); ++i)
+    for (const std::vector<int>& on : by_node)
+      if (i < on.size()) spread.push_back(on[i]);
   if (S < 1) throw InputError("--servers " + std::to_string(S) + ": must be at least 1");
   if (o.ps_placement == PsPlacement::kDedicated && S > dedicated_hosts)
     throw InputError("--servers " + std::to_string(S) +
@@ -101,10 +142,10 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
         r.endpoint = cl.server(k);
         break;
       case PsPlacement::kHost:
-        r.endpoint = cl.host_cpu(nodes[k % nodes.size()]);
+        r.endpoint = cl.host_cpu(cl.endpoint(by_node[k % by_node.size()].front()).node);
         break;
       case PsPlacement::kColocated:
-        r.endpoint = k;
+        r.endpoint = spread[k];
         break;
     }
   }
@@ -201,4 +242,5 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
   return p;
 }
 
-}  // namespace convscale::plan::detail
+}  // namespace detail
+}  // namespace convscale::plan

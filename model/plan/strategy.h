@@ -39,12 +39,17 @@ struct StrategyOptions {
   int gpus = 0;              // compute devices used (0 = all of the cluster)
   int64_t batch = 0;         // per device (per replica for mp/pipelines); 0 = from global_batch
   int64_t global_batch = 0;  // 0 = batch x replicas
-  std::string precision = "fp32";  // compute precision: fp32, tf32, fp16, bf16
-  std::string optimizer = "sgd";   // "sgd" (with momentum) or "adam"
+  // Compute precision: fp32, tf32, fp16, bf16; "" = the devices' default
+  // (topo::DefaultComputePrecision), resolved by Lower and recorded in the plan.
+  std::string precision;
+  std::string optimizer = "sgd";  // "sgd" (with momentum) or "adam"
 
   // dp (and the data-parallel part of the hybrids)
   Algorithm algorithm = Algorithm::kRing;
   double bucket_bytes = kDefaultBucketBytes;  // cap, bytes of communicated gradients
+  // Gradients travel in the parameters' dtype, fp32 under mixed precision too: PyTorch AMP keeps
+  // fp32 master weights and DDP all-reduces gradients in their dtype unless a compression hook
+  // is registered (docs/reports.md, "Defaults").
   CommPrecision grad_precision = CommPrecision::kFP32;
 
   // mp, hybrid dp-pp
@@ -61,6 +66,22 @@ struct StrategyOptions {
 };
 
 Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const StrategyOptions& o);
+
+// Parameter servers, decided here only. Without --servers a plan has one server per node its
+// workers use, whatever the placement: a dedicated host per node, each node's host CPU, or the
+// first device of each node (colocated servers are spread round-robin over the nodes, so no NIC
+// carries more than its share).
+int DefaultServers(const StrategyOptions& o, const topo::Cluster& cluster);
+// The dedicated server hosts the cluster must be loaded with for `o` (0 unless o is a parameter
+// server on dedicated hosts). `cluster` may be loaded without them: only its devices are read.
+int DedicatedServerHosts(const StrategyOptions& o, const topo::Cluster& cluster);
+// Where the servers are, for labels: "8 servers, 1 per node, colocated", "3 servers, 0-1 per
+// node, on host CPUs", "8 servers, dedicated hosts". o.servers 0 means DefaultServers.
+std::string ServerPlacement(const StrategyOptions& o, const topo::Cluster& cluster);
+
+// The compute precision a plan of `o` on `cluster` uses: o.precision when given, else the default
+// of the cluster's compute devices (topo::DefaultComputePrecision of the first one).
+std::string ComputePrecision(const StrategyOptions& o, const topo::Cluster& cluster);
 
 // The resolved options as recorded in Plan::context.options.
 Json OptionsToJson(const StrategyOptions& o);

@@ -169,6 +169,11 @@ std::string FormatBytes(double v) {
   static const double f[] = {1e12, 1e9, 1e6, 1e3, 1};
   return Scaled(v, n, f, 5);
 }
+std::string FormatMemory(double v) {
+  static const char* n[] = {"TiB", "GiB", "MiB", "KiB", "B"};
+  static const double f[] = {1099511627776.0, 1073741824.0, 1048576.0, 1024.0, 1};
+  return Scaled(v, n, f, 5);
+}
 std::string FormatTime(double v) {
   static const char* n[] = {"s", "ms", "us", "ns"};
   static const double f[] = {1, 1e-3, 1e-6, 1e-9};

@@ -25,6 +25,8 @@ double ParseFlopRate(std::string_view text);   // FLOP/s
 // Human-readable formatting (for tables): "12.5 GB/s", "1.50 us", "25.0 MB", "989 TFLOP/s".
 std::string FormatBandwidth(double bytes_per_s);
 std::string FormatBytes(double bytes);
+// Device memory (capacities, peaks) in binary units, as cluster files give it: "75.3 GiB".
+std::string FormatMemory(double bytes);
 std::string FormatTime(double seconds);
 std::string FormatFlopRate(double flops_per_s);
 std::string FormatCount(double count);  // 25.6M, 1.2G

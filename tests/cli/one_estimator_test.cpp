@@ -36,20 +36,21 @@ const json* Find(const json& list, const std::string& label) {
 TEST(OneEstimator, SelectCandidatesShowWhatEstimateGives) {
   if (!HasCommand("select")) GTEST_SKIP() << "convscale was built without the reports";
   ScratchDir dir("one_estimator_select");
-  const std::string common = "--model resnet18 --cluster dgx-a100-hdr200 --gpus 16 --batch 32";
+  const std::string where = "--model resnet18 --cluster dgx-a100-hdr200 --gpus 16";
   const CliResult sel =
-      RunCli("select " + common + " --simulate-top 0 -o '" + dir / "report" + "'");
+      RunCli("select " + where + " --batch 32 --simulate-top 0 -o '" + dir / "report" + "'");
   ASSERT_EQ(sel.code, 0) << sel.err;
   const json report = ReadJson(dir / "report/report.json");
   const json& candidates = report.at("selections").at(0).at("candidates");
   // A candidate of every strategy (label as select prints it) and the estimate flags of the same
-  // options. 26.2 MB and 105 MB are the 25 MiB and 100 MiB buckets.
+  // options. 26.2 MB and 105 MB are the 25 MiB and 100 MiB buckets. Every candidate trains the
+  // header's global batch, 16 x 32 = 512 (a pipeline replica takes its share whole).
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"dp tree fp16 105 MB",
        "--strategy dp --algorithm tree --grad-precision fp16 --bucket-size 100MiB"},
       {"dp hierarchical fp32 26.2 MB", "--strategy dp --algorithm hierarchical"},
-      {"ps 2 servers dedicated sync", "--strategy ps --servers 2 --ps-placement dedicated"},
-      {"ps 4 servers colocated async",
+      {"ps 2 servers, dedicated hosts, sync", "--strategy ps --servers 2 --ps-placement dedicated"},
+      {"ps 4 servers, 2 per node, colocated, async (staleness unbounded)",
        "--strategy ps --servers 4 --ps-placement colocated --async"},
       {"mp 16 stages 8 micro-batches 1f1b",
        "--strategy mp --stages 16 --micro-batches 8 --schedule 1f1b"},
@@ -62,7 +63,7 @@ TEST(OneEstimator, SelectCandidatesShowWhatEstimateGives) {
     const json* c = Find(candidates, label);
     ASSERT_NE(c, nullptr) << "no candidate labelled \"" << label << "\"";
     EXPECT_EQ(c->at("predicted_by"), "estimate");
-    const json e = Estimate(common + " " + flags);
+    const json e = Estimate(where + " --global-batch 512 " + flags);
     for (const char* k :
          {"iteration_time_s", "throughput_samples_per_s", "speedup", "scaling_efficiency",
           "compute_time_s", "comm_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_bytes"}) {

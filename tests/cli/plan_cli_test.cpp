@@ -165,6 +165,40 @@ TEST(PlanCli, TableOutput) {
   for (const char* k : {"iteration time", "throughput", "speedup", "exposed communication",
                         "bytes moved", "peak memory"})
     EXPECT_NE(r.out.find(k), std::string::npos) << k << "\n" << r.out;
+  // What the figures assumed: A100s train in bf16 by default, gradients travel in fp32.
+  EXPECT_NE(r.out.find("predicted by             estimate (closed form)\n"
+                       "assumed                  compute bf16, gradients fp32, global batch 256 "
+                       "(32 per device)\n"),
+            std::string::npos)
+      << r.out;
+  r = Convscale("estimate --model resnet50 --cluster dgx-a100 --gpus 8 --precision fp32 2>&1");
+  EXPECT_NE(r.out.find("assumed                  compute fp32, gradients fp32"), std::string::npos)
+      << r.out;
+}
+
+// A measured one-device throughput above the roofline (tf_cnn_benchmarks: VGG-16 on a P100 at
+// 154 images/s; the direct-convolution roofline gives 107.6) is used as given, with a note.
+TEST(PlanCli, ThroughputAboveTheRooflineIsUsedWithANote) {
+  if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
+  const std::string args =
+      "--model vgg16 --cluster dgx1-p100 --gpus 2 --batch 64 --strategy dp "
+      "--single-gpu-throughput 154";
+  CliRun r = Convscale("estimate " + args + " 2>&1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("note                     --single-gpu-throughput 154 is above the roofline "
+                       "of vgg16 on one P100-SXM2-16GB at full efficiency (107.6 samples/s "
+                       "at batch 64): used as given, every compute time scaled by 0.6988"),
+            std::string::npos)
+      << r.out;
+  r = Convscale("estimate " + args + " --json 2>&1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& o = j["context"]["options"];
+  EXPECT_EQ(o["efficiency"], 1.0);
+  EXPECT_NEAR(o["compute_scale"].get<double>(), 107.6 / 154, 0.0005);
+  ASSERT_EQ(o["notes"].size(), 1u);
+  // One device at the calibration trains the measured 154 samples/s: speedup is over it.
+  EXPECT_NEAR(j["single_device_time_s"].get<double>(), 64.0 / 154, 1e-9);
 }
 
 }  // namespace

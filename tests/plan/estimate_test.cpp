@@ -1,6 +1,8 @@
 // The closed-form estimator and the memory model on the fake cluster, against hand counts.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "model/cost/estimate.h"
 #include "model/plan/collectives.h"
 #include "model/plan/strategy.h"
@@ -32,8 +34,9 @@ TEST(Estimate, RooflineComputeTime) {
   t.bytes = 1e9;  // memory bound: 1 ms
   EXPECT_DOUBLE_EQ(ComputeTime(t, cl.endpoint(0), "fp32", {}), 1e-3 + 5e-6);
   EXPECT_DOUBLE_EQ(ComputeTime(t, cl.endpoint(0), "fp16", {}), 1e-3 + 5e-6);
-  t.bytes = 0;  // fp16 peak 40e12
-  EXPECT_DOUBLE_EQ(ComputeTime(t, cl.endpoint(0), "fp16", {}), 50e-6 + 5e-6);
+  t.bytes = 0;  // fp16 peak 20e12
+  EXPECT_DOUBLE_EQ(ComputeTime(t, cl.endpoint(0), "fp16", {}), 100e-6 + 5e-6);
+  EXPECT_DOUBLE_EQ(ComputeTime(t, cl.endpoint(0), "bf16", {}), 200e-6 + 5e-6);  // none: fp32
   Calibration cal;
   cal.efficiency = 0.25;
   cal.kernel_overhead_s = 0;
@@ -150,11 +153,37 @@ TEST(Estimate, CalibrationHitsTheMeasuredThroughput) {
   StrategyOptions o;
   const double single = SingleDeviceTime(TinyNet(), cl, o, 4, {});
   const double fast = 4 / single * 0.5;  // half the modelled speed
-  const double eff = CalibrateEfficiency(TinyNet(), cl, o, 4, fast, {});
-  Calibration cal;
-  cal.efficiency = eff;
+  std::string note = "stale";
+  const Calibration cal = CalibrateEfficiency(TinyNet(), cl, o, 4, fast, {}, note);
+  EXPECT_EQ(note, "");
+  EXPECT_EQ(cal.compute_scale, 1);
   EXPECT_NEAR(SingleDeviceTime(TinyNet(), cl, o, 4, cal), 4 / fast, 1e-9 * (4 / fast));
-  EXPECT_THROW(CalibrateEfficiency(TinyNet(), cl, o, 4, 1e12, {}), InputError);
+  EXPECT_THROW(CalibrateEfficiency(TinyNet(), cl, o, 4, -1, {}, note), InputError);
+}
+
+// A measurement above the roofline at full efficiency is used as given: efficiency 1, and every
+// compute time scaled by measured / roofline, so one device trains exactly the measured rate.
+TEST(Estimate, ThroughputAboveTheRooflineIsUsedAsGivenWithANote) {
+  FakeCluster cl(1, 1);
+  StrategyOptions o;
+  Calibration full;
+  full.efficiency = 1;
+  const double roofline = SingleDeviceTime(TinyNet(), cl, o, 4, full);  // seconds at eff. 1
+  const double measured = 4 / roofline * 2;                             // twice the roofline
+  std::string note;
+  const Calibration cal = CalibrateEfficiency(TinyNet(), cl, o, 4, measured, {}, note);
+  EXPECT_EQ(cal.efficiency, 1);
+  EXPECT_NEAR(cal.compute_scale, 0.5, 1e-12);
+  EXPECT_NEAR(SingleDeviceTime(TinyNet(), cl, o, 4, cal), roofline / 2, 1e-12 * roofline);
+  char expected[512];
+  std::snprintf(expected, sizeof expected,
+                "--single-gpu-throughput %g is above the roofline of %s on one %s at full "
+                "efficiency (%.1f samples/s at batch 4): used as given, every compute time "
+                "scaled by 0.5 (cuDNN's Winograd and FFT convolutions do fewer multiplies than "
+                "the direct count)",
+                measured, TinyNet().name().c_str(), cl.endpoint(0).type->name.c_str(),
+                4 / roofline);
+  EXPECT_EQ(note, expected);
 }
 
 }  // namespace

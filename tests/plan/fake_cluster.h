@@ -20,7 +20,8 @@ class FakeCluster : public topo::Cluster {
               double gpu_lat = 1e-6, double nic_lat = 5e-6)
       : nodes_(nodes), gpus_(gpus), servers_(servers) {
     gpu_type_.name = "FakeGPU";
-    gpu_type_.peak_flops = {10e12, 20e12, 40e12, 40e12};
+    // No tensor cores (fp16 only 2x fp32): plans default to fp32, the precision of the hand counts.
+    gpu_type_.peak_flops = {10e12, 20e12, 20e12, 0};
     gpu_type_.memory_bytes = 16.0 * (1ull << 30);
     gpu_type_.memory_bandwidth_Bps = 1e12;
     gpu_type_.efficiency = 0.5;

@@ -95,11 +95,11 @@ TEST(PlaceJobsTest, JobsThatCannotShareAClusterAreRefusedNamingTheJob) {
       ErrorOf({{&a.plan, a.cluster.get(), "a.json"}, {&other, b.cluster.get(), "b.json"}}, *shared),
       "b.json: /context/cluster: lowered for cluster \"dgx-h100\", a.json for "
       "\"dgx-a100\"; jobs must share one cluster description");
-  Plan bf16 = b.plan;
-  bf16.precision = "bf16";
+  Plan fp32 = b.plan;  // A100s compute in bf16 by default
+  fp32.precision = "fp32";
   EXPECT_EQ(
-      ErrorOf({{&a.plan, a.cluster.get(), "a.json"}, {&bf16, b.cluster.get(), "b.json"}}, *shared),
-      "b.json: /precision: computes in bf16, a.json in fp32; jobs simulated together must "
+      ErrorOf({{&a.plan, a.cluster.get(), "a.json"}, {&fp32, b.cluster.get(), "b.json"}}, *shared),
+      "b.json: /precision: computes in fp32, a.json in bf16; jobs simulated together must "
       "share the compute precision");
 }
 

@@ -513,7 +513,7 @@ void ExpectSameSummary(const cost::Summary& a, const cost::Summary& b) {
 }
 
 TEST(EstimateStrategy, EqualsLowerThenEstimateNumberForNumber) {
-  FakeCluster cl(2, 4, 1);
+  FakeCluster cl(2, 4, 2);  // ps: one dedicated server host per node by default
   // Two device types: ranks 4..7 are slower, so dp has two classes of identical replicas.
   cl.mutable_endpoint(4).speed_factor = 0.5;
   cl.mutable_endpoint(5).speed_factor = 0.5;

@@ -7,6 +7,21 @@
 namespace convscale::reports {
 namespace {
 
+// A baseline "dp" series of (gpus, samples/s) points, X(1) = `single`.
+SweepReport DpSeries(const std::vector<std::pair<int, double>>& points, double single) {
+  SweepReport s;
+  s.facts.single_device_throughput = single;
+  for (const auto& [g, x] : points) {
+    SweepPoint p;
+    p.strategy = "dp";
+    p.variant = "baseline";
+    p.gpus = g;
+    p.throughput_samples_per_s = x;
+    s.points.push_back(p);
+  }
+  return s;
+}
+
 TEST(Num, SignificantDigitsWithoutExponent) {
   EXPECT_EQ(Num(0), "0");
   EXPECT_EQ(Num(1234.6), "1235");
@@ -89,18 +104,74 @@ TEST(Knees, MarginalEfficiencyOfEachStep) {
   EXPECT_DOUBLE_EQ(knees[2].next_marginal_efficiency, 0.375);
 }
 
-TEST(Knees, SeriesThatAlwaysPays) {
-  SweepReport s;
-  s.facts.single_device_throughput = 100;
-  for (int g : {2, 4, 8}) {
-    SweepPoint p;
-    p.strategy = "dp";
-    p.variant = "baseline";
-    p.gpus = g;
-    p.throughput_samples_per_s = 95.0 * g;
-    s.points.push_back(p);
+// Within the 3% tie margin the simpler candidate ranks first and sync beats async; a faster row
+// that lost a tie says so and never claims to win; an async row states its staleness and that
+// it changes convergence.
+TEST(Rank, TiesGoToTheSimplerCandidateAndSyncBeatsAsync) {
+  Facts f;
+  f.model = "resnet50";
+  f.gpus = 16;
+  f.devices_per_node = 8;
+  // 512 samples: async 0.1 s (5120/s), sync 0.1005 s (0.5% slower), dp 0.102 s (2% slower than
+  // async), mp 0.2 s (outside the margin).
+  std::vector<Candidate> c = {
+      testing::MakeCandidate("ps", {{"mode", "async"}, {"staleness", -1}}, 0.099, 0.001, 0, 512, 16,
+                             400),
+      testing::MakeCandidate("ps", {{"mode", "sync"}}, 0.1, 0.0005, 0, 512, 16, 400),
+      testing::MakeCandidate("dp", {{"algorithm", "hierarchical"}, {"grad_precision", "fp32"}}, 0.1,
+                             0.002, 0, 512, 16, 400),
+      testing::MakeCandidate("mp", {{"stages", 16}}, 0.1, 0, 0.1, 512, 16, 400)};
+  Rank(c);
+  ExplainAll(f, c);
+  ASSERT_EQ(c.size(), 4u);
+  EXPECT_EQ(c[0].label, "dp hierarchical fp32");
+  EXPECT_EQ(c[1].label, "ps sync");
+  EXPECT_EQ(c[2].label, "ps async staleness=-1");
+  EXPECT_EQ(c[3].label, "mp stages=16");
+  // 5120 / 5019.6 = 1.020; the dp row communicates 0.004 s of 0.102 s (4%).
+  EXPECT_EQ(c[0].reason,
+            "first: within 2.0% of ps async staleness=-1 (a tie) and simpler: communication (4% "
+            "of the iteration) hides behind compute");
+  // 0.102 / 0.1005 = 1.015.
+  EXPECT_EQ(c[1].reason,
+            "1.5% faster than dp hierarchical fp32, a tie (within 3%), and dp hierarchical fp32 "
+            "is simpler: communication (1% of the iteration) hides behind compute");
+  EXPECT_EQ(c[2].reason,
+            "2.0% faster than dp hierarchical fp32, a tie (within 3%), and dp hierarchical fp32 "
+            "is simpler: communication (2% of the iteration) hides behind compute; asynchronous, "
+            "staleness unbounded: stale gradients change convergence, so its samples/s overstate "
+            "training progress against sync");
+  // 0.2 / 0.102 = 1.96; bubble 0.1 of 0.2.
+  EXPECT_EQ(c[3].reason,
+            "1.96x slower than dp hierarchical fp32: the pipeline bubble idles devices for 50% of "
+            "the iteration");
+  for (size_t i = 1; i < c.size(); ++i) {
+    EXPECT_EQ(c[i].reason.find("fastest"), std::string::npos) << c[i].reason;
+    EXPECT_EQ(c[i].reason.find("first"), std::string::npos) << c[i].reason;
   }
-  const auto knees = FindKnees(s);
+}
+
+TEST(Explain, ParameterServerIdleTimeIsWaitingNotABubble) {
+  Facts f;
+  f.model = "resnet50";
+  Candidate c = testing::MakeCandidate("ps", {{"mode", "sync"}}, 0.1, 0, 0.3, 512, 16, 400);
+  EXPECT_EQ(Explain(f, c, c),
+            "fastest: workers wait for the parameter servers for 75% of the "
+            "iteration");
+}
+
+// A step that loses throughput says so, instead of "adds 0%".
+TEST(Knees, AStepThatLosesThroughputSaysHowMuch) {
+  // 1 -> 8: 2000 / (7 x 400) = 0.71 pays; 8 -> 16: 2016 / 2400 - 1 = -16%.
+  const auto knees = FindKnees(DpSeries({{1, 400}, {8, 2400}, {16, 2016}}, 400));
+  ASSERT_EQ(knees.size(), 1u);
+  EXPECT_DOUBLE_EQ(knees[0].next_throughput_change, 2016.0 / 2400 - 1);
+  EXPECT_EQ(DescribeKnee(knees[0]),
+            "dp: adding GPUs pays up to 8; going to 16 lowers throughput by 16%");
+}
+
+TEST(Knees, SeriesThatAlwaysPays) {
+  const auto knees = FindKnees(DpSeries({{2, 190}, {4, 380}, {8, 760}}, 100));
   ASSERT_EQ(knees.size(), 1u);
   EXPECT_FALSE(knees[0].stops_paying);
   EXPECT_EQ(knees[0].gpus, 8);

@@ -32,7 +32,7 @@ TEST(Compare, PhasesAndErrorPercent) {
   EXPECT_NEAR(*r.phases[1].error_pct(), -6.25, 1e-12);
   EXPECT_EQ(r.phases[2].item, "exposed communication");
   EXPECT_NEAR(*r.phases[2].error_pct(), 150.0, 1e-9);
-  EXPECT_EQ(r.phases[3].item, "pipeline bubble");
+  EXPECT_EQ(r.phases[3].item, "idle (pipeline bubble, waiting)");
   EXPECT_FALSE(r.phases[3].error_pct().has_value());
   EXPECT_EQ(r.phases[4].item, "throughput");
   EXPECT_DOUBLE_EQ(*r.phases[4].error_pct(), -20.0);

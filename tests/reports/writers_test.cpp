@@ -62,6 +62,10 @@ TEST(JsonWriter, KeysAndValues) {
   ASSERT_EQ(j["selections"].size(), 1u);
   const Json& sel = j["selections"][0];
   EXPECT_EQ(sel["best"], "hybrid owt");
+  EXPECT_EQ(sel["compute_precision"], "bf16");
+  EXPECT_EQ(sel["grad_precision"], "fp32");
+  EXPECT_EQ(sel["global_batch"], 512);
+  EXPECT_EQ(sel["per_device_batch"], 32);
   ASSERT_EQ(sel["candidates"].size(), 5u);
   const Json& c = sel["candidates"][0];
   for (const char* key :
@@ -160,6 +164,10 @@ TEST(MarkdownWriter, Tables) {
   const std::string md = One("markdown", r, "report.md");
   const auto lines = Lines(md);
   EXPECT_EQ(lines[0], "# convscale report: vgg16");
+  EXPECT_NE(md.find("Assumed: compute bf16, gradients fp32 \\(fp16 where a row says so\\), global "
+                    "batch 512 \\(32 per device\\). Predicted by estimate \\(4\\)."),
+            std::string::npos)
+      << md;
   EXPECT_NE(md.find("## Strategy selection: vgg16 on dgx-a100-hdr200, 16 GPUs"), std::string::npos)
       << md;
   EXPECT_NE(md.find("**Use `hybrid owt`**: fastest: VGG-16's fully connected layers hold 90% of "
@@ -198,7 +206,7 @@ TEST(HtmlWriter, SelfContainedWithCharts) {
   EXPECT_EQ(Count(html, "<svg class=\"chart"), 7u);
   // Selection bar chart: 4 runnable candidates x 3 segments.
   EXPECT_EQ(Count(html, "<rect class=\"bar\" data-series=\"compute\""), 4u);
-  EXPECT_EQ(Count(html, "<rect class=\"bar\" data-series=\"pipeline bubble\""), 4u);
+  EXPECT_EQ(Count(html, "<rect class=\"bar\" data-series=\"idle (bubble, waiting)\""), 4u);
   // Speedup chart: dp, mp, ideal with 5 points each.
   const size_t speed = html.find("Speedup against GPUs");
   const size_t speed_end = html.find("</svg>", speed);
@@ -259,9 +267,24 @@ TEST(ConsoleWriter, AlignedTable) {
   const std::string s = One("console", testing::SampleReport("na\x1b[2Jme"), "-");
   EXPECT_EQ(s.find('\x1b'), std::string::npos);
   const auto lines = Lines(s);
+  // The header states what every figure assumed and which predictor made them (4 rows have
+  // numbers: the failed candidate has none).
   EXPECT_EQ(lines[0],
-            "# strategy selection: na?[2Jme on dgx-a100-hdr200, 16 GPUs, global batch 512");
+            "# strategy selection: na?[2Jme on dgx-a100-hdr200, 16 GPUs; compute bf16, gradients "
+            "fp32 (fp16 where a row says so), global batch 512 (32 per device); predicted by "
+            "estimate (4)");
   EXPECT_EQ(lines[1].rfind("rank  candidate", 0), 0u);
+  EXPECT_NE(lines[1].find(" by  samples/s"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("exposed    idle  net bytes  peak mem  fits  why"), std::string::npos)
+      << lines[1];
+  // Memory in binary units, as cluster files state it: 20 GiB.
+  EXPECT_NE(s.find("20.0 GiB"), std::string::npos) << s;
+  // The what-if header: 10 baseline points by estimate (the 2x points name no predictor).
+  EXPECT_NE(s.find("# what-if: na?[2Jme on dgx-a100-hdr200; compute bf16, gradients fp32 (fp16 "
+                   "where a row says so), global batch 512 (32 per device); predicted by "
+                   "estimate (10)\n"),
+            std::string::npos)
+      << s;
 }
 
 }  // namespace

@@ -208,6 +208,8 @@ TEST(ParameterServerTest, PlannerPlansSyncFreshAsyncWithinBound) {
   o.strategy = "ps";
   o.gpus = 4;
   o.batch = 32;
+  // fp32 (not the A100's bf16 default): compute long enough for the straggler to set the pace.
+  o.precision = "fp32";
   SimulateOptions so = Opts(1, 3);
   so.stragglers = {{1, 0.5}};
   const auto sync = Simulate(plan::Lower(net, *cl, o), *cl, so);
@@ -298,6 +300,30 @@ TEST(BackgroundLoadTest, FabricLinksKeepTheRestOfTheirBandwidth) {
   const auto r = Simulate(AllReducePlan(2, 100e6), *cl, o);
   // Two steps of 50 MB over 4 hops; the uplinks keep 5 GB/s.
   EXPECT_NEAR(r.iteration_time_s, 2 * (4e-6 + 50e6 / 5e9), 1e-9);
+}
+
+// On a single-switch cluster the only shared links are the NICs: they are loaded too.
+TEST(BackgroundLoadTest, NicsOfASingleSwitchClusterKeepTheRestOfTheirBandwidth) {
+  auto cl = FakeCluster::Star(2, 10e9, 1e-6);
+  SimulateOptions o = Opts();
+  o.lowering.platform.background_load = 0.5;
+  const auto r = Simulate(AllReducePlan(2, 100e6), *cl, o);
+  // Two steps of 50 MB over 2 hops (NIC up, NIC down), each NIC keeping 5 GB/s.
+  EXPECT_NEAR(r.iteration_time_s, 2 * (2e-6 + 50e6 / 5e9), 1e-9);
+}
+
+TEST(BackgroundLoadTest, OneNodeHasNothingToLoadAndSaysSo) {
+  auto cl = FakeCluster::Tree(1, 2, 100e9, 10e9, 1e-6);
+  SimulateOptions o = Opts();
+  o.lowering.platform.background_load = 0.9;
+  try {
+    Simulate(AllReducePlan(2, 1e6), *cl, o);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(),
+                 "--background-load 0.9: cluster \"tree1x2\" here is one node: no route crosses "
+                 "a NIC or fabric link to load");
+  }
 }
 
 TEST(OutputTest, SameInputGivesByteIdenticalOutputs) {
@@ -430,8 +456,8 @@ TEST(RunAloneTest, AnythingThatCanOverlapOrSkewKeepsSubPhases) {
 
 // Two jobs on one fabric (docs/simulator.md): two identical VGG-16 jobs of 64 GPUs on the 2:1
 // oversubscribed fat tree each see half of the fabric, so each one's communication nearly
-// doubles (its fabric part does) and its iteration equals one job alone with half of every fabric link taken (--background-load
-// 0.5).
+// doubles (its fabric part does) and its iteration equals one job alone with half of every fabric
+// link taken (--background-load 0.5).
 TEST(TwoJobsTest, IdenticalJobsOnA2To1FabricEachGetHalfOfIt) {
   topo::ClusterOptions co;
   co.gpus = 64;

@@ -48,7 +48,8 @@ TEST(BuiltinList, HasTheRequiredClusters) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 }
 
-// The emulated cluster (scripts/emulated-cluster): 4 nodes, one CPU each, 200 Mbit/s links through one switch.
+// The emulated cluster (scripts/emulated-cluster): 4 nodes, one CPU each, 200 Mbit/s links through
+// one switch.
 TEST(BuiltinList, CpuMinicluster) {
   auto c = LoadCluster("cpu-minicluster", {});
   EXPECT_EQ(c->num_devices(), 4);
@@ -74,6 +75,37 @@ TEST(BuiltinList, LargeClusters) {
     // Cross-pod routes climb to the core level: 2 + 2 + 1 + 4 (fat-tree) ... and stay <= 10 hops.
     EXPECT_LE(c->route(0, gpus - 1).hops.size(), 10u);
   }
+}
+
+// The default compute precision of every built-in device: mixed precision where the datasheet
+// peak says tensor cores (half precision at least 4x fp32), fp32 elsewhere.
+TEST(DefaultComputePrecision, TensorCoreDevicesTrainInMixedPrecision) {
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"dgx-a100-hdr200", "bf16"},  // A100: bf16 312 TFLOP/s = 16x fp32
+      {"dgx-h100", "bf16"},         // H100: bf16 989.4 TFLOP/s = 14.8x fp32
+      {"dgx1-v100", "fp16"},        // V100: no bf16; fp16 125 TFLOP/s = 8x fp32
+      {"p3.16xlarge", "fp16"},      // V100
+      {"dgx1-p100", "fp32"},        // P100: fp16 21.2 TFLOP/s = 2x fp32, no tensor cores
+      {"p2.8xlarge", "fp32"},       // K80: fp32 only
+      {"pcie8-p40", "fp32"},        // P40: fp32 only
+      {"cpu-minicluster", "fp32"},  // CPUs
+  };
+  for (const auto& [cluster, precision] : expected) {
+    auto c = LoadCluster(cluster, {});
+    ASSERT_NE(c->endpoint(0).type, nullptr);
+    EXPECT_STREQ(PrecisionName(DefaultComputePrecision(*c->endpoint(0).type)), precision.c_str())
+        << cluster;
+  }
+  // The threshold: exactly 4x is a matrix unit, just under is not; a CPU never is.
+  DeviceType d;
+  d.peak_flops = {10e12, 0, 40e12, 0};
+  EXPECT_EQ(DefaultComputePrecision(d), Precision::kFP16);
+  d.peak_flops = {10e12, 0, 39.9e12, 39.9e12};
+  EXPECT_EQ(DefaultComputePrecision(d), Precision::kFP32);
+  d.peak_flops = {10e12, 0, 160e12, 160e12};
+  EXPECT_EQ(DefaultComputePrecision(d), Precision::kBF16);
+  d.kind = "cpu";
+  EXPECT_EQ(DefaultComputePrecision(d), Precision::kFP32);
 }
 
 }  // namespace
