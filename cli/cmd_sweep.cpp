@@ -153,6 +153,7 @@ Json Inputs(const SweepArgs& a, const std::vector<std::string>& strategies,
                    {"hybrid", r.hybrid},
                    {"servers", r.servers},
                    {"ps_placement", r.ps_placement},
+                   {"ps_aggregation", r.ps_aggregation},
                    {"async", r.async},
                    {"staleness", r.staleness},
                    {"allow_oversubscribe", r.allow_oversubscribe}};
@@ -178,6 +179,7 @@ reports::SweepPoint Evaluate(const SweepArgs& a, const Point& pt, const std::str
     r.cluster = pt.cluster;
     r.gpus = pt.gpus;
     r.strategy = pt.strategy;
+    if (pt.strategy != "ps") r.ps_aggregation = "none";  // a parameter-server option only
     r.batch = pt.batch;
     r.global_batch = pt.global_batch;
     const bool allow = r.allow_oversubscribe;
@@ -455,6 +457,10 @@ int RunSweep(const SweepArgs& a) {
     PlanRequest check = req;
     check.strategy = strategies.front();
     ToStrategyOptions(check);  // bad option values are exit 2 here, not a failed row per point
+    if (req.ps_aggregation != "none" &&
+        std::find(strategies.begin(), strategies.end(), "ps") == strategies.end())
+      throw InputError("--ps-aggregation " + req.ps_aggregation +
+                       ": only with ps, and --strategies " + a.strategies + " has no ps");
   }
 
   // The baseline at the largest size: checks the model and the cluster, and gives the facts.
@@ -477,6 +483,7 @@ int RunSweep(const SweepArgs& a) {
   {
     PlanRequest one = req;
     one.strategy = "dp";
+    one.ps_aggregation = "none";
     one.gpus = 1;
     one.allow_oversubscribe = true;
     try {

@@ -66,6 +66,10 @@ void AddStrategyOptions(CLI::App* app, PlanRequest& r) {
       ->check(CLI::PositiveNumber);
   app->add_option("--ps-placement", r.ps_placement, "dedicated, host or colocated")
       ->capture_default_str();
+  app->add_option("--ps-aggregation", r.ps_aggregation,
+                  "none (every GPU pushes its gradient) or node (one push per node of the "
+                  "node's summed gradients)")
+      ->capture_default_str();
   app->add_flag("--async", r.async, "asynchronous parameter server");
   app->add_option("--staleness", r.staleness, "async: staleness bound (-1 = unbounded)");
 }
@@ -100,6 +104,7 @@ plan::StrategyOptions ToStrategyOptions(const PlanRequest& r) {
   o.hybrid = Flag("--hybrid", r.hybrid, plan::ParseHybridKind);
   o.servers = r.servers;
   o.ps_placement = Flag("--ps-placement", r.ps_placement, plan::ParsePsPlacement);
+  o.ps_aggregation = Flag("--ps-aggregation", r.ps_aggregation, plan::ParsePsAggregation);
   o.async = r.async;
   o.staleness = r.staleness;
   if (r.batch < 0) throw InputError("--batch " + std::to_string(r.batch) + ": must be positive");

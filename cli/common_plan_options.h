@@ -31,6 +31,7 @@ struct PlanRequest {
   std::string hybrid = "dp-pp";
   int servers = 0;
   std::string ps_placement = "dedicated";
+  std::string ps_aggregation = "none";
   bool async = false;
   int staleness = -1;
   double single_gpu_throughput = 0;  // samples/s of one device; 0 = not given
@@ -43,14 +44,15 @@ extern const char* const kPrecisionHelp;
 
 // Adds --model --cluster --gpus --nodes --batch --global-batch --strategy --algorithm
 // --bucket-size --grad-precision --precision --optimizer --stages --micro-batches --schedule
-// --hybrid --servers --ps-placement --async --staleness --single-gpu-throughput --profile
+// --hybrid --servers --ps-placement --ps-aggregation --async --staleness --single-gpu-throughput
+// --profile
 // --allow-oversubscribe. `require_model` makes --model and --cluster required.
 void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model = true);
 
 // The options that tune a strategy, without choosing the model, cluster, size or strategy
 // (`sweep` covers those itself): --batch --global-batch --algorithm --bucket-size
 // --grad-precision --precision --optimizer --stages --micro-batches --schedule --hybrid --servers
-// --ps-placement --async --staleness.
+// --ps-placement --ps-aggregation --async --staleness.
 void AddStrategyOptions(CLI::App* app, PlanRequest& r);
 
 // The strategy options the flags ask for (InputError naming the flag on a bad value).

@@ -71,6 +71,8 @@ Json DistinguishingOptions(const plan::StrategyOptions& o) {
     j["placement"] = plan::Name(o.ps_placement);
     j["mode"] = o.async ? "async" : "sync";
     if (o.async) j["staleness"] = o.staleness;  // -1: unbounded
+    if (o.ps_aggregation != plan::PsAggregation::kNone)
+      j["aggregation"] = plan::Name(o.ps_aggregation);
   } else if (o.strategy == "mp") {
     j["stages"] = o.stages;
     j["micro_batches"] = o.micro_batches;
@@ -100,8 +102,9 @@ std::string Label(const plan::StrategyOptions& o, const topo::Cluster& cluster) 
     std::snprintf(buf, sizeof buf, "dp %s %s %s", plan::Name(o.algorithm),
                   plan::Name(o.grad_precision), units::FormatBytes(o.bucket_bytes).c_str());
   } else if (o.strategy == "ps") {
-    std::snprintf(buf, sizeof buf, "ps %s, %s", plan::ServerPlacement(o, cluster).c_str(),
-                  PsMode(o).c_str());
+    std::snprintf(buf, sizeof buf, "ps %s, %s%s", plan::ServerPlacement(o, cluster).c_str(),
+                  PsMode(o).c_str(),
+                  o.ps_aggregation == plan::PsAggregation::kNode ? ", node-sum" : "");
   } else if (o.strategy == "mp") {
     if (o.micro_batches > 1)
       std::snprintf(buf, sizeof buf, "mp %d stages %d micro-batches %s", o.stages, o.micro_batches,

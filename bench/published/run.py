@@ -5,17 +5,23 @@ For each row, `convscale simulate` and `convscale estimate` run on the row's clu
 row's model, GPU count, per-GPU batch, precision and strategy, calibrated by the published
 one-GPU throughput (--single-gpu-throughput). Every option that changes the prediction is passed
 explicitly (precision, gradient precision, parameter-server placement and count, all-reduce
-algorithm, bucket size, optimizer, collectives mode, iterations), so the table does not move when
-a default changes. No option is chosen per row beyond what the source publishes.
+algorithm, bucket size, optimizer, collectives mode, iterations, parameter-server aggregation), so
+the table does not move when a default changes. No option is chosen per row beyond what the source
+publishes: parameter-server rows sum each machine's gradients on the machine
+(--ps-aggregation node) where the source's configuration says distributed_replicated, and those
+rows are also predicted without it, for the before/after table.
 
     bench/published/run.py [--convscale BUILD/cli/convscale] [--out bench/published/results.md]
-                           [--only REGEX] [--timeout SECONDS] [--extra "FLAGS"]
+                           [--only REGEX] [--timeout SECONDS] [--extra "FLAGS"] [--jobs N]
 
 --extra appends the same flags to every simulate and estimate command (a mechanism switched on for
-the whole set, never for one row). The results file names the command, commit, date and load.
+the whole set, never for one row). --jobs runs that many commands at once (rows keep their order).
+The results file names the command, commit, date and load; a hand-written "Analysis" section at
+its end is kept when the file is written again.
 """
 
 import argparse
+import concurrent.futures
 import csv
 import datetime
 import json
@@ -61,19 +67,30 @@ def cluster_arg(name):
     return name
 
 
-def strategy_flags(row):
+def aggregation(row):
+    """Where a parameter-server row's gradients are summed, from the source's own words.
+
+    tf_cnn_benchmarks' distributed_replicated (VariableMgrDistributedReplicated) sums the
+    gradients of a worker machine's GPUs on that machine and sends the sum to the parameter
+    servers: `node`. Its parameter_server mode and the Horovod README's "Distributed TensorFlow"
+    rows (whose variable_update the README does not name) push every GPU's gradient: `none`."""
+    return "node" if "distributed_replicated" in row["published_config"] else "none"
+
+
+def strategy_flags(row, agg):
     s = row["strategy"]
     if s == "dp":
         return ["--strategy", "dp", "--algorithm", "ring"]
     placement = {"ps-host": "host", "ps-colocated": "colocated"}[s]
-    return ["--strategy", "ps", "--ps-placement", placement, "--servers", row["servers"]]
+    return ["--strategy", "ps", "--ps-placement", placement, "--servers", row["servers"],
+            "--ps-aggregation", agg]
 
 
-def command(convscale, verb, row, extra):
+def command(convscale, verb, row, extra, agg):
     cmd = [convscale, verb, "--model", row["model"], "--cluster", cluster_arg(row["cluster"]),
            "--gpus", row["gpus"], "--batch", row["batch"],
            "--precision", PRECISION[row["precision"]]]
-    cmd += strategy_flags(row) + COMMON
+    cmd += strategy_flags(row, agg) + COMMON
     if verb == "simulate":
         cmd += SIM_ONLY
     cmd += ["--single-gpu-throughput", row["gpus1"], "--json"] + extra
@@ -153,27 +170,45 @@ def main():
     ap.add_argument("--only", default="", help="regular expression on the row id")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per command")
     ap.add_argument("--extra", default="", help="flags added to every command")
+    ap.add_argument("--jobs", type=int, default=1, help="commands run at once")
     args = ap.parse_args()
     extra = shlex.split(args.extra)
 
     rows = [r for r in read_points(args.points) if re.search(args.only, r["id"])]
+    # Every prediction: (row, key, verb, aggregation). "sim"/"est" use the aggregation the
+    # source describes; "sim0"/"est0" (before in-node aggregation) every worker pushing, run only
+    # for the rows where the two differ.
+    jobs = []
+    for r in rows:
+        r["agg"] = aggregation(r) if r["strategy"] != "dp" else "-"
+        for verb, key in (("simulate", "sim"), ("estimate", "est")):
+            jobs.append((r, key, verb, r["agg"]))
+            if r["agg"] == "node":
+                jobs.append((r, key + "0", verb, "none"))
+
+    def run(job):
+        r, key, verb, agg = job
+        cmd = command(args.convscale, verb, r, extra, agg)
+        return job, cmd, predict(cmd, args.timeout)
+
     load_before = os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
-    for r in rows:
-        pub = float(r["gpusN"])
-        for verb, key in (("simulate", "sim"), ("estimate", "est")):
-            cmd = command(args.convscale, verb, r, extra)
-            if verb == "simulate":
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for (r, key, verb, agg), cmd, (value, note) in pool.map(run, jobs):
+            pub = float(r["gpusN"])
+            if key == "sim":
                 r["sim_cmd"] = " ".join(shlex.quote(os.path.relpath(c, ROOT) if c.startswith(ROOT)
                                                     else c) for c in cmd)
-            value, note = predict(cmd, args.timeout)
             r[key] = None if value is None else (value - pub) / pub
             r[key + "_value"] = value
             r[key + "_note"] = note
-        print("%-28s published %9.1f  simulate %s  estimate %s" % (
-            r["id"], pub,
-            r["sim_note"] or "%9.1f (%s)" % (r["sim_value"], pct(r["sim"])),
-            r["est_note"] or "%9.1f (%s)" % (r["est_value"], pct(r["est"]))), flush=True)
+            print("%-28s %-8s %-4s published %9.1f  predicted %s" % (
+                r["id"], verb, agg, pub, note or "%9.1f (%s)" % (value, pct(r[key]))), flush=True)
+    for r in rows:
+        for key in ("sim", "est"):
+            if r["agg"] != "node":
+                for field in ("", "_value", "_note"):
+                    r[key + "0" + field] = r[key + field]
     finished = datetime.datetime.now(datetime.timezone.utc)
     load_after = os.getloadavg()
 
@@ -195,6 +230,10 @@ def main():
     md.append("- load average (1, 5, 15 min) before: %.2f %.2f %.2f; after: %.2f %.2f %.2f" %
               (load_before + load_after))
     md.append("- flags added to every command: `%s`" % (args.extra or "none"))
+    md.append("- parameter-server rows: `--ps-aggregation node` where the source's configuration "
+              "is tf_cnn_benchmarks' `distributed_replicated` (it sums a machine's gradients on "
+              "the machine before pushing), `none` elsewhere (run.py `aggregation()`); the "
+              "\"before\" tables run the `node` rows with `none`")
     md.append("- predictors: `convscale simulate` (SimGrid) and `convscale estimate` (closed "
               "form), each calibrated by the row's published one-GPU throughput at the row's "
               "batch and precision (mixed = `--precision fp16`); gradients on the wire fp32")
@@ -202,7 +241,9 @@ def main():
     md.append("")
     md.append("## Summary")
     md.append("")
-    for title, key in (("simulate", "sim"), ("estimate", "est")):
+    for title, key in (("simulate", "sim"), ("estimate", "est"),
+                       ("simulate, before in-node aggregation (every worker pushes)", "sim0"),
+                       ("estimate, before in-node aggregation", "est0")):
         md.append("`%s`:" % title)
         md.append("")
         md.append("| source | rows predicted | refused / failed | median abs. error | "
@@ -221,21 +262,41 @@ def main():
         md.append("")
     md.append("## Rows")
     md.append("")
-    md.append("| id | model | cluster | GPUs | strategy | precision | batch/GPU | published "
-              "1 GPU | published N GPUs | simulate | error | estimate | error |")
-    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    md.append("| id | model | cluster | GPUs | strategy | ps aggregation | precision | "
+              "batch/GPU | published 1 GPU | published N GPUs | simulate | error | estimate | "
+              "error |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def cell(r, key):
+        if r[key] is None:
+            return r[key + "_note"], "-"
+        return "%.1f" % r[key + "_value"], pct(r[key])
+
     for r in rows:
-        def cell(key):
-            if r[key] is None:
-                return r[key + "_note"], "-"
-            return "%.1f" % r[key + "_value"], pct(r[key])
-        s, se = cell("sim")
-        e, ee = cell("est")
-        md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        s, se = cell(r, "sim")
+        e, ee = cell(r, "est")
+        md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["id"], r["model"], r["cluster"], r["gpus"], r["strategy"] +
-            (" (%s servers)" % r["servers"] if r["strategy"] != "dp" else ""),
+            (" (%s servers)" % r["servers"] if r["strategy"] != "dp" else ""), r["agg"],
             r["precision"], r["batch"], r["gpus1"], r["gpusN"], s, se, e, ee))
     md.append("")
+    changed = [r for r in rows if r["agg"] == "node"]
+    if changed:
+        md.append("## Before and after in-node aggregation")
+        md.append("")
+        md.append("The rows run with `--ps-aggregation node`, predicted with `none` (before) and "
+                  "`node` (after), images/s:")
+        md.append("")
+        md.append("| id | GPUs | servers | published | simulate none | error | simulate node | "
+                  "error | estimate none | error | estimate node | error |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in changed:
+            cells = []
+            for key in ("sim0", "sim", "est0", "est"):
+                cells.extend(cell(r, key))
+            md.append("| %s | %s | %s | %s | %s |" % (r["id"], r["gpus"], r["servers"],
+                                                     r["gpusN"], " | ".join(cells)))
+        md.append("")
     md.append("The simulate command of the first row (the others differ only in the row's "
               "values):")
     md.append("")
@@ -243,6 +304,14 @@ def main():
         md.append("    " + rows[0]["sim_cmd"])
     md.append("")
 
+    # The hand-written analysis below this heading survives a rerun.
+    kept = "## Analysis (hand-written; run.py keeps this section)"
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            previous = f.read()
+        if kept in previous:
+            md.append(previous[previous.index(kept):].rstrip("\n"))
+            md.append("")
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(md))

@@ -19,6 +19,8 @@ struct Named {
 constexpr Named<PsPlacement> kPlacements[] = {{PsPlacement::kDedicated, "dedicated"},
                                               {PsPlacement::kHost, "host"},
                                               {PsPlacement::kColocated, "colocated"}};
+constexpr Named<PsAggregation> kAggregations[] = {{PsAggregation::kNone, "none"},
+                                                  {PsAggregation::kNode, "node"}};
 constexpr Named<PipelineSchedule> kSchedules[] = {{PipelineSchedule::kGpipe, "gpipe"},
                                                   {PipelineSchedule::k1F1B, "1f1b"}};
 constexpr Named<HybridKind> kHybrids[] = {{HybridKind::kDataPipeline, "dp-pp"},
@@ -49,6 +51,12 @@ const char* Name(PsPlacement p) {
 }
 PsPlacement ParsePsPlacement(const std::string& s) {
   return ParseIn(kPlacements, s, "a parameter-server placement");
+}
+const char* Name(PsAggregation a) {
+  return NameIn(kAggregations, a);
+}
+PsAggregation ParsePsAggregation(const std::string& s) {
+  return ParseIn(kAggregations, s, "a parameter-server aggregation");
 }
 const char* Name(PipelineSchedule s) {
   return NameIn(kSchedules, s);
@@ -85,6 +93,7 @@ Json OptionsToJson(const StrategyOptions& o) {
   if (o.strategy == "ps") {
     j["servers"] = o.servers;
     j["ps_placement"] = Name(o.ps_placement);
+    j["ps_aggregation"] = Name(o.ps_aggregation);
     j["async"] = o.async;
     if (o.async) j["staleness"] = o.staleness;  // a bound only asynchronous servers have
     j["grad_precision"] = Name(o.grad_precision);
@@ -438,6 +447,11 @@ void CheckOptions(const StrategyOptions& o) {
   if (o.micro_batches < 1)
     throw InputError("--micro-batches " + std::to_string(o.micro_batches) + ": must be at least 1");
   if (!(o.bucket_bytes > 0)) throw InputError("--bucket-size must be positive");
+  // Only parameter servers receive gradients per worker; the other strategies sum them by
+  // collectives (dp, hybrid) or keep them on one stage (mp).
+  if (o.ps_aggregation == PsAggregation::kNode && o.strategy != "ps")
+    throw InputError("--ps-aggregation node: only with --strategy ps (got --strategy " +
+                     o.strategy + ")");
 }
 
 Plan LowerChecked(const detail::NetCosts& costs, const topo::Cluster& cluster,

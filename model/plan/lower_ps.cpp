@@ -13,6 +13,12 @@
 // worker's push on its own (update, which depends on that push only: updates run in arrival
 // order) and answers that worker at once; Plan::async is set and the staleness bound recorded
 // (the interpreters enforce it across iterations: docs/simulator.md, "Staleness").
+//
+// In-node aggregation (--ps-aggregation node, sync only): the first worker of each node (its
+// leader) receives every shard from the node's other workers over the node's own links, sums them
+// (aggregate, (L-1) x elements FLOPs for L workers), pushes the sum alone, receives the pull and
+// sends the new parameters to the node's other workers. The servers then hear from one worker per
+// node. Local messages use tags 2 x shards + 2i (gradient) and 2 x shards + 2i + 1 (parameters).
 #include <algorithm>
 #include <numeric>
 
@@ -94,7 +100,34 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
   if (o.ps_placement == PsPlacement::kColocated && S > W)
     throw InputError("--servers " + std::to_string(S) + " with --ps-placement colocated: only " +
                      std::to_string(W) + " workers to share");
+  const bool node_sum = o.ps_aggregation == PsAggregation::kNode;
+  if (node_sum && o.async)
+    throw InputError("--ps-aggregation node: only with synchronous servers (drop --async)");
   o.servers = S;
+  // Each worker's node leader (the node's first worker) and the workers each leader serves.
+  std::vector<int> leader(W), pushers, first_of_node(cl.num_nodes(), -1);
+  std::vector<std::vector<int>> peers(W);
+  for (int w = 0; w < W; ++w) {
+    leader[w] = w;
+    if (node_sum) {
+      int& first = first_of_node[cl.endpoint(w).node];
+      if (first < 0) first = w;
+      leader[w] = first;
+    }
+    if (leader[w] == w)
+      pushers.push_back(w);
+    else
+      peers[leader[w]].push_back(w);
+  }
+  if (node_sum && pushers.size() == static_cast<size_t>(W)) {
+    auto count = [](size_t n, const char* what) {
+      return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+    };
+    throw InputError("--ps-aggregation node: every node of cluster \"" + cl.name() +
+                     "\" runs one worker here (" + count(W, "device") + " on " +
+                     count(by_node.size(), "node") +
+                     "), so there is nothing to sum inside a node (use none)");
+  }
   Plan p;
   FillHeader(p, o, cl, o.global_batch);
   p.async = o.async;
@@ -157,30 +190,75 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
 
   for (int w = 0; w < W; ++w) {
     RankBuilder b(p.ranks[w]);
-    p.ranks[w].tasks.reserve(2 * c.order.size() + 2 * shards.size());
+    p.ranks[w].tasks.reserve(2 * c.order.size() + (3 + 2 * peers[w].size()) * shards.size());
     Pass pass(c.n);
     EmitForward(b, c, c.order, 0, o.batch, pass, "");
     EmitBackward(b, c, c.order, in_set, 0, o.batch, pass, "");
-    for (size_t i = 0; i < shards.size(); ++i) {
-      const Shard& s = shards[i];
-      const int t = b.Send("push " + c.net.layer(s.layer).name + " s" + std::to_string(s.server),
-                           W + s.server, static_cast<int64_t>(i) * 2, s.bytes, o.grad_precision,
-                           {pass.bwd_weight[s.layer]});
-      b.task(t).layers = {s.layer};
-    }
-    for (size_t i = 0; i < shards.size(); ++i) {
-      const Shard& s = shards[i];
-      const int t =
-          b.Recv("pull " + c.net.layer(s.layer).name + " s" + std::to_string(s.server),
-                 W + s.server, static_cast<int64_t>(i) * 2 + 1, s.bytes, o.grad_precision, {});
-      b.task(t).layers = {s.layer};
+    const int64_t local = 2 * static_cast<int64_t>(shards.size());  // first local tag
+    if (leader[w] != w) {
+      // A node's other worker: its gradients go to the leader, the parameters come from it.
+      for (size_t i = 0; i < shards.size(); ++i) {
+        const Shard& s = shards[i];
+        const int t =
+            b.Send("local push " + c.net.layer(s.layer).name + " s" + std::to_string(s.server),
+                   leader[w], local + static_cast<int64_t>(i) * 2, s.bytes, o.grad_precision,
+                   {pass.bwd_weight[s.layer]});
+        b.task(t).layers = {s.layer};
+      }
+      for (size_t i = 0; i < shards.size(); ++i) {
+        const Shard& s = shards[i];
+        const int t = b.Recv(
+            "local pull " + c.net.layer(s.layer).name + " s" + std::to_string(s.server), leader[w],
+            local + static_cast<int64_t>(i) * 2 + 1, s.bytes, o.grad_precision, {});
+        b.task(t).layers = {s.layer};
+      }
+    } else {
+      const auto& mine = peers[w];
+      for (size_t i = 0; i < shards.size(); ++i) {
+        const Shard& s = shards[i];
+        const std::string name = c.net.layer(s.layer).name;
+        int ready = pass.bwd_weight[s.layer];
+        if (!mine.empty()) {
+          std::vector<int> deps = {ready};
+          for (int v : mine)
+            deps.push_back(b.Recv("local push " + name + " w" + std::to_string(v), v,
+                                  local + static_cast<int64_t>(i) * 2, s.bytes, o.grad_precision,
+                                  {}));
+          const double elems = s.bytes / eb;
+          ready =
+              b.Compute(name + "/node-aggregate s" + std::to_string(s.server), Phase::kAggregate,
+                        s.layer, 0, 0, elems * mine.size(), s.bytes * (mine.size() + 2), deps);
+          // Only its data: the sum runs beside the backward on the device (its compute stream
+          // orders it), not after the whole backward.
+          std::sort(deps.begin(), deps.end());
+          b.task(ready).deps = deps;
+          b.task(ready).layers = {s.layer};
+        }
+        const int t = b.Send("push " + name + " s" + std::to_string(s.server), W + s.server,
+                             static_cast<int64_t>(i) * 2, s.bytes, o.grad_precision, {ready});
+        b.task(t).layers = {s.layer};
+      }
+      for (size_t i = 0; i < shards.size(); ++i) {
+        const Shard& s = shards[i];
+        const std::string name = c.net.layer(s.layer).name;
+        const int t = b.Recv("pull " + name + " s" + std::to_string(s.server), W + s.server,
+                             static_cast<int64_t>(i) * 2 + 1, s.bytes, o.grad_precision, {});
+        b.task(t).layers = {s.layer};
+        for (int v : mine) {
+          const int l =
+              b.Send("local pull " + name + " w" + std::to_string(v), v,
+                     local + static_cast<int64_t>(i) * 2 + 1, s.bytes, o.grad_precision, {t});
+          b.task(l).layers = {s.layer};
+        }
+      }
     }
     MemoryInput m;
     m.params = c.total_params;
     m.saved_per_sample = saved;
     m.samples_in_flight = static_cast<double>(o.batch);
     m.workspace = Workspace(c, c.order, o.batch);
-    m.buffers = 2 * max_layer;
+    // A leader also holds the gradients its node's other workers send.
+    m.buffers = (2 + static_cast<double>(peers[w].size())) * max_layer;
     m.precision = o.precision;
     m.optimizer = o.optimizer;
     m.optimizer_here = false;
@@ -190,7 +268,8 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
     RankBuilder b(p.ranks[W + k]);
     size_t held = 0;
     for (const Shard& s : shards) held += s.server == k ? 1 : 0;
-    p.ranks[W + k].tasks.reserve(held * (o.async ? 3 * W : 2 * W + 2));
+    const int P = static_cast<int>(pushers.size());
+    p.ranks[W + k].tasks.reserve(held * (o.async ? 3 * P : 2 * P + 2));
     double params = 0, max_shard = 0;
     for (size_t i = 0; i < shards.size(); ++i) {
       const Shard& s = shards[i];
@@ -202,17 +281,17 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
       const int64_t tag = static_cast<int64_t>(i) * 2;
       if (!o.async) {
         std::vector<int> got;
-        for (int w = 0; w < W; ++w)
+        for (int w : pushers)
           got.push_back(b.Recv("push " + name + " w" + std::to_string(w), w, tag, s.bytes,
                                o.grad_precision, {}));
         const int agg = b.Compute(name + "/aggregate", Phase::kAggregate, s.layer, 0, 0,
-                                  elems * (W - 1), s.bytes * (W + 1), got);
+                                  elems * (P - 1), s.bytes * (P + 1), got);
         b.task(agg).layers = {s.layer};
         const int up = b.Compute(name + "/update", Phase::kUpdate, s.layer, 0, 0,
                                  elems * UpdateFlopsPerParam(o.optimizer),
                                  elems * UpdateBytesPerParam(o.optimizer), {agg});
         b.task(up).layers = {s.layer};
-        for (int w = 0; w < W; ++w)
+        for (int w : pushers)
           b.Send("pull " + name + " w" + std::to_string(w), w, tag + 1, s.bytes, o.grad_precision,
                  {up});
       } else {
@@ -233,7 +312,7 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
     }
     MemoryInput m;
     m.params = params;
-    m.buffers = (o.async ? 2 : W) * max_shard;
+    m.buffers = (o.async ? 2 : P) * max_shard;
     m.precision = "fp32";
     m.optimizer = o.optimizer;
     FillMemory(p.ranks[W + k], m);

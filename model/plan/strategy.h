@@ -21,6 +21,14 @@ enum class PsPlacement { kDedicated, kHost, kColocated };
 const char* Name(PsPlacement);
 PsPlacement ParsePsPlacement(const std::string&);  // "dedicated", "host", "colocated"
 
+// Where a parameter-server plan sums the gradients of one node's workers: kNone, every worker
+// pushes its own gradient to the servers; kNode, the first worker of each node sums its node's
+// gradients (received over the node's own links) and alone pushes and pulls, then sends the new
+// parameters to its node's other workers (TensorFlow's distributed_replicated, BytePS).
+enum class PsAggregation { kNone, kNode };
+const char* Name(PsAggregation);
+PsAggregation ParsePsAggregation(const std::string&);  // "none", "node"
+
 enum class PipelineSchedule { kGpipe, k1F1B };
 const char* Name(PipelineSchedule);
 PipelineSchedule ParsePipelineSchedule(const std::string&);  // "gpipe", "1f1b"
@@ -61,6 +69,7 @@ struct StrategyOptions {
   // ps
   int servers = 0;  // 0 = one per node
   PsPlacement ps_placement = PsPlacement::kDedicated;
+  PsAggregation ps_aggregation = PsAggregation::kNone;
   bool async = false;
   int staleness = -1;  // async: iterations a worker may run ahead of the slowest (-1: no bound)
 };

@@ -310,6 +310,119 @@ TEST(LowerPs, SyncDedicatedTwoWorkers) {
   EXPECT_EQ(RankLine(p.ranks[3]), "e4 server s-1 r-1 | w80 g80 o80 a0 B160 ws0");
 }
 
+// In-node aggregation, 2 nodes x 2 GPUs, servers on the hosts: worker 1 sends its gradients to
+// its node's leader (worker 0) and gets the parameters back from it; the leader sums (fc: 330
+// elements x 1 addition; reads 2 x 1320 B, writes 1320 B), pushes once and forwards the pull.
+// Local tags start at 2 x 2 shards = 4. The servers hear from the two leaders only.
+TEST(LowerPs, NodeAggregationPushesOncePerNode) {
+  FakeCluster cl(2, 2);
+  StrategyOptions o = Ps(false, PsPlacement::kHost);
+  o.ps_aggregation = PsAggregation::kNode;
+  const Plan p = LowerTiny(cl, o);
+  ASSERT_EQ(p.ranks.size(), 6u);
+  EXPECT_EQ(p.context.options["ps_aggregation"], "node");
+  EXPECT_EQ(TaskLines(p.ranks[1]),
+            Concat(kWorkerCompute, {"9 local push fc s0 send p0 t4 fp32 n1320 mb0 L3 [6]",
+                                    "10 local push conv1 s1 send p0 t6 fp32 n80 mb0 L1 [8]",
+                                    "11 local pull fc s0 recv p0 t5 fp32 n1320 mb0 L3 []",
+                                    "12 local pull conv1 s1 recv p0 t7 fp32 n80 mb0 L1 []"}));
+  const Lines leader = Concat(
+      kWorkerCompute, {"9 local push fc w1 recv p1 t4 fp32 n1320 mb0 []",
+                       "10 fc/node-aggregate s0 compute aggregate L3 mb0 s0 f330 b3960 L3 [6,9]",
+                       "11 push fc s0 send p4 t0 fp32 n1320 mb0 L3 [10]",
+                       "12 local push conv1 w1 recv p1 t6 fp32 n80 mb0 []",
+                       "13 conv1/node-aggregate s1 compute aggregate L1 mb0 s0 f20 b240 L1 [8,12]",
+                       "14 push conv1 s1 send p5 t2 fp32 n80 mb0 L1 [13]",
+                       "15 pull fc s0 recv p4 t1 fp32 n1320 mb0 L3 []",
+                       "16 local pull fc w1 send p1 t5 fp32 n1320 mb0 L3 [15]",
+                       "17 pull conv1 s1 recv p5 t3 fp32 n80 mb0 L1 []",
+                       "18 local pull conv1 w1 send p1 t7 fp32 n80 mb0 L1 [17]"});
+  EXPECT_EQ(TaskLines(p.ranks[0]), leader);
+  // Worker 3's leader is worker 2 (node 1): the same tasks with peer 3 for peer 1.
+  EXPECT_EQ(TaskLines(p.ranks[2])[9], "9 local push fc w3 recv p3 t4 fp32 n1320 mb0 []");
+  EXPECT_EQ(TaskLines(p.ranks[3])[9], "9 local push fc s0 send p2 t4 fp32 n1320 mb0 L3 [6]");
+  EXPECT_EQ(TaskLines(p.ranks[4]),
+            (Lines{"0 push fc w0 recv p0 t0 fp32 n1320 mb0 []",
+                   "1 push fc w2 recv p2 t0 fp32 n1320 mb0 []",
+                   "2 fc/aggregate compute aggregate L3 mb0 s0 f330 b3960 L3 [0,1]",
+                   "3 fc/update compute update L3 mb0 s0 f1320 b6600 L3 [2]",
+                   "4 pull fc w0 send p0 t1 fp32 n1320 mb0 [3]",
+                   "5 pull fc w2 send p2 t1 fp32 n1320 mb0 [3]"}));
+  // The leader buffers its own two gradients and worker 1's: 3 x 1320 B.
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o0 a928 B3960 ws1536");
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 worker s-1 r1 | w1400 g1400 o0 a928 B2640 ws1536");
+  // Gradient bytes the workers send to the servers: 2 leaders x 1400 B, where every worker
+  // pushing sends 4 x 1400 B.
+  auto pushed = [](const Plan& plan) {
+    double bytes = 0;
+    for (int w = 0; w < 4; ++w)
+      for (const Task& t : plan.ranks[w].tasks)
+        if (t.kind == TaskKind::kSend && t.peer >= 4) bytes += t.comm_bytes;
+    return bytes;
+  };
+  EXPECT_EQ(pushed(p), 2800);
+  EXPECT_EQ(pushed(LowerTiny(cl, Ps(false, PsPlacement::kHost))), 5600);
+  EXPECT_EQ(LowerTiny(cl, Ps(false, PsPlacement::kHost)).context.options["ps_aggregation"], "none");
+  o.async = true;
+  try {
+    LowerTiny(cl, o);
+    FAIL() << "async with node aggregation lowered";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "--ps-aggregation node: only with synchronous servers (drop --async)");
+  }
+}
+
+// 2 nodes x 8 GPUs, servers on the hosts: s0 (node 0's CPU) holds fc (1320 B), s1 (node 1's
+// CPU) conv1 (80 B). Without aggregation node 0's 8 workers push conv1 to node 1 and node 1's 8
+// push fc to node 0, and the pulls come back the same way: 8 x (80 + 1320) x 2 = 22,400 B
+// through the NICs. With it, one worker per node does: 1400 x 2 = 2800 B, 1/8 of that.
+TEST(LowerPs, NodeAggregationOnEightGpuNodesCrossesTheNicsWithOneEighthOfTheBytes) {
+  FakeCluster cl(2, 8);
+  auto across_nodes = [&](const Plan& p) {
+    double bytes = 0;
+    for (const Rank& r : p.ranks)
+      for (const Task& t : r.tasks)
+        if (t.kind == TaskKind::kSend &&
+            cl.endpoint(r.endpoint).node != cl.endpoint(p.ranks[t.peer].endpoint).node)
+          bytes += t.comm_bytes;
+    return bytes;
+  };
+  StrategyOptions o = Ps(false, PsPlacement::kHost);
+  const Plan none = LowerTiny(cl, o);
+  o.ps_aggregation = PsAggregation::kNode;
+  const Plan node = LowerTiny(cl, o);
+  EXPECT_EQ(across_nodes(none), 22400);
+  EXPECT_EQ(across_nodes(node), 2800);
+  // Worker 9's gradients go to its node's first worker, 8, over the node's own links.
+  EXPECT_EQ(TaskLines(node.ranks[9])[9], "9 local push fc s0 send p8 t4 fp32 n1320 mb0 L3 [6]");
+  // Each server hears from the 2 leaders, and buffers 2 shards instead of 16.
+  EXPECT_EQ(node.ranks[16].tasks.size(), 6u);
+  EXPECT_EQ(none.ranks[16].tasks.size(), 34u);
+}
+
+// Where there is nothing to sum inside a node, the option is refused, naming it.
+TEST(LowerPs, NodeAggregationIsRefusedWithoutParameterServersOrWithOneWorkerPerNode) {
+  auto refused = [](const topo::Cluster& cl, StrategyOptions o) {
+    o.ps_aggregation = PsAggregation::kNode;
+    try {
+      LowerTiny(cl, o);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("lowered");
+  };
+  StrategyOptions dp;
+  dp.strategy = "dp";
+  EXPECT_EQ(refused(FakeCluster(2, 2), dp),
+            "--ps-aggregation node: only with --strategy ps (got --strategy dp)");
+  EXPECT_EQ(refused(FakeCluster(4, 1), Ps(false, PsPlacement::kHost)),
+            "--ps-aggregation node: every node of cluster \"fake\" runs one worker here (4 devices "
+            "on 4 nodes), so there is nothing to sum inside a node (use none)");
+  EXPECT_EQ(refused(FakeCluster(1, 1, 2), Ps(false, PsPlacement::kDedicated)),
+            "--ps-aggregation node: every node of cluster \"fake\" runs one worker here (1 device "
+            "on 1 node), so there is nothing to sum inside a node (use none)");
+}
+
 TEST(LowerPs, OnlyAsyncPlansRecordAStalenessBoundInTheirOptions) {
   FakeCluster cl(1, 2, 2);
   StrategyOptions sync = Ps(false, PsPlacement::kDedicated);
