@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <sstream>
 
 #include "model/util/error.h"
 
@@ -10,9 +9,11 @@ namespace convscale::cli {
 
 std::vector<std::string> SplitList(const std::string& text) {
   std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string part; std::getline(in, part, ',');)
-    if (!part.empty()) out.push_back(part);
+  if (text.empty()) return out;
+  size_t from = 0;
+  for (size_t comma; (comma = text.find(',', from)) != std::string::npos; from = comma + 1)
+    out.push_back(text.substr(from, comma - from));
+  out.push_back(text.substr(from));
   return out;
 }
 
@@ -20,6 +21,9 @@ std::vector<int> ParseGpuList(const std::string& text) {
   constexpr long kMax = 1 << 20;
   std::vector<int> out;
   auto number = [&](const std::string& s) {
+    if (s.empty())
+      throw InputError("--gpus " + text + ": an empty entry (two commas in a row, or one at an " +
+                       "end); write a list such as 1,2,4,8");
     char* end = nullptr;
     const long v = std::strtol(s.c_str(), &end, 10);
     if (s.empty() || *end != '\0' || v < 1 || v > kMax)
@@ -61,6 +65,9 @@ std::vector<std::string> ParseStrategyList(const std::string& text, bool unique)
   const std::vector<std::string> known = {"dp", "ps", "mp", "hybrid"};
   std::vector<std::string> out;
   for (const std::string& st : SplitList(text)) {
+    if (st.empty())
+      throw InputError("--strategies " + text + ": an empty entry (two commas in a row, or one " +
+                       "at an end); write a list such as dp,ps");
     if (std::find(known.begin(), known.end(), st) == known.end())
       throw InputError("--strategies " + text + ": unknown strategy \"" + st + "\"" +
                        DidYouMean(st, known));

@@ -7,7 +7,7 @@
 
 namespace convscale::cli {
 
-// "a,b,,c" -> {"a", "b", "c"} (empty parts dropped).
+// "a,b,,c" -> {"a", "b", "", "c"}: empty parts are kept, for the callers to refuse; "" -> {}.
 std::vector<std::string> SplitList(const std::string& text);
 
 // --gpus: "1,2,4,8", "1..64" (doublings from 1 to 64) or "1,2,4,...,64" ("..." continues the

@@ -121,6 +121,13 @@ plan::StrategyOptions ToStrategyOptions(const PlanRequest& r) {
   if (r.stages < 0) throw InputError("--stages " + std::to_string(r.stages) + ": must be positive");
   if (r.servers < 0)
     throw InputError("--servers " + std::to_string(r.servers) + ": must be positive");
+  if (r.staleness < -1)
+    throw InputError("--staleness " + std::to_string(r.staleness) +
+                     ": must be -1 (unbounded) or a number of iterations (0 or more)");
+  if (r.staleness != -1 && !r.async)
+    throw InputError("--staleness " + std::to_string(r.staleness) +
+                     ": a staleness bound applies only to an asynchronous parameter server; add "
+                     "--async (with --strategy ps)");
   if (o.algorithm == plan::Algorithm::kDirect)
     throw InputError(
         "--algorithm direct: not an all-reduce algorithm for dp (ring, tree, "

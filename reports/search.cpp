@@ -13,6 +13,7 @@
 #include "model/util/subprocess.h"
 #include "model/util/units.h"
 #include "reports/analysis.h"
+#include "topologies/spec.h"
 
 namespace convscale::reports {
 namespace {
@@ -516,17 +517,21 @@ std::string ApplyVariant(const std::string& description, const Variant& v) {
       }
   }
   j["name"] = j.value("name", std::string("cluster")) + " (" + v.name + ")";
+  // A factor can take a value out of range ("0.5x" of 1e-320 is 0): the varied description is
+  // checked here, so the message names the flag rather than a file the user never wrote.
+  topo::detail::ParseClusterSpec(j, "--vary " + v.name);
   return j.dump(2) + "\n";
 }
 
 std::string WriteVariantCluster(const std::string& description, const Variant& v,
                                 const std::string& dir) {
+  const std::string text = ApplyVariant(description, v);  // checked before anything is made
   std::filesystem::create_directories(dir);
   std::string file = v.name;
   for (char& c : file)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
   const std::string path = (std::filesystem::path(dir) / (file + ".json")).string();
-  WriteFileAtomic(path, ApplyVariant(description, v));
+  WriteFileAtomic(path, text);
   return path;
 }
 

@@ -97,7 +97,8 @@ Variant ParseVariant(const std::string& text);
 double VariantFactor(const Variant& v);
 
 // The cluster description with a variant applied (for network/gpu changes), as JSON text.
-// `description` is Cluster::description_json() of the baseline.
+// `description` is Cluster::description_json() of the baseline. A value the factor takes out of
+// range is an InputError naming the flag: "--vary network.bandwidth=1e-320x: /node_types/...".
 std::string ApplyVariant(const std::string& description, const Variant& v);
 
 // Writes ApplyVariant(description, v) to `dir` (created if needed) as "<variant>.json", the

@@ -152,8 +152,18 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
   LoweredPlan lp = LowerPlan(plan, cluster, lo);
   const Dag& dag = lp.dag;
 
+  // The engine instantiates the task graph once per iteration, so its memory grows with tasks x
+  // iterations; the bound keeps a mistyped count from exhausting memory (or overflowing an int).
+  constexpr int64_t kMaxTaskInstances = int64_t{1} << 27;
+  const int64_t total = int64_t{options.warmup} + options.iterations;
+  if (total > kMaxTaskInstances / std::max<int64_t>(1, dag.num_tasks()))
+    throw InputError("--iterations " + std::to_string(options.iterations) + " --warmup " +
+                     std::to_string(options.warmup) + ": " + std::to_string(total) +
+                     " iterations of " + std::to_string(dag.num_tasks()) +
+                     " tasks are more task instances than one simulation may hold (" +
+                     std::to_string(kMaxTaskInstances) + "; see docs/limits.md)");
   EngineOptions eo;
-  eo.iterations = options.warmup + options.iterations;
+  eo.iterations = static_cast<int>(total);
   eo.record_iteration = eo.iterations - 1;
   eo.first_measured = options.warmup;
   eo.flow_actor_ranks = options.flow_actor_ranks;

@@ -61,6 +61,10 @@ ClusterImpl::ClusterImpl(ClusterSpec spec, const ClusterOptions& opts) : spec_(s
                      " devices)");
   num_nodes_ = static_cast<int>(nodes);
   num_devices_ = static_cast<int>(gpus);
+  if (opts.server_hosts > kMaxClusterDevices)
+    throw InputError(where + ": " + std::to_string(opts.server_hosts) +
+                     " dedicated server hosts (--servers) are more than a cluster may have (" +
+                     std::to_string(kMaxClusterDevices) + ")");
   num_servers_ = opts.server_hosts;
   if (num_servers_ > 0 && node_type_->nics == 0)
     throw InputError(where, node_type_->pointer,

@@ -325,6 +325,7 @@ const std::vector<std::array<int, 3>>& HybridCubeMesh(bool volta) {
 }
 
 ClusterSpec ParseClusterSpec(const Json& j, const std::string& file) {
+  CheckDocumentKind(j, file, "cluster");
   JsonObject o(j, file, "");
   o.CheckKeys({"format", "version", "name", "description", "device_types", "node_types",
                "node_type", "nodes", "gpus", "node_overrides", "fabric", "price_per_device_hour",

@@ -103,6 +103,7 @@ const std::vector<std::tuple<int, int, double>>& PairBytes(Collective c, Algorit
 // ---- Profile ----
 
 Profile ProfileFromJson(const Json& j, const std::string& file) {
+  CheckDocumentKind(j, file, "profile");
   JsonObject root(j, file, "");
   // The keys `convscale profile` writes; "measured" and "network" (the link fit and the
   // point-to-point and all-reduce sweeps behind it) are informative here.

@@ -285,6 +285,7 @@ void ExportModelJson(const Network& net, const std::string& path) {
 }
 
 Network ModelFromJson(const Json& j, const std::string& file) {
+  CheckDocumentKind(j, file, "model");
   const JsonObject root(j, file, "");
   root.CheckKeys({"format", "version", "name", "input", "num_classes", "layers"});
   const std::string format = root.String("format");

@@ -36,7 +36,9 @@ constexpr TypeName kTypeNames[] = {
 constexpr double kElem = 4.0;  // bytes per fp32 element
 
 int64_t PoolOut(int64_t in, int k, int s, int p, int d, bool ceil_mode) {
-  const double span = static_cast<double>(in + 2 * p - d * (k - 1) - 1) / s;
+  // In 64 bits: a dilation and kernel of 65,536 each span 2^32 - 65,536 (checked in
+  // model_json.cpp), which wraps in an int.
+  const double span = static_cast<double>(in + 2 * int64_t{p} - int64_t{d} * (k - 1) - 1) / s;
   int64_t out = static_cast<int64_t>(ceil_mode ? std::ceil(span) : std::floor(span)) + 1;
   // PyTorch: the last window must start inside the input or the left padding.
   if (ceil_mode && (out - 1) * s >= in + p) --out;
@@ -75,6 +77,7 @@ Network::Network(std::string name, Shape input, int64_t num_classes)
   in.type = LayerType::kInput;
   in.out = input;
   boost::add_vertex(in, g_);
+  index_.emplace(in.name, 0);
 }
 
 int Network::Add(Layer layer) {
@@ -85,15 +88,15 @@ int Network::Add(Layer layer) {
   for (int u : layer.inputs)
     if (u < 0 || u >= v)
       throw InputError("layer \"" + layer.name + "\" reads a layer that does not exist yet");
+  index_.emplace(layer.name, v);
   boost::add_vertex(std::move(layer), g_);
   for (int u : g_[v].inputs) boost::add_edge(u, v, g_);
   return v;
 }
 
 int Network::Find(const std::string& name) const {
-  for (size_t v = 0; v < boost::num_vertices(g_); ++v)
-    if (g_[v].name == name) return static_cast<int>(v);
-  return -1;
+  const auto it = index_.find(name);
+  return it == index_.end() ? -1 : it->second;
 }
 
 std::vector<int> Network::Consumers(int v) const {

@@ -7,6 +7,7 @@
 
 #include <boost/graph/adjacency_list.hpp>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "model/graph/layer.h"
@@ -73,6 +74,8 @@ class Network {
   int64_t num_classes_;
   int64_t batch_ = 0;
   Graph g_;
+  // Vertex of each layer name: Find in constant time, so loading n layers costs O(n), not n^2.
+  std::unordered_map<std::string, int> index_;
 };
 
 // Builder helpers used by the zoo and tests: each adds one layer after `in` and returns its id.

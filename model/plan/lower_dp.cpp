@@ -22,6 +22,21 @@ std::vector<int> GroupOrder(const topo::Cluster& cl, const std::vector<int>& dev
     std::vector<int> d = devices;
     std::stable_sort(d.begin(), d.end(),
                      [&](int x, int y) { return cl.endpoint(x).node < cl.endpoint(y).node; });
+    // The schedule (collectives.cpp) runs a ring inside every node and one across nodes per local
+    // index: every node must hold as many members as the first.
+    size_t first = 0;
+    for (size_t begin = 0, end; begin < d.size(); begin = end) {
+      end = begin;
+      while (end < d.size() && cl.endpoint(d[end]).node == cl.endpoint(d[begin]).node) ++end;
+      if (begin == 0) first = end;
+      if (end - begin != first)
+        throw InputError(
+            "--algorithm hierarchical: the all-reduce group has " + std::to_string(first) +
+            " members on node " + std::to_string(cl.endpoint(d[0]).node) + " but " +
+            std::to_string(end - begin) + " on node " + std::to_string(cl.endpoint(d[begin]).node) +
+            "; it needs the same number on every node (give --gpus as a multiple "
+            "of the devices per node, or another --algorithm)");
+    }
     return d;
   }
   return cl.Ring(devices);

@@ -70,6 +70,9 @@ namespace detail {
 
 namespace {
 constexpr double kPartitionBytes = 4096000;  // BYTEPS_PARTITION_BYTES default
+// The most servers one plan may have. Large layers are split over every server, so tasks grow
+// with workers x servers; the bound keeps a mistyped count from exhausting memory.
+constexpr int kMaxServers = 4096;
 
 struct Shard {
   int layer;
@@ -92,6 +95,10 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
     for (const std::vector<int>& on : by_node)
       if (i < on.size()) spread.push_back(on[i]);
   if (S < 1) throw InputError("--servers " + std::to_string(S) + ": must be at least 1");
+  if (S > kMaxServers)
+    throw InputError("--servers " + std::to_string(S) +
+                     ": more parameter servers than a plan may have (" +
+                     std::to_string(kMaxServers) + "; see docs/limits.md)");
   if (o.ps_placement == PsPlacement::kDedicated && S > dedicated_hosts)
     throw InputError("--servers " + std::to_string(S) +
                      " with --ps-placement dedicated needs that many server hosts; cluster \"" +

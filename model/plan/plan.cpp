@@ -291,6 +291,7 @@ Plan FromJson(const Json& j, const std::string& file) {
     if (c.Has("kind") && c.String("kind") != "plan")
       throw c.Error("kind", "\"" + c.String("kind") + "\" is not a plan (expected \"plan\")");
   }
+  CheckDocumentKind(root.Raw(), root.File(), "plan");
   root.CheckKeys({"context", "global_batch", "precision", "optimizer", "async", "staleness_bound",
                   "cluster_endpoints", "groups", "ranks"});
   Plan plan;

@@ -188,6 +188,47 @@ const char* JsonTypeName(const Json& j) {
   }
 }
 
+void CheckDocumentKind(const Json& j, const std::string& file, const std::string& expected) {
+  if (!j.is_object()) return;
+  // What each mark says a document is.
+  static const std::vector<std::pair<std::string, std::string>> kFormats = {
+      {"convscale-model", "a model"}, {"convscale-cluster", "a cluster description"}};
+  static const std::vector<std::pair<std::string, std::string>> kKinds = {
+      {"plan", "a plan"},
+      {"summary", "a summary (simulate or execute -o)"},
+      {"profile", "a profile"},
+      {"sweep", "a sweep report"},
+      {"sweep-point", "a sweep point"},
+      {"select", "a selection report"},
+      {"whatif", "a what-if report"},
+      {"compare", "a comparison report"},
+      {"report", "a report"}};
+  auto lookup = [](const auto& table, const std::string& mark) -> std::string {
+    for (const auto& [m, what] : table)
+      if (m == mark) return what;
+    return "";
+  };
+  std::string pointer, mark, what;
+  if (const auto f = j.find("format"); f != j.end() && f->is_string()) {
+    pointer = "/format";
+    mark = f->get<std::string>();
+    if (mark == "convscale-" + expected) return;
+    what = lookup(kFormats, mark);
+  } else if (const auto c = j.find("context"); c != j.end() && c->is_object()) {
+    const auto k = c->find("kind");
+    if (k == c->end() || !k->is_string()) return;
+    pointer = "/context/kind";
+    mark = k->get<std::string>();
+    if (mark == expected) return;
+    what = lookup(kKinds, mark);
+  }
+  if (what.empty()) return;  // unmarked, or a mark the reader's own checks will name
+  const bool vowel = std::string("aeiou").find(expected[0]) != std::string::npos;
+  throw InputError(
+      file, pointer,
+      "\"" + mark + "\": this is " + what + ", not " + (vowel ? "an " : "a ") + expected);
+}
+
 Json ParseJson(const std::string& text, const std::string& name) {
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw InputError(name + ": the file is empty; expected a JSON object");

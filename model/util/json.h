@@ -93,4 +93,10 @@ class JsonObject {
 // "a number", "a string", ...: for messages.
 const char* JsonTypeName(const Json& j);
 
+// Refuses a document that marks itself as another of convscale's formats, before its keys are
+// checked, so a cluster given as a plan reads "this is a cluster description" rather than an
+// unknown key. `expected` is "model", "cluster", "plan" or "profile"; the marks are "format"
+// ("convscale-model", "convscale-cluster") and "context"/"kind" ("plan", "summary", ...).
+void CheckDocumentKind(const Json& j, const std::string& file, const std::string& expected);
+
 }  // namespace convscale

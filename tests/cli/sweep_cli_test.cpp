@@ -242,7 +242,10 @@ TEST(SweepCli, BadInputIsExitTwoWithAnExactMessage) {
       {"--gpus 1,2 --shard 0/2", "convscale: --shard 0/2: the shard must be from 1 to 2\n"},
       {"--gpus 1,2 --shard 1/0",
        "convscale: --shard 1/0: the number of shards must be at least 1\n"},
-      {"--gpus , ", "convscale: --gpus: give at least one device count\n"},
+      {"--gpus '' ", "convscale: sweep: --gpus is required (e.g. 1,2,4,...,64)\n"},
+      {"--gpus , ",
+       "convscale: --gpus ,: an empty entry (two commas in a row, or one at an end); write a "
+       "list such as 1,2,4,8\n"},
       {"--gpus 1,2 --strategies dp,dp", "convscale: --strategies dp,dp: \"dp\" is given twice\n"},
   };
   for (const Case& c : cases) {
