@@ -239,6 +239,7 @@ int RunExecute(const ExecuteArgs& a) {
     info.communicator = comm->method();
     info.data = train->name();
     info.warmup = a.epochs > 0 ? 0 : a.warmup;
+    info.node_of_rank = ro.node_of_rank;
     Json epochs = Json::array();
     for (int i = 0; i < total; ++i) {
       if (i == a.kill_after && rank == a.kill_rank) {
@@ -307,8 +308,7 @@ int RunExecute(const ExecuteArgs& a) {
       if (!epochs.empty()) info.extra["epochs"] = epochs;
       info.trace_file = a.trace;
       const Json summary = exec::BuildMeasuredSummary(plan, ranks, info);
-      if (!a.trace.empty())
-        WriteJsonAtomic(a.trace, exec::BuildChromeTrace(plan, ranks, info.warmup));
+      if (!a.trace.empty()) WriteFileAtomic(a.trace, exec::BuildChromeTrace(plan, ranks, info));
       if (!a.output.empty()) {
         Emit(a.output, summary.dump(2) + "\n");
       } else {

@@ -43,7 +43,7 @@ std::string Table(const cost::Summary& s, const BuiltPlan& b) {
   row("communication time", units::FormatTime(s.comm_time_s));
   row("exposed communication", units::FormatTime(s.exposed_comm_time_s));
   row("pipeline bubble / idle", units::FormatTime(s.bubble_time_s));
-  row("bytes moved", units::FormatBytes(s.comm_bytes));
+  row("bytes moved", units::FormatBytes(s.comm_bytes_total));
   std::string where;
   double peak = -1;
   for (const auto& r : s.ranks)

@@ -6,7 +6,8 @@
 #include <map>
 #include <set>
 
-#include "model/util/context.h"
+#include "model/cost/summary.h"
+#include "model/cost/timeline.h"
 
 namespace convscale::exec {
 
@@ -101,25 +102,20 @@ const char* Category(const plan::Task& t) {
   return "other";
 }
 
-bool IsCompute(const plan::Task& t) {
-  return t.kind == TaskKind::kCompute;
-}
-
-// Length of the union of intervals.
-double UnionLength(std::vector<std::pair<double, double>> v) {
-  std::sort(v.begin(), v.end());
-  double total = 0, s = -1e300, e = -1e300;
-  for (auto [a, b] : v) {
-    if (a > e) {
-      if (e > s) total += e - s;
-      s = a;
-      e = b;
-    } else {
-      e = std::max(e, b);
+// Iteration i of every rank as a timeline for the reducer: each task from its start
+// (communication: from when every party has posted it) to its end, on the aligned clock.
+std::vector<cost::RankTimeline> IterationTimeline(const plan::Plan& plan,
+                                                  const std::vector<RankRecord>& ranks, size_t i,
+                                                  const std::vector<int>& node_of_rank) {
+  std::vector<cost::RankTimeline> out(ranks.size());
+  for (size_t r = 0; r < ranks.size(); ++r)
+    for (const TaskTiming& t : ranks[r].iterations[i].tasks) {
+      const plan::Task& task = plan.ranks[r].tasks[size_t(t.task)];
+      out[r].intervals.push_back({t.task, task.kind, task.phase, t.start_s, t.end_s,
+                                  cost::SentBytes(plan, task, node_of_rank), t.iteration});
     }
-  }
-  if (e > s) total += e - s;
-  return total;
+  cost::StartWhenAllPosted(plan, out);
+  return out;
 }
 
 }  // namespace
@@ -128,9 +124,6 @@ Json BuildMeasuredSummary(const plan::Plan& plan, const std::vector<RankRecord>&
                           const RunInfo& info) {
   const size_t iters = ranks.empty() ? 0 : ranks[0].iterations.size();
   const size_t warm = std::min<size_t>(size_t(std::max(0, info.warmup)), iters);
-  bool pipelined = false;
-  for (const plan::Rank& r : plan.ranks)
-    if (r.role == plan::Role::kStage) pipelined = true;
 
   auto last_end = [&](size_t i) {
     double e = -1e300;
@@ -147,32 +140,38 @@ Json BuildMeasuredSummary(const plan::Plan& plan, const std::vector<RankRecord>&
     times.push_back(i == 0 ? last_end(0) - first_start(0) : last_end(i) - last_end(i - 1));
   const Spread it = Summarise(times);
 
-  // Per rank, per measured iteration: phase sums, compute, communication, busy (union).
+  // Every measured iteration through the one reducer (model/cost/timeline.h), then the median of
+  // each figure.
+  cost::Summary base;
+  base.source = "execute";
+  cost::FillFromPlan(base, plan);
+  std::vector<cost::Summary> per_iteration;
+  for (size_t i = warm; i < iters; ++i) {
+    cost::Timeline tl;
+    tl.start_s = i == 0 ? first_start(0) : last_end(i - 1);
+    tl.iteration_time_s = times[i - warm];
+    tl.ranks = IterationTimeline(plan, ranks, i, info.node_of_rank);
+    cost::Summary s = base;
+    cost::Reduce(plan, tl, s);
+    per_iteration.push_back(std::move(s));
+  }
+  cost::Summary s = per_iteration.empty() ? base : cost::MedianOfIterations(per_iteration);
+
+  // Per rank, per measured iteration: the sum of its task durations in each phase (medians).
   std::vector<std::string> phase_names = {"forward",    "backward_data", "backward_weight",
                                           "update",     "aggregate",     "copy",
                                           "collective", "send",          "recv"};
-  Json rank_rows = Json::array();
-  std::vector<double> compute_of(ranks.size()), comm_of(ranks.size()), idle_of(ranks.size());
   std::map<std::string, double> phase_max;
-  for (size_t r = 0; r < ranks.size(); ++r) {
+  std::set<int> devices;
+  int64_t mem_peak = 0;
+  for (size_t r = 0; r < ranks.size() && r < s.ranks.size(); ++r) {
     const plan::Rank& rp = plan.ranks[r];
     std::map<std::string, std::vector<double>> per_phase;
-    std::vector<double> compute, comm, idle;
     for (size_t i = warm; i < iters; ++i) {
       std::map<std::string, double> sums;
-      double c = 0, m = 0;
-      std::vector<std::pair<double, double>> busy;
-      for (const TaskTiming& t : ranks[r].iterations[i].tasks) {
-        const plan::Task& task = rp.tasks[size_t(t.task)];
-        const double d = t.end_s - t.start_s;
-        sums[Category(task)] += d;
-        (IsCompute(task) ? c : m) += d;
-        busy.push_back({t.start_s, t.end_s});
-      }
+      for (const TaskTiming& t : ranks[r].iterations[i].tasks)
+        sums[Category(rp.tasks[size_t(t.task)])] += t.end_s - t.start_s;
       for (const auto& p : phase_names) per_phase[p].push_back(sums[p]);
-      compute.push_back(c);
-      comm.push_back(m);
-      idle.push_back(std::max(0.0, times[i - warm] - UnionLength(busy)));
     }
     Json phases = Json::object();
     for (const auto& p : phase_names) {
@@ -180,53 +179,30 @@ Json BuildMeasuredSummary(const plan::Plan& plan, const std::vector<RankRecord>&
       phases[p + "_s"] = v;
       phase_max[p] = std::max(phase_max[p], v);
     }
-    compute_of[r] = Summarise(compute).median;
-    comm_of[r] = Summarise(comm).median;
-    idle_of[r] = Summarise(idle).median;
-    rank_rows.push_back({{"rank", int(r)},
-                         {"role", plan::Name(rp.role)},
-                         {"stage", rp.stage},
-                         {"replica", rp.replica},
-                         {"host", ranks[r].host},
-                         {"compute_time_s", compute_of[r]},
-                         {"comm_time_s", comm_of[r]},
-                         {"idle_time_s", idle_of[r]},
-                         {"phases", phases},
-                         {"memory_peak_bytes", ranks[r].memory_peak_bytes},
-                         {"memory_tracked_bytes", ranks[r].memory_tracked_bytes},
-                         {"memory_predicted_bytes", rp.memory_peak()}});
+    if (rp.role != plan::Role::kServer) devices.insert(rp.endpoint);
+    cost::RankSummary& o = s.ranks[r];
+    o.endpoint = ranks[r].host;
+    o.memory_peak_bytes = double(ranks[r].memory_peak_bytes);  // measured
+    o.extra = {{"stage", rp.stage},
+               {"replica", rp.replica},
+               {"host", ranks[r].host},
+               {"phases", phases},
+               {"memory_tracked_bytes", ranks[r].memory_tracked_bytes},
+               {"memory_predicted_bytes", rp.memory_peak()}};
+    mem_peak = std::max(mem_peak, ranks[r].memory_peak_bytes);
   }
-  size_t critical = 0;
-  for (size_t r = 1; r < ranks.size(); ++r)
-    if (compute_of[r] > compute_of[critical]) critical = r;
-  const double compute = ranks.empty() ? 0 : compute_of[critical];
-  double comm = 0;
-  for (double c : comm_of) comm = std::max(comm, c);
-  const double bubble = pipelined && !ranks.empty() ? idle_of[critical] : 0;
-  const double exposed = std::max(0.0, it.median - compute - bubble);
+  s.devices = int(devices.size());
+  s.memory_peak_bytes = double(mem_peak);
+  s.iteration_time_s = it.median;
+  s.throughput_samples_per_s = it.median > 0 ? double(plan.global_batch) / it.median : 0;
 
-  double comm_bytes = 0;
-  std::set<int64_t> seen;
-  for (const plan::Rank& r : plan.ranks)
-    for (const plan::Task& t : r.tasks)
-      if ((t.kind == TaskKind::kCollective && seen.insert(t.collective_id).second) ||
-          t.kind == TaskKind::kSend)
-        comm_bytes += t.comm_bytes;
-  int64_t mem_peak = 0;
-  for (const RankRecord& r : ranks) mem_peak = std::max(mem_peak, r.memory_peak_bytes);
-
-  Json ctx = MakeContext("summary", plan::kSchemaVersion);
-  ctx["model"] = plan.context.model;
-  ctx["cluster"] = plan.context.cluster;
-  ctx["strategy"] = plan.context.strategy;
-  ctx["options"] = plan.context.options;
-  ctx["ranks"] = int(plan.ranks.size());
-  ctx["global_batch"] = plan.global_batch;
-  ctx["backend"] = info.backend;
-  ctx["device"] = info.device;
-  ctx["communicator"] = info.communicator;
-  ctx["data"] = info.data;
-  ctx["clock_uncertainty_s"] = info.clock_uncertainty_s;
+  s.context_extra = {{"ranks", int(plan.ranks.size())},
+                     {"global_batch", plan.global_batch},
+                     {"backend", info.backend},
+                     {"device", info.device},
+                     {"communicator", info.communicator},
+                     {"data", info.data},
+                     {"clock_uncertainty_s", info.clock_uncertainty_s}};
 
   Json loss = Json::array();
   for (size_t i = 0; i < iters; ++i) {
@@ -242,97 +218,39 @@ Json BuildMeasuredSummary(const plan::Plan& plan, const std::vector<RankRecord>&
   Json phases = Json::object();
   for (const auto& p : phase_names) phases[p + "_s"] = phase_max[p];
 
-  Json j;
-  j["context"] = ctx;
-  j["measured"] = true;
-  j["iteration_time_s"] = it.median;
-  j["throughput_samples_per_s"] = it.median > 0 ? double(plan.global_batch) / it.median : 0;
-  j["compute_time_s"] = compute;
-  j["comm_time_s"] = comm;
-  j["exposed_comm_time_s"] = exposed;
-  j["bubble_time_s"] = bubble;
-  j["comm_bytes"] = comm_bytes;
-  j["memory_peak_bytes"] = mem_peak;
-  j["critical_rank"] = int(critical);
-  j["iterations"] = {{"warmup", int(warm)},   {"measured", int(times.size())},
-                     {"median_s", it.median}, {"min_s", it.min},
-                     {"max_s", it.max},       {"mean_s", it.mean},
-                     {"stddev_s", it.stddev}, {"times_s", times}};
-  j["phases"] = phases;
-  j["loss"] = loss;
-  j["ranks"] = rank_rows;
-  for (auto& [k, v] : info.extra.items()) j[k] = v;
-  if (!info.trace_file.empty()) j["trace"] = info.trace_file;
-  return j;
+  s.extra["measured"] = true;
+  s.extra["iterations"] = {{"warmup", int(warm)},   {"measured", int(times.size())},
+                           {"median_s", it.median}, {"min_s", it.min},
+                           {"max_s", it.max},       {"mean_s", it.mean},
+                           {"stddev_s", it.stddev}, {"times_s", times}};
+  s.extra["phases"] = phases;
+  s.extra["loss"] = loss;
+  for (auto& [k, v] : info.extra.items()) s.extra[k] = v;
+  if (!info.trace_file.empty()) s.extra["trace"] = info.trace_file;
+  return cost::ToJson(s);
 }
 
-Json BuildChromeTrace(const plan::Plan& plan, const std::vector<RankRecord>& ranks, int warmup) {
-  // Chrome trace event format, microseconds from the first measured task. Compute runs on one
-  // thread, so it is one track (tid 0). Communication overlaps (messages are posted as soon as
-  // they are ready, beside the collective thread), and Perfetto requires the slices of one track
-  // to nest, so each communication task goes to the first lane (tid 1, 2, ...) that is free when
-  // it starts, as the simulator's timeline does.
-  Json events = Json::array();
-  double t0 = 1e300;
-  const size_t first = size_t(std::max(0, warmup));
-  for (const RankRecord& r : ranks)
-    for (size_t i = first; i < r.iterations.size(); ++i)
-      for (const TaskTiming& t : r.iterations[i].tasks) t0 = std::min(t0, t.start_s);
-  auto us = [t0](double s) { return std::round((s - t0) * 1e9) / 1e3; };  // whole nanoseconds
-  for (size_t r = 0; r < ranks.size(); ++r) {
-    const plan::Rank& rp = plan.ranks[r];
-    std::vector<const TaskTiming*> comm;
-    for (size_t i = first; i < ranks[r].iterations.size(); ++i)
-      for (const TaskTiming& t : ranks[r].iterations[i].tasks)
-        if (!IsCompute(rp.tasks[size_t(t.task)])) comm.push_back(&t);
-    std::stable_sort(comm.begin(), comm.end(), [](const TaskTiming* a, const TaskTiming* b) {
-      return a->start_s < b->start_s;
-    });
-    std::map<const TaskTiming*, int> lane_of;
-    std::vector<double> lane_end;  // end of the last slice in each lane, microseconds
-    for (const TaskTiming* t : comm) {
-      size_t l = 0;
-      while (l < lane_end.size() && lane_end[l] > us(t->start_s)) ++l;
-      if (l == lane_end.size()) lane_end.push_back(0);
-      lane_end[l] = us(t->end_s);
-      lane_of[t] = int(l) + 1;
-    }
-    events.push_back({{"name", "process_name"},
-                      {"ph", "M"},
-                      {"pid", int(r)},
-                      {"args",
-                       {{"name", "rank " + std::to_string(r) + " (" + plan::Name(rp.role) + ", " +
-                                     ranks[r].host + ")"}}}});
-    events.push_back({{"name", "thread_name"},
-                      {"ph", "M"},
-                      {"pid", int(r)},
-                      {"tid", 0},
-                      {"args", {{"name", "compute"}}}});
-    for (size_t l = 0; l < lane_end.size(); ++l)
-      events.push_back({{"name", "thread_name"},
-                        {"ph", "M"},
-                        {"pid", int(r)},
-                        {"tid", int(l) + 1},
-                        {"args", {{"name", "comm " + std::to_string(l + 1)}}}});
-    for (size_t i = first; i < ranks[r].iterations.size(); ++i)
-      for (const TaskTiming& t : ranks[r].iterations[i].tasks) {
-        const plan::Task& task = rp.tasks[size_t(t.task)];
-        Json args = {{"task", t.task}, {"iteration", t.iteration}};
-        if (task.layer >= 0) args["layer"] = task.layer;
-        if (task.bucket >= 0) args["bucket"] = task.bucket;
-        if (!IsCompute(task)) args["bytes"] = task.comm_bytes;
-        const double ts = us(t.start_s);
-        events.push_back({{"name", task.name.empty() ? Category(task) : task.name},
-                          {"cat", Category(task)},
-                          {"ph", "X"},
-                          {"pid", int(r)},
-                          {"tid", IsCompute(task) ? 0 : lane_of.at(&t)},
-                          {"ts", ts},
-                          {"dur", std::max(0.0, us(t.end_s) - ts)},
-                          {"args", args}});
+std::string BuildChromeTrace(const plan::Plan& plan, const std::vector<RankRecord>& ranks,
+                             const RunInfo& info) {
+  // The measured iterations one after the other, microseconds from the first one's first task.
+  cost::Timeline tl;
+  tl.ranks.resize(ranks.size());
+  tl.start_s = 1e300;
+  const size_t first = size_t(std::max(0, info.warmup));
+  for (size_t i = first; !ranks.empty() && i < ranks[0].iterations.size(); ++i) {
+    std::vector<cost::RankTimeline> one = IterationTimeline(plan, ranks, i, info.node_of_rank);
+    for (size_t r = 0; r < ranks.size(); ++r)
+      for (const cost::Interval& iv : one[r].intervals) {
+        tl.start_s = std::min(tl.start_s, iv.start_s);
+        tl.ranks[r].intervals.push_back(iv);
       }
   }
-  return {{"traceEvents", events}, {"displayTimeUnit", "ms"}, {"otherData", {{"measured", true}}}};
+  if (tl.start_s == 1e300) tl.start_s = 0;
+  std::vector<std::string> names;
+  for (size_t r = 0; r < ranks.size(); ++r)
+    names.push_back("rank " + std::to_string(r) + " (" + plan::Name(plan.ranks[r].role) + ", " +
+                    ranks[r].host + ")");
+  return cost::ChromeTrace(plan, tl, names, Json{{"measured", true}});
 }
 
 }  // namespace convscale::exec

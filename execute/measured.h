@@ -1,17 +1,17 @@
-// The measured summary and timeline of an executed plan: the same schema as `estimate --json` and
-// `simulate` (keys iteration_time_s, throughput_samples_per_s, compute_time_s, comm_time_s,
-// exposed_comm_time_s, bubble_time_s, comm_bytes, memory_peak_bytes, opened by a context block),
-// marked "measured": true, plus per-iteration times (median and spread, nccl-tests style),
-// per-phase times, each rank's measured peak memory beside the plan's prediction, and the loss.
+// The measured summary and timeline of an executed plan: the summary schema of `estimate --json`
+// and `simulate` (model/cost/summary.h), with source "execute", marked "measured": true, plus
+// per-iteration times (median and spread, nccl-tests style), per-phase times, each rank's
+// measured peak memory beside the plan's prediction, and the loss.
 //
 // Definitions (docs/executor.md):
 //  - iteration time of measured iteration i: the last task end over all ranks of iteration i minus
 //    that of iteration i-1 (steady state; warm-up iterations give the first reference), on the
 //    clock aligned across ranks. iteration_time_s is the median.
-//  - a rank's phase time: the sum of its task durations in that phase; compute_time_s is the
-//    largest compute sum over ranks (the critical rank), comm_time_s the largest communication sum.
-//  - the critical rank's idle time (no task of its own running) is the pipeline bubble for
-//    pipelined plans; exposed_comm_time_s = iteration time - compute - bubble (at least 0).
+//  - every other timing and byte figure (compute, communication, exposed communication, bubble,
+//    critical rank, comm_bytes_total) is the median over the measured iterations of what the one
+//    reducer (model/cost/timeline.h) makes of that iteration's task intervals, with the
+//    definitions the estimator and the simulator use; a communication task counts from the time
+//    every party has posted it.
 #pragma once
 
 #include <string>
@@ -42,15 +42,18 @@ struct RunInfo {
   int warmup = 0;
   double clock_uncertainty_s = 0;  // largest over ranks
   std::string trace_file;          // "" when no trace was written
+  std::vector<int> node_of_rank;   // each rank's node (hierarchical collectives' bytes)
   Json extra = Json::object();     // epochs, accuracy, ...
 };
 
 // Builds the summary from every rank's record (index = rank).
 Json BuildMeasuredSummary(const plan::Plan& plan, const std::vector<RankRecord>& ranks,
                           const RunInfo& info);
-// Chrome trace JSON (Perfetto, chrome://tracing): one process per rank, compute on thread 0,
-// communication on thread 1; measured iterations only; microseconds from the first one's start.
-Json BuildChromeTrace(const plan::Plan& plan, const std::vector<RankRecord>& ranks, int warmup);
+// Chrome trace (Perfetto, chrome://tracing; cost::ChromeTrace): one process per rank, compute on
+// thread 0, communication on threads 1..; measured iterations only (after info.warmup);
+// microseconds from the first one's start.
+std::string BuildChromeTrace(const plan::Plan& plan, const std::vector<RankRecord>& ranks,
+                             const RunInfo& info);
 
 // Median, minimum, maximum, mean and sample standard deviation of `v` (non-empty).
 struct Spread {

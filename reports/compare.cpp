@@ -105,6 +105,7 @@ ComparisonReport BuildComparison(const Json& predicted, const std::string& predi
       const char* item;
       const char* unit;
       bool required;
+      const char* old_key = nullptr;  // the same figure's key in summaries written before
     };
     const Key keys[] = {
         {"iteration_time_s", "iteration", "s", true},
@@ -113,7 +114,7 @@ ComparisonReport BuildComparison(const Json& predicted, const std::string& predi
         {"comm_time_s", "communication (hidden or not)", "s", false},
         {"bubble_time_s", "idle (pipeline bubble, waiting)", "s", false},
         {"throughput_samples_per_s", "throughput", "samples/s", true},
-        {"comm_bytes", "bytes over the network", "B", false},
+        {"comm_bytes_total", "bytes over the network, all ranks", "B", false, "comm_bytes"},
     };
     for (const Key& k : keys) {
       ComparisonRow row;
@@ -123,11 +124,15 @@ ComparisonReport BuildComparison(const Json& predicted, const std::string& predi
         row.predicted = Required(p, predicted_file, pp, k.key);
         row.measured = Required(m, measured_file, mp, k.key);
       } else {
-        const bool either = (p.contains(k.key) && !p[k.key].is_null()) ||
-                            (m.contains(k.key) && !m[k.key].is_null());
-        if (!either) continue;
-        row.predicted = Optional(p, predicted_file, pp, k.key);
-        row.measured = Optional(m, measured_file, mp, k.key);
+        auto has = [](const Json& s, const char* key) {
+          return key != nullptr && s.is_object() && s.contains(key) && !s[key].is_null();
+        };
+        // Each side under the current key, else under the old one.
+        const char* pk = has(p, k.key) || !has(p, k.old_key) ? k.key : k.old_key;
+        const char* mk = has(m, k.key) || !has(m, k.old_key) ? k.key : k.old_key;
+        if (!has(p, pk) && !has(m, mk)) continue;
+        row.predicted = Optional(p, predicted_file, pp, pk);
+        row.measured = Optional(m, measured_file, mp, mk);
       }
       r.phases.push_back(row);
     }

@@ -1,6 +1,7 @@
 // Predicted against measured: builds a ComparisonReport from two summary files of the common
 // summary schema (estimate --json, simulate, execute: the keys iteration_time_s, compute_time_s,
-// exposed_comm_time_s, bubble_time_s, comm_time_s, throughput_samples_per_s, comm_bytes, with a
+// exposed_comm_time_s, bubble_time_s, comm_time_s, throughput_samples_per_s, comm_bytes_total
+// (read as comm_bytes in summaries written before that key), with a
 // "context" block). A file may also hold a sweep: {"points": [summary, ...]} (or a bare array),
 // each point with "gpus"; points are then matched by (strategy, gpus) and compared on throughput.
 #pragma once

@@ -278,7 +278,7 @@ Candidate ToCandidate(const plan::StrategyOptions& o, const plan::Plan& p, const
   c.throughput_samples_per_s = s.throughput_samples_per_s;
   c.speedup = s.speedup;
   c.scaling_efficiency = s.scaling_efficiency;
-  c.comm_bytes = s.comm_bytes;
+  c.comm_bytes = s.comm_bytes_total;
   // Memory: the rank closest to (or furthest over) its device's capacity decides.
   double worst_ratio = -1;
   for (const plan::Rank& r : p.ranks) {

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "model/cost/summary.h"
+#include "model/cost/timeline.h"
 #include "model/plan/collectives.h"
 #include "model/util/context.h"
 #include "model/util/error.h"
@@ -24,46 +25,6 @@ std::string ShortNumber(double x) {
   std::ostringstream os;
   os << x;
   return os.str();
-}
-
-// ---- Reducing the timeline ---------------------------------------------------------------
-
-// Total length of the union of intervals.
-double UnionLength(std::vector<std::pair<double, double>>& iv) {
-  std::sort(iv.begin(), iv.end());
-  double total = 0, s = 0, e = -1;
-  bool open = false;
-  for (const auto& [a, b] : iv) {
-    if (!open || a > e) {
-      if (open) total += e - s;
-      s = a;
-      e = b;
-      open = true;
-    } else {
-      e = std::max(e, b);
-    }
-  }
-  if (open) total += e - s;
-  return total;
-}
-
-// Length of the part of `comm` not covered by `busy` (both unions).
-double ExposedLength(std::vector<std::pair<double, double>> comm,
-                     std::vector<std::pair<double, double>> busy) {
-  const double c = UnionLength(comm);
-  std::vector<std::pair<double, double>> both;
-  // |comm \ busy| = |comm U busy| - |busy|
-  both.reserve(comm.size() + busy.size());
-  both.insert(both.end(), comm.begin(), comm.end());
-  both.insert(both.end(), busy.begin(), busy.end());
-  const double all = UnionLength(both);
-  const double b = UnionLength(busy);
-  (void)c;
-  return std::max(0.0, all - b);
-}
-
-bool IsComm(const plan::Task& t) {
-  return t.kind != plan::TaskKind::kCompute;
 }
 
 }  // namespace
@@ -238,96 +199,61 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
     r.scaling_efficiency = r.speedup / devices;
   }
 
-  // Per-rank statistics and the timeline of the recorded iteration. A communication task is
-  // active from the time every party has posted it (a send and its receive: both; a collective:
-  // all members) to its end; before that the rank waits on a peer, which is idle time, not
-  // communication (docs/simulator.md, "Exposed communication").
-  std::vector<double> active(raw.task_begin.begin(), raw.task_begin.end());
-  {
-    std::unordered_map<int64_t, double> posted;  // collective id -> last member's post
-    for (int k = 0; k < ranks; ++k)
-      for (const plan::Task& t : plan.ranks[k].tasks) {
-        const double b = raw.task_begin[dag.task_offset[k] + t.id];
-        if (t.kind != plan::TaskKind::kCollective || std::isnan(b)) continue;
-        auto [it, fresh] = posted.emplace(t.collective_id, b);
-        if (!fresh) it->second = std::max(it->second, b);
-      }
-    for (int k = 0; k < ranks; ++k)
-      for (const plan::Task& t : plan.ranks[k].tasks) {
-        const int64_t g = dag.task_offset[k] + t.id;
-        if (std::isnan(active[g])) continue;
-        if (t.kind == plan::TaskKind::kCollective) active[g] = posted[t.collective_id];
-        const int64_t partner = dag.task_partner.empty() ? -1 : dag.task_partner[g];
-        if (partner >= 0 && !std::isnan(raw.task_begin[partner]))
-          active[g] = std::max(active[g], raw.task_begin[partner]);
-      }
-  }
-  double t0 = std::numeric_limits<double>::infinity();
-  for (int k = 0; k < ranks; ++k) t0 = std::min(t0, raw.rank_start[k]);
-  r.ranks.resize(ranks);
-  int critical = -1;
+  // The recorded iteration as a timeline, reduced to the summary's figures by the one reducer
+  // (model/cost/timeline.h). A communication task is active from the time every party has posted
+  // it (a send and its receive: both; a collective: all members) to its end; before that the
+  // rank waits on a peer, which is idle time, not communication (docs/simulator.md, "Exposed
+  // communication").
+  cost::Timeline& tl = r.timeline;
+  tl.start_s = std::numeric_limits<double>::infinity();
+  for (int k = 0; k < ranks; ++k) tl.start_s = std::min(tl.start_s, raw.rank_start[k]);
+  tl.iteration_time_s = T;
+  tl.ranks.resize(ranks);
+  std::vector<int> node_of_rank(ranks);
+  for (int k = 0; k < ranks; ++k) node_of_rank[k] = cluster.endpoint(plan.ranks[k].endpoint).node;
   for (int k = 0; k < ranks; ++k) {
-    const plan::Rank& rk = plan.ranks[k];
-    RankStats& s = r.ranks[k];
-    s.rank = k;
-    s.role = plan::Name(rk.role);
-    s.endpoint = cluster.endpoint(rk.endpoint).name;
-    std::vector<std::pair<double, double>> busy, comm;
-    std::vector<double> lane_end;  // communication lanes
     const int64_t off = dag.task_offset[k];
-    std::vector<int> order;
-    for (const plan::Task& t : rk.tasks) {
-      const double b = active[off + t.id], e = raw.task_end[off + t.id];
+    cost::RankTimeline& rt = tl.ranks[k];
+    for (const plan::Task& t : plan.ranks[k].tasks) {
+      const double b = raw.task_begin[off + t.id], e = raw.task_end[off + t.id];
       if (std::isnan(b) || std::isnan(e)) continue;
-      if (IsComm(t))
-        comm.emplace_back(b, e);
-      else
-        busy.emplace_back(b, e);
-      order.push_back(t.id);
+      rt.intervals.push_back({t.id, t.kind, t.phase, b, e, cost::SentBytes(plan, t, node_of_rank)});
     }
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int a, int b) { return active[off + a] < active[off + b]; });
-    for (int id : order) {
-      const plan::Task& t = rk.tasks[id];
-      TimelineEvent ev;
-      ev.rank = k;
-      ev.task = id;
-      ev.begin_s = active[off + id] - t0;
-      ev.end_s = raw.task_end[off + id] - t0;
-      if (IsComm(t)) {
-        size_t lane = 0;
-        while (lane < lane_end.size() && lane_end[lane] > ev.begin_s + 1e-15) ++lane;
-        if (lane == lane_end.size()) lane_end.push_back(0);
-        lane_end[lane] = ev.end_s;
-        ev.lane = static_cast<int>(lane) + 1;
-      }
-      r.timeline.push_back(ev);
-    }
-    s.exposed_comm_s = ExposedLength(comm, busy);
-    s.busy_s = UnionLength(busy);
-    s.communicating_s = UnionLength(comm);
+    rt.end_s = raw.rank_end[k];
     // Async workers run iterations of their own length; everyone else shares the iteration.
-    const double span = plan.async ? raw.rank_end[k] - raw.rank_start[k] : T;
-    s.idle_s = std::max(0.0, span - s.busy_s - s.exposed_comm_s);
-    r.compute_time_s = std::max(r.compute_time_s, s.busy_s);
-    r.comm_time_s = std::max(r.comm_time_s, s.communicating_s);
-    r.memory_peak_bytes = std::max(r.memory_peak_bytes, rk.memory_peak());
-    s.finish_s = raw.rank_end[k] - t0;
-    if (rk.role == plan::Role::kServer) continue;  // servers only serve the critical path
-    r.bubble_time_s = std::max(r.bubble_time_s, s.idle_s);
-    if (critical < 0 || raw.rank_end[k] > raw.rank_end[critical]) critical = k;
+    if (plan.async) rt.span_s = raw.rank_end[k] - raw.rank_start[k];
   }
-  // Exposed communication is the critical rank's: the worker or stage that finishes last.
-  r.critical_rank = std::max(0, critical);
-  r.exposed_comm_time_s = r.ranks[r.critical_rank].exposed_comm_s;
+  cost::StartWhenAllPosted(plan, tl.ranks);
+  cost::Summary reduced;
+  cost::FillFromPlan(reduced, plan);
+  cost::Reduce(plan, tl, reduced);
+  r.compute_time_s = reduced.compute_time_s;
+  r.comm_time_s = reduced.comm_time_s;
+  r.exposed_comm_time_s = reduced.exposed_comm_time_s;
+  r.bubble_time_s = reduced.bubble_time_s;
+  r.critical_rank = reduced.critical_rank;
+  r.comm_bytes = reduced.comm_bytes_total;
+  r.memory_peak_bytes = reduced.memory_peak_bytes;
+  r.ranks.resize(ranks);
+  for (int k = 0; k < ranks; ++k) {
+    const cost::RankSummary& o = reduced.ranks[k];
+    RankStats& x = r.ranks[k];
+    x.rank = k;
+    x.role = o.role;
+    x.endpoint = cluster.endpoint(plan.ranks[k].endpoint).name;
+    x.busy_s = o.compute_time_s;
+    x.communicating_s = o.comm_time_s;
+    x.exposed_comm_s = o.exposed_comm_time_s;
+    x.idle_s = o.idle_time_s;
+    x.finish_s = o.finish_s;
+    x.bytes_sent = o.comm_bytes_sent;
+  }
 
   // Bytes per link: every flow of one iteration along its route.
   std::map<std::pair<int, int>, double> pair_bytes;
   for (const Node& nd : dag.nodes)
     if (nd.kind == NodeKind::kFlow && nd.src != nd.dst) {
-      r.ranks[nd.rank].bytes_sent += nd.amount;
       pair_bytes[{nd.src, nd.dst}] += nd.amount;
-      r.comm_bytes += nd.amount;
     }
   const auto& links = cluster.links();
   std::vector<double> fwd(links.size(), 0), bwd(links.size(), 0);
@@ -420,7 +346,8 @@ cost::Summary ToSummary(const SimulationResult& r, const plan::Plan& plan,
   s.comm_time_s = R12(r.comm_time_s);
   s.exposed_comm_time_s = R12(r.exposed_comm_time_s);
   s.bubble_time_s = R12(r.bubble_time_s);
-  s.comm_bytes = R12(r.comm_bytes);
+  s.critical_rank = r.critical_rank;
+  s.comm_bytes_total = R12(r.comm_bytes);
   for (size_t k = 0; k < r.ranks.size() && k < s.ranks.size(); ++k) {
     const RankStats& x = r.ranks[k];
     cost::RankSummary& o = s.ranks[k];
@@ -430,6 +357,7 @@ cost::Summary ToSummary(const SimulationResult& r, const plan::Plan& plan,
     o.comm_time_s = R12(x.communicating_s);
     o.exposed_comm_time_s = R12(x.exposed_comm_s);
     o.idle_time_s = R12(x.idle_s);
+    o.comm_bytes_sent = R12(x.bytes_sent);
     const topo::Endpoint& ep = cluster.endpoint(plan.ranks[k].endpoint);
     if (ep.type != nullptr) o.memory_capacity_bytes = ep.type->memory_bytes;
   }
@@ -456,10 +384,6 @@ cost::Summary ToSummary(const SimulationResult& r, const plan::Plan& plan,
                       {"throughput_samples_per_s", R12(j.throughput_samples_per_s)}});
     s.extra["jobs"] = jobs;
   }
-  Json bytes = Json::array();
-  for (const RankStats& x : r.ranks) bytes.push_back(R12(x.bytes_sent));
-  s.extra["rank_bytes_sent"] = bytes;
-  s.extra["critical_rank"] = r.critical_rank;
   Json links = Json::array();
   for (size_t i = 0; i < r.links.size() && static_cast<int>(i) < r.top_links; ++i) {
     const LinkStats& l = r.links[i];
@@ -522,70 +446,12 @@ std::string SummaryCsv(const SimulationResult& r, const plan::Plan& plan) {
 
 std::string ChromeTrace(const SimulationResult& r, const plan::Plan& plan,
                         const topo::Cluster& cluster) {
-  // Chrome trace event format: "X" complete events, microseconds; one pid per rank, tid 0 the
-  // compute stream, tids 1.. the communication lanes (concurrent collectives get separate lanes).
-  std::string o;
-  o.reserve(r.timeline.size() * 160 + 1024);
-  o += "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
-  bool first = true;
-  auto sep = [&] {
-    if (!first) o += ",\n";
-    first = false;
-  };
-  auto esc = [](const std::string& s) {
-    std::string e;
-    for (char c : s) {
-      if (c == '"' || c == '\\') e += '\\';
-      if (static_cast<unsigned char>(c) < 0x20) continue;
-      e += c;
-    }
-    return e;
-  };
-  // Times in whole nanoseconds, so that a slice that ends where the next begins does not
-  // overlap it after rounding (Perfetto requires the slices of one track to nest).
-  auto Microseconds = [](double s) { return std::round(s * 1e9) / 1e3; };
-  char buf[512];
-  std::vector<int> lanes(plan.ranks.size(), 0);
-  for (const TimelineEvent& ev : r.timeline) lanes[ev.rank] = std::max(lanes[ev.rank], ev.lane);
-  for (size_t k = 0; k < plan.ranks.size(); ++k) {
-    sep();
-    o += "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":" + std::to_string(k) +
-         ",\"args\":{\"name\":\"rank " + std::to_string(k) + " (" +
-         esc(cluster.endpoint(plan.ranks[k].endpoint).name) + ", " +
-         plan::Name(plan.ranks[k].role) + ")\"}}";
-    sep();
-    o += "{\"ph\":\"M\",\"name\":\"process_sort_index\",\"pid\":" + std::to_string(k) +
-         ",\"args\":{\"sort_index\":" + std::to_string(k) + "}}";
-    for (int l = 0; l <= lanes[k]; ++l) {
-      sep();
-      o += "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":" + std::to_string(k) +
-           ",\"tid\":" + std::to_string(l) + ",\"args\":{\"name\":\"" +
-           (l == 0 ? std::string("compute") : "comm " + std::to_string(l)) + "\"}}";
-    }
-  }
-  for (const TimelineEvent& ev : r.timeline) {
-    const plan::Task& t = plan.ranks[ev.rank].tasks[ev.task];
-    sep();
-    std::snprintf(buf, sizeof buf,
-                  "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"cat\":\"%s\","
-                  "\"name\":\"",
-                  ev.rank, ev.lane, Microseconds(ev.begin_s),
-                  Microseconds(ev.end_s) - Microseconds(ev.begin_s),
-                  t.kind == plan::TaskKind::kCompute ? plan::Name(t.phase) : plan::Name(t.kind));
-    o += buf;
-    o +=
-        esc(t.name.empty() ? std::string(plan::Name(t.kind)) + " " + std::to_string(t.id) : t.name);
-    o += "\",\"args\":{";
-    if (t.kind == plan::TaskKind::kCompute) {
-      std::snprintf(buf, sizeof buf, "\"flops\":%.17g,\"layer\":%d", t.flops, t.layer);
-    } else {
-      std::snprintf(buf, sizeof buf, "\"bytes\":%.17g,\"bucket\":%d", t.comm_bytes, t.bucket);
-    }
-    o += buf;
-    o += "}}";
-  }
-  o += "\n]}\n";
-  return o;
+  std::vector<std::string> names;
+  for (size_t k = 0; k < plan.ranks.size(); ++k)
+    names.push_back("rank " + std::to_string(k) + " (" +
+                    cluster.endpoint(plan.ranks[k].endpoint).name + ", " +
+                    plan::Name(plan.ranks[k].role) + ")");
+  return cost::ChromeTrace(plan, r.timeline, names);
 }
 
 }  // namespace convscale::sim

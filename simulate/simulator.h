@@ -10,17 +10,15 @@
 //    end of the previous iteration to the time the last rank finished. Asynchronous parameter
 //    servers: global batch / the workers' summed rates (each worker's share of the batch times
 //    its measured iterations over the time they took), so fast workers count at their speed.
-//  - Per rank, on the recorded (last) iteration: busy = compute stream busy; communicating = union
-//    of the active spans of its collectives and sends/receives (from the time every party has
-//    posted the task to its end: waiting for a peer to post is idle time); exposed =
-//    communicating and not busy; idle = iteration time - busy - exposed.
-//  - exposed_comm_time_s: the critical rank's exposed time, the critical rank being the worker
-//    or stage (not a server) that finishes the recorded iteration last (lowest rank on a tie):
-//    the time the iteration's end waits on communication while that rank computes nothing.
-//    cost::Estimate uses the same definition.
-//  - compute_time_s / comm_time_s: the largest over ranks; bubble_time_s: the largest idle time
-//    of a worker or stage (model/cost/summary.h).
-//  - comm_bytes: bytes put on the network in one iteration, all ranks together.
+//  - Everything else comes from the one reducer (model/cost/timeline.h, cost::Reduce) on the
+//    recorded (last) iteration, as for the estimator and the executor: per rank, busy = compute
+//    union; communicating = union of the active spans of its collectives and sends/receives
+//    (from the time every party has posted the task to its end: waiting for a peer to post is
+//    idle time); exposed = communicating and not busy; idle = iteration time - busy - exposed.
+//    exposed_comm_time_s is the critical rank's (the worker or stage finishing last);
+//    compute_time_s / comm_time_s the largest over ranks; bubble_time_s the largest idle time of
+//    a worker or stage; comm_bytes the bytes the plan's schedules make all ranks send in one
+//    iteration (per-link bytes, `links`, come from the simulated flows).
 //  - single_device_time_s: one device doing its share (global batch / devices) of all ranks'
 //    compute alone, plus one optimizer update; speedup = throughput over that device's.
 #pragma once
@@ -30,6 +28,7 @@
 #include <vector>
 
 #include "model/cost/summary.h"
+#include "model/cost/timeline.h"
 #include "model/plan/jobs.h"
 #include "model/plan/plan.h"
 #include "model/util/json.h"
@@ -76,13 +75,6 @@ struct LinkStats {
   double utilization = 0;  // busiest direction's bytes / (bandwidth x iteration time)
 };
 
-struct TimelineEvent {
-  int rank = 0;
-  int lane = 0;  // 0: compute stream; 1..: communication lanes
-  int task = 0;  // task id in the rank
-  double begin_s = 0, end_s = 0;
-};
-
 struct SimulationResult {
   double iteration_time_s = 0;
   std::vector<double> iteration_times_s;  // every iteration, warm-up included
@@ -111,7 +103,9 @@ struct SimulationResult {
   int64_t activities = 0;
   int warmup = 0, iterations = 0, top_links = 10;
   std::vector<JobResult> jobs;  // with SimulateOptions::jobs; the figures above span all ranks
-  std::vector<TimelineEvent> timeline;  // the recorded iteration, times from its start
+  // The recorded iteration: every task's interval (communication from when all parties posted
+  // it), on the simulated clock; timeline.start_s is its start.
+  cost::Timeline timeline;
 };
 
 // Throws InputError for bad options (a straggler rank out of range, ...), RuntimeError when the

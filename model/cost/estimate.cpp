@@ -12,6 +12,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "model/cost/timeline.h"
 #include "model/plan/collectives.h"
 #include "model/plan/lower_common.h"
 #include "model/util/context.h"
@@ -54,28 +55,9 @@ std::string LayerNameOf(const std::string& task_name) {
   return task_name.substr(0, task_name.find('/'));
 }
 
-// Bytes all members of a collective send together per byte of its size,
-// plan::TotalBytesSent(c, a, n, 1, node_of), remembered for the life of the process: summing a
-// 64-member ring's schedule (8,064 transfers) cost more than the rest of an estimate. It is a
-// pure function of its arguments, so remembering it changes no number.
-double TotalBytesFactor(Collective c, Algorithm a, int n, const std::vector<int>& node_of) {
-  static std::mutex mu;
-  static std::map<std::tuple<int, int, int, std::vector<int>>, double> memo;
-  auto key = std::make_tuple(static_cast<int>(c), static_cast<int>(a), n, node_of);
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = memo.find(key);
-    if (it != memo.end()) return it->second;
-  }
-  const double f = plan::TotalBytesSent(c, a, n, 1.0, node_of);
-  std::lock_guard<std::mutex> lock(mu);
-  memo.emplace(std::move(key), f);
-  return f;
-}
-
 // Bytes each ordered pair of members (src, dst) moves in a collective per byte of its size,
-// summed over its schedule's steps; remembered for the process like TotalBytesFactor (a ring of
-// 512 members has 523,264 transfers, 512 pairs).
+// summed over its schedule's steps; remembered for the life of the process, as a pure function
+// of its arguments (a ring of 512 members has 523,264 transfers, 512 pairs).
 const std::vector<std::tuple<int, int, double>>& PairBytes(Collective c, Algorithm a, int n,
                                                            const std::vector<int>& node_of) {
   static std::mutex mu;
@@ -373,8 +355,9 @@ struct Estimator::Impl {
   // only, so they are kept from one plan to the next (Reset).
   std::map<std::pair<int, std::vector<int>>, AlphaBeta> terms;
   std::map<std::vector<int>, HierarchicalTerms> hier;
-  std::vector<int> endpoints;  // scratch
-  double comm_bytes = 0;
+  std::vector<int> endpoints;     // scratch
+  std::vector<double> sent;       // per task node: bytes its rank sends (SentBytes)
+  std::vector<int> node_of_rank;  // each rank's node (hierarchical collectives' bytes)
   int devices = 0;
   // Link queues (LinkLoads): for each transfer node, the seconds it occupies each link direction
   // it crosses (CSR); empty when the plan has no point-to-point transfer.
@@ -395,7 +378,6 @@ struct Estimator::Impl {
   void Reset(const plan::Plan& p, const std::vector<int>* same_as) {
     plan = &p;
     reps.clear();
-    comm_bytes = 0;
     devices = 0;
     if (same_as)
       GivenClasses(*same_as);
@@ -503,10 +485,8 @@ struct Estimator::Impl {
       for (const Task& t : plan->ranks[r].tasks)
         if (t.kind == TaskKind::kSend) {
           sends[{static_cast<int>(r), t.peer, t.tag}] = {static_cast<int>(r), t.id};
-          comm_bytes += t.comm_bytes;
         }
     std::map<int64_t, int> coll_joint;
-    std::map<int64_t, bool> counted;
     auto new_joint = [&](Kind k) {
       kind.push_back(k);
       joint_of.push_back(-1);
@@ -572,19 +552,14 @@ struct Estimator::Impl {
         for (int d : task_of[v]->deps) preds[cursor[at]++] = offset[i] + d;
         if (joint_of[v] >= 0) preds[cursor[v]++] = joint_of[v];
       }
-    // Collective bytes (all members together), once per collective call.
+    // Bytes each representative sends per task (the reducer sums them over all ranks).
+    node_of_rank.resize(plan->ranks.size());
     for (size_t r = 0; r < plan->ranks.size(); ++r)
-      for (const Task& t : plan->ranks[r].tasks)
-        if (t.kind == TaskKind::kCollective && !counted[t.collective_id]) {
-          counted[t.collective_id] = true;
-          const auto& members = plan->groups[t.group].ranks;
-          std::vector<int> node_of;
-          if (t.algorithm == Algorithm::kHierarchical)
-            for (int m : members) node_of.push_back(cl.endpoint(plan->ranks[m].endpoint).node);
-          comm_bytes += TotalBytesFactor(t.collective, t.algorithm,
-                                         static_cast<int>(members.size()), node_of) *
-                        t.comm_bytes;
-        }
+      node_of_rank[r] = cl.endpoint(plan->ranks[r].endpoint).node;
+    sent.assign(task_nodes, 0);
+    for (size_t i = 0; i < reps.size(); ++i)
+      for (const Task& t : plan->ranks[reps[i]].tasks)
+        sent[offset[i] + t.id] = SentBytes(*plan, t, node_of_rank);
     // Successors (CSR), each list in the order of its successors' nodes.
     succ_begin.assign(n + 1, 0);
     for (int k = 0; k < pred_begin[n]; ++k) ++succ_begin[preds[k] + 1];
@@ -779,27 +754,6 @@ void Estimator::Recalibrate(const Calibration& cal) {
   impl_->Durations();
 }
 
-namespace {
-// Measure of the union of intervals (sorted in place; a rank's compute intervals usually come
-// sorted already, as one stream runs them one after the other).
-double UnionLength(std::vector<std::pair<double, double>>& v) {
-  if (!std::is_sorted(v.begin(), v.end())) std::sort(v.begin(), v.end());
-  double total = 0, s = -1, e = -1;
-  for (auto [a, b] : v) {
-    if (b <= a) continue;
-    if (a > e) {
-      if (e > s) total += e - s;
-      s = a;
-      e = b;
-    } else {
-      e = std::max(e, b);
-    }
-  }
-  if (e > s) total += e - s;
-  return total;
-}
-}  // namespace
-
 Summary Estimator::Run(double single_device_time_s) const {
   const Impl& m = *impl_;
   const int n = static_cast<int>(m.kind.size());
@@ -853,60 +807,23 @@ Summary Estimator::Run(double single_device_time_s) const {
   s.source = "estimate";
   FillFromPlan(s, *m.plan);
   s.devices = m.devices;
-  s.comm_bytes = m.comm_bytes;
-  double T = 0;
-  for (int v = 0; v < m.task_nodes; ++v) T = std::max(T, end[v]);
-  struct Stats {
-    double finish = 0, compute = 0, comm = 0, exposed = 0, idle = 0;
-  };
-  std::vector<Stats> st(m.reps.size());
-  for (size_t i = 0; i < m.reps.size(); ++i) {
-    const plan::Rank& rk = m.plan->ranks[m.reps[i]];
-    std::vector<std::pair<double, double>> comp, comm, both;
-    Stats& x = st[i];
-    for (const Task& t : rk.tasks) {
+  // One iteration from time 0, one timeline per representative.
+  Timeline tl;
+  tl.ranks.resize(m.reps.size());
+  for (size_t i = 0; i < m.reps.size(); ++i)
+    for (const Task& t : m.plan->ranks[m.reps[i]].tasks) {
       const int v = m.offset[i] + t.id;
-      x.finish = std::max(x.finish, end[v]);
-      if (t.kind == TaskKind::kCompute) {
-        x.compute += m.dur[v];
-        if (end[v] > start[v]) comp.push_back({start[v], end[v]});
-      } else if (end[v] > start[v]) {
-        comm.push_back({start[v], end[v]});
-      }
+      tl.ranks[i].intervals.push_back({t.id, t.kind, t.phase, start[v], end[v], m.sent[v]});
     }
-    const double c_len = UnionLength(comp), m_len = UnionLength(comm);
-    // Both sorted now: merging gives the order sorting would (pairs order uniquely).
-    both.resize(comp.size() + comm.size());
-    std::merge(comp.begin(), comp.end(), comm.begin(), comm.end(), both.begin());
-    const double b_len = UnionLength(both);
-    x.comm = m_len;
-    x.exposed = b_len - c_len;
-    x.idle = std::max(0.0, T - b_len);
-  }
-  int critical = -1;  // the worker or stage that finishes last (docs/simulator.md)
+  tl.timeline_of.resize(m.plan->ranks.size());
   for (size_t r = 0; r < m.plan->ranks.size(); ++r) {
-    const Stats& x = st[m.rep_slot[m.rep[r]]];
-    RankSummary& o = s.ranks[r];
+    tl.timeline_of[r] = m.rep_slot[m.rep[r]];
     const topo::Endpoint& e = m.cl.endpoint(m.plan->ranks[r].endpoint);
-    o.endpoint = e.name;
-    o.finish_s = x.finish;
-    o.compute_time_s = x.compute;
-    o.comm_time_s = x.comm;
-    o.exposed_comm_time_s = x.exposed;
-    o.idle_time_s = x.idle;
-    o.memory_capacity_bytes = e.type ? e.type->memory_bytes : 0;
-    s.compute_time_s = std::max(s.compute_time_s, x.compute);
-    s.comm_time_s = std::max(s.comm_time_s, x.comm);
-    if (m.plan->ranks[r].role != plan::Role::kServer) {
-      s.bubble_time_s = std::max(s.bubble_time_s, x.idle);
-      if (critical < 0 || x.finish > st[m.rep_slot[m.rep[critical]]].finish)
-        critical = static_cast<int>(r);
-    }
+    s.ranks[r].endpoint = e.name;
+    s.ranks[r].memory_capacity_bytes = e.type ? e.type->memory_bytes : 0;
   }
-  // Exposed communication: the critical rank's time communicating and not computing.
-  if (critical >= 0) s.exposed_comm_time_s = st[m.rep_slot[m.rep[critical]]].exposed;
-  s.iteration_time_s = T;
-  s.throughput_samples_per_s = T > 0 ? static_cast<double>(m.plan->global_batch) / T : 0;
+  Reduce(*m.plan, tl, s);
+  const double T = s.iteration_time_s;
   s.single_device_time_s = single_device_time_s;
   if (single_device_time_s > 0 && T > 0) {
     const auto& opt = m.plan->context.options;

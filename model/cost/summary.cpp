@@ -14,6 +14,7 @@ Json ToJson(const Summary& s) {
   ctx["cluster"] = s.cluster;
   ctx["strategy"] = s.strategy;
   ctx["options"] = s.options;
+  for (const auto& [k, v] : s.context_extra.items()) ctx[k] = v;
   j["context"] = std::move(ctx);
   j["global_batch"] = s.global_batch;
   j["devices"] = s.devices;
@@ -26,26 +27,30 @@ Json ToJson(const Summary& s) {
   j["comm_time_s"] = s.comm_time_s;
   j["exposed_comm_time_s"] = s.exposed_comm_time_s;
   j["bubble_time_s"] = s.bubble_time_s;
-  j["comm_bytes"] = s.comm_bytes;
+  j["critical_rank"] = s.critical_rank;
+  j["comm_bytes_total"] = s.comm_bytes_total;
   j["memory_peak_bytes"] = s.memory_peak_bytes;
   Json ranks = Json::array();
   for (const auto& r : s.ranks) {
-    ranks.push_back(Json{{"rank", r.rank},
-                         {"endpoint", r.endpoint},
-                         {"role", r.role},
-                         {"finish_s", r.finish_s},
-                         {"compute_time_s", r.compute_time_s},
-                         {"comm_time_s", r.comm_time_s},
-                         {"exposed_comm_time_s", r.exposed_comm_time_s},
-                         {"idle_time_s", r.idle_time_s},
-                         {"memory_peak_bytes", r.memory_peak_bytes},
-                         {"memory_capacity_bytes", r.memory_capacity_bytes},
-                         {"memory", Json{{"weights_bytes", r.memory_weights_bytes},
-                                         {"gradients_bytes", r.memory_gradients_bytes},
-                                         {"optimizer_bytes", r.memory_optimizer_bytes},
-                                         {"activations_bytes", r.memory_activations_bytes},
-                                         {"buffers_bytes", r.memory_buffers_bytes},
-                                         {"workspace_bytes", r.memory_workspace_bytes}}}});
+    Json row = Json{{"rank", r.rank},
+                    {"endpoint", r.endpoint},
+                    {"role", r.role},
+                    {"finish_s", r.finish_s},
+                    {"compute_time_s", r.compute_time_s},
+                    {"comm_time_s", r.comm_time_s},
+                    {"exposed_comm_time_s", r.exposed_comm_time_s},
+                    {"idle_time_s", r.idle_time_s},
+                    {"memory_peak_bytes", r.memory_peak_bytes},
+                    {"memory_capacity_bytes", r.memory_capacity_bytes},
+                    {"memory", Json{{"weights_bytes", r.memory_weights_bytes},
+                                    {"gradients_bytes", r.memory_gradients_bytes},
+                                    {"optimizer_bytes", r.memory_optimizer_bytes},
+                                    {"activations_bytes", r.memory_activations_bytes},
+                                    {"buffers_bytes", r.memory_buffers_bytes},
+                                    {"workspace_bytes", r.memory_workspace_bytes}}},
+                    {"comm_bytes_sent", r.comm_bytes_sent}};
+    for (const auto& [k, v] : r.extra.items()) row[k] = v;
+    ranks.push_back(std::move(row));
   }
   j["ranks"] = std::move(ranks);
   for (const auto& [k, v] : s.extra.items()) j[k] = v;

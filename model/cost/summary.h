@@ -1,6 +1,7 @@
 // The neutral result record of one evaluated plan. The closed-form estimator, the simulator and
-// the executor all fill it and emit the same JSON keys (ToJson); the simulator and executor add
-// their own fields under `extra` (per-link bytes, staleness, ...) and per-rank busy/idle times.
+// the executor all fill it and emit the same JSON keys (ToJson); its timing and byte figures come
+// from one reducer (timeline.h) in all three. The simulator and executor add their own fields
+// under `extra` (per-link bytes, staleness, per-iteration times, ...).
 //
 // Units: seconds, bytes, samples/s.
 #pragma once
@@ -27,12 +28,15 @@ struct RankSummary {
          memory_activations_bytes = 0, memory_buffers_bytes = 0, memory_workspace_bytes = 0;
   double memory_peak_bytes = 0;
   double memory_capacity_bytes = 0;  // of the endpoint's device (0 = unknown)
+  double comm_bytes_sent = 0;        // bytes this rank sends in one iteration
+  Json extra = Json::object();       // interpreter-specific fields of the rank, copied as is
 };
 
 struct Summary {
   std::string source = "estimate";  // "estimate", "simulate", "execute"
   std::string model, cluster, strategy;
   Json options = Json::object();
+  Json context_extra = Json::object();  // further context fields (the executor's backend, ...)
   int64_t global_batch = 0;
   int devices = 0;  // compute devices used (workers and stages, not CPU servers)
   double iteration_time_s = 0;
@@ -43,8 +47,9 @@ struct Summary {
   double compute_time_s = 0;       // max over ranks
   double comm_time_s = 0;          // max over ranks
   double exposed_comm_time_s = 0;  // max over ranks
-  double bubble_time_s = 0;        // max over ranks of idle time (pipeline bubbles, waiting)
-  double comm_bytes = 0;           // bytes sent by all ranks in one iteration
+  double bubble_time_s = 0;        // max over workers and stages of idle time (bubbles, waiting)
+  int critical_rank = 0;           // the worker or stage that finishes last (timeline.h)
+  double comm_bytes_total = 0;     // bytes sent by all ranks together in one iteration
   double memory_peak_bytes = 0;    // max over ranks
   std::vector<RankSummary> ranks;
   Json extra = Json::object();  // interpreter-specific fields, copied into the JSON as is

@@ -64,9 +64,9 @@ TEST(OneEstimator, SelectCandidatesShowWhatEstimateGives) {
     ASSERT_NE(c, nullptr) << "no candidate labelled \"" << label << "\"";
     EXPECT_EQ(c->at("predicted_by"), "estimate");
     const json e = Estimate(where + " --global-batch 512 " + flags);
-    for (const char* k :
-         {"iteration_time_s", "throughput_samples_per_s", "speedup", "scaling_efficiency",
-          "compute_time_s", "comm_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_bytes"}) {
+    for (const char* k : {"iteration_time_s", "throughput_samples_per_s", "speedup",
+                          "scaling_efficiency", "compute_time_s", "comm_time_s",
+                          "exposed_comm_time_s", "bubble_time_s", "comm_bytes_total"}) {
       ASSERT_TRUE(e.contains(k)) << k;
       EXPECT_EQ(c->at(k).get<double>(), e.at(k).get<double>()) << k;
     }

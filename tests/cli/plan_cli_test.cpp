@@ -28,7 +28,7 @@ TEST(PlanCli, EstimateJsonHasTheSummaryKeys) {
   const auto j = nlohmann::json::parse(r.out);
   for (const char* k :
        {"iteration_time_s", "throughput_samples_per_s", "speedup", "scaling_efficiency",
-        "compute_time_s", "comm_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_bytes",
+        "compute_time_s", "comm_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_bytes_total",
         "memory_peak_bytes", "ranks", "context"})
     EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_EQ(j["ranks"].size(), 16u);

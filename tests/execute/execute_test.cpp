@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../common/trace_schema.h"
+#include "../common/two_rank_timeline.h"
 #include "execute/cpu/schedules.h"
 #include "execute/measured.h"
 #include "execute/runtime.h"
@@ -190,6 +191,52 @@ TEST(Measured, SpreadIsMedianMinMaxMeanStddev) {
   EXPECT_DOUBLE_EQ(s.max, 10);
   EXPECT_DOUBLE_EQ(s.mean, 4);
   EXPECT_NEAR(s.stddev, std::sqrt((1 + 9 + 4 + 36) / 3.0), 1e-12);
+}
+
+// The hand-computed timeline of tests/common/two_rank_timeline.h, measured: the executor's
+// summary has the figures the reducer gives on the estimator's and the simulator's side.
+TEST(Measured, SummaryOfTheSameIntervalsHasTheReducersFigures) {
+  const convscale::testing::TwoRankCase c = convscale::testing::TwoRankTimeline();
+  std::vector<RankRecord> records(2);
+  for (int r = 0; r < 2; ++r) {
+    records[r].rank = r;
+    records[r].host = "host" + std::to_string(r);
+    IterationResult it;
+    it.iteration = 0;
+    it.start_s = 100;  // the aligned clock need not start at 0
+    it.loss = std::nan("");
+    for (const auto& t : c.times[r]) {
+      it.tasks.push_back({t.task, 0, 100 + t.start_s, 100 + t.end_s});
+      it.end_s = std::max(it.end_s, 100 + t.end_s);
+    }
+    records[r].iterations.push_back(it);
+  }
+  RunInfo info;
+  const Json j = BuildMeasuredSummary(c.plan, records, info);
+  EXPECT_EQ(j["context"]["source"], "execute");
+  EXPECT_EQ(j["iteration_time_s"], 12);
+  EXPECT_EQ(j["critical_rank"], 1);
+  EXPECT_EQ(j["compute_time_s"], 9);
+  EXPECT_EQ(j["comm_time_s"], 4);
+  EXPECT_EQ(j["exposed_comm_time_s"], 4);
+  EXPECT_EQ(j["bubble_time_s"], 1);
+  EXPECT_EQ(j["comm_bytes_total"], 2000);
+  EXPECT_EQ(j["ranks"][0]["exposed_comm_time_s"], 2);
+  EXPECT_EQ(j["ranks"][0]["finish_s"], 11);
+  EXPECT_EQ(j["ranks"][1]["idle_time_s"], 1);
+  EXPECT_EQ(j["ranks"][1]["comm_bytes_sent"], 1000);
+  EXPECT_EQ(j["ranks"][1]["host"], "host1");
+  // The trace: the all-reduce from its last post (6 s) on both ranks, in microseconds.
+  const Json t = Json::parse(BuildChromeTrace(c.plan, records, info));
+  EXPECT_EQ(convscale::testing::CheckChromeTrace(t), std::vector<std::string>{});
+  int seen = 0;
+  for (const Json& e : t["traceEvents"])
+    if (e["ph"] == "X" && e["name"] == "bucket0/allreduce") {
+      EXPECT_EQ(e["ts"], 6e6);
+      EXPECT_EQ(e["dur"], 4e6);
+      ++seen;
+    }
+  EXPECT_EQ(seen, 2);
 }
 
 TEST(SendQueues, OnePeerOneAfterTheOtherLowestTaskIdFirst) {
@@ -415,8 +462,9 @@ TEST_F(EndToEnd, SummaryIsMarkedMeasuredWithMemoryBesideThePrediction) {
   EXPECT_EQ(j["iterations"]["measured"], 3);
   EXPECT_EQ(j["iterations"]["times_s"].size(), 3u);
   EXPECT_GT(j["iteration_time_s"].get<double>(), 0);
-  for (const char* k : {"throughput_samples_per_s", "compute_time_s", "comm_time_s",
-                        "exposed_comm_time_s", "bubble_time_s", "comm_bytes"})
+  for (const char* k :
+       {"throughput_samples_per_s", "compute_time_s", "comm_time_s", "exposed_comm_time_s",
+        "bubble_time_s", "comm_bytes_total", "critical_rank"})
     EXPECT_TRUE(j.contains(k)) << k;
   ASSERT_EQ(j["ranks"].size(), 2u);
   EXPECT_GT(j["ranks"][0]["memory_peak_bytes"].get<double>(), 0);
@@ -425,6 +473,34 @@ TEST_F(EndToEnd, SummaryIsMarkedMeasuredWithMemoryBesideThePrediction) {
   const Json t = Json::parse(tin);
   EXPECT_GT(t["traceEvents"].size(), 50u);
   EXPECT_EQ(convscale::testing::CheckChromeTrace(t), std::vector<std::string>{});
+}
+
+// `report compare` of a simulated and a measured run of the same plan compares like with like:
+// the byte totals are the same quantity on both sides (the schedules' bytes of all ranks), and
+// the measured exposed communication never exceeds the measured communication.
+TEST_F(EndToEnd, CompareOfSimulatedAndMeasuredRunsComparesLikeWithLike) {
+  const std::string plan = Plan("dp", "--gpus 2 --global-batch 32");
+  const std::string sim = (dir_ / "sim.json").string();
+  ShellResult r = Shell(Bin() + " simulate --plan " + plan + " -o " + sim);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const std::string out = Execute(plan, 2, "--iterations 3 --warmup 1");
+  const std::string report = (dir_ / "report").string();
+  r = Shell(Bin() + " report compare " + sim + " " + out + "/summary.json -o " + report);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  std::ifstream in(report + "/report.json");
+  const Json j = Json::parse(in);
+  std::map<std::string, Json> rows;
+  for (const Json& row : j["comparisons"][0]["phases"]) rows[row["item"]] = row;
+  ASSERT_TRUE(rows.count("bytes over the network, all ranks"));
+  const Json& bytes = rows["bytes over the network, all ranks"];
+  EXPECT_GT(bytes["predicted"].get<double>(), 0);
+  EXPECT_EQ(bytes["predicted"], bytes["measured"]);
+  EXPECT_EQ(bytes["error_pct"], 0);
+  ASSERT_TRUE(rows.count("exposed communication") && rows.count("communication (hidden or not)"));
+  EXPECT_LE(rows["exposed communication"]["measured"].get<double>(),
+            rows["communication (hidden or not)"]["measured"].get<double>());
+  EXPECT_LE(rows["exposed communication"]["predicted"].get<double>(),
+            rows["communication (hidden or not)"]["predicted"].get<double>());
 }
 
 // A rank that dies mid-run: every other rank exits non-zero within 30 s, and the output names the

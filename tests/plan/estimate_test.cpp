@@ -84,7 +84,7 @@ TEST(Estimate, DataParallelIterationIsComputePlusTheLastAllReduce) {
   EXPECT_DOUBLE_EQ(s.exposed_comm_time_s, ar);
   EXPECT_DOUBLE_EQ(s.comm_time_s, ar);
   EXPECT_DOUBLE_EQ(s.compute_time_s, ComputeSum(p, cl, 0));
-  EXPECT_DOUBLE_EQ(s.comm_bytes, 2800);  // ring all-reduce on 2: each sends 2 (n-1)/n x 1400
+  EXPECT_DOUBLE_EQ(s.comm_bytes_total, 2800);  // ring all-reduce on 2: each sends 2 (n-1)/n x 1400
   EXPECT_DOUBLE_EQ(s.throughput_samples_per_s, 8 / s.iteration_time_s);
   EXPECT_EQ(s.devices, 2);
   const double single = SingleDeviceTime(TinyNet(), cl, o, 4, {});
@@ -93,9 +93,10 @@ TEST(Estimate, DataParallelIterationIsComputePlusTheLastAllReduce) {
   EXPECT_DOUBLE_EQ(t.speedup, 2 * single / s.iteration_time_s);
   EXPECT_DOUBLE_EQ(t.scaling_efficiency, t.speedup / 2);
   const Json j = ToJson(t);
-  for (const char* k : {"iteration_time_s", "throughput_samples_per_s", "speedup",
-                        "scaling_efficiency", "compute_time_s", "comm_time_s",
-                        "exposed_comm_time_s", "bubble_time_s", "comm_bytes", "memory_peak_bytes"})
+  for (const char* k :
+       {"iteration_time_s", "throughput_samples_per_s", "speedup", "scaling_efficiency",
+        "compute_time_s", "comm_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_bytes_total",
+        "memory_peak_bytes"})
     EXPECT_TRUE(j.contains(k)) << k;
 }
 
@@ -144,7 +145,7 @@ TEST(Estimate, ParameterServerBytes) {
   ASSERT_EQ(p.ranks.size(), 3u);
   EXPECT_EQ(p.ranks[2].endpoint, cl.server(0));
   const Summary s = Estimate(p, cl);
-  EXPECT_DOUBLE_EQ(s.comm_bytes, 2 * 1400 + 2 * 1400);  // pushes + pulls
+  EXPECT_DOUBLE_EQ(s.comm_bytes_total, 2 * 1400 + 2 * 1400);  // pushes + pulls
   EXPECT_GT(s.iteration_time_s, ComputeSum(p, cl, 0));
 }
 

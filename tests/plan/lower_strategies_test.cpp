@@ -609,7 +609,7 @@ void ExpectSameSummary(const cost::Summary& a, const cost::Summary& b) {
   EXPECT_EQ(a.comm_time_s, b.comm_time_s);
   EXPECT_EQ(a.exposed_comm_time_s, b.exposed_comm_time_s);
   EXPECT_EQ(a.bubble_time_s, b.bubble_time_s);
-  EXPECT_EQ(a.comm_bytes, b.comm_bytes);
+  EXPECT_EQ(a.comm_bytes_total, b.comm_bytes_total);
   EXPECT_EQ(a.memory_peak_bytes, b.memory_peak_bytes);
   EXPECT_EQ(a.speedup, b.speedup);
   EXPECT_EQ(a.devices, b.devices);

@@ -105,8 +105,8 @@ TEST(PointToPointTest, MessagesBetweenTwoRanksAreFifo) {
   const plan::Plan p = MessagesPlan({"first", "second"}, S);
   const auto r = Simulate(p, *cl, Opts());
   std::map<int, double> end;  // rank 1's task -> end
-  for (const TimelineEvent& e : r.timeline)
-    if (e.rank == 1) end[e.task] = e.end_s;
+  for (const cost::Interval& e : r.timeline.ranks[1].intervals)
+    end[e.task] = e.end_s - r.timeline.start_s;
   const double one = 2 * lat + S / B;  // route: two links of latency `lat`
   ASSERT_EQ(end.size(), 2u);
   EXPECT_NEAR(end[0], one, one * 1e-6);
@@ -535,8 +535,9 @@ TEST(OutputTest, SummaryHasTheEstimateKeysAndTheSimulatorExtras) {
   const Json j = SummaryJson(r, p, *cl);
   for (const char* k :
        {"iteration_time_s", "throughput_samples_per_s", "speedup", "scaling_efficiency",
-        "compute_time_s", "comm_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_bytes",
-        "memory_peak_bytes", "ranks", "top_links", "simulation", "iteration_times_s"})
+        "compute_time_s", "comm_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_bytes_total",
+        "critical_rank", "memory_peak_bytes", "ranks", "top_links", "simulation",
+        "iteration_times_s"})
     EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_EQ(j["context"]["source"], "simulate");
   // 16 kernels of 1 ms, then the last bucket's all-reduce of 1 MB on 4 ranks.
