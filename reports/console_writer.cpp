@@ -67,7 +67,7 @@ class ConsoleWriter : public Writer {
                         Num(c.throughput_samples_per_s), Num(c.speedup, 3) + "x",
                         Percent(c.scaling_efficiency), FormatTime(c.iteration_time_s),
                         FormatTime(c.compute_time_s), FormatTime(c.exposed_comm_time_s),
-                        FormatTime(c.bubble_time_s), FormatBytes(c.comm_bytes),
+                        FormatTime(c.bubble_time_s), FormatBytes(c.comm_bytes_total),
                         FormatMemory(c.memory_peak_bytes), c.fits ? "yes" : "NO", Clean(c.reason)});
       }
       s += Table(rows, 2) + "\n";

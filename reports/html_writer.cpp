@@ -98,7 +98,7 @@ std::string Selection(const SelectionReport& sel, int index) {
       s += Td(Num(c.throughput_samples_per_s)) + Td(Num(c.speedup, 3) + "x") +
            Td(Percent(c.scaling_efficiency)) + Td(H(FormatTime(c.iteration_time_s))) +
            Td(H(FormatTime(c.compute_time_s))) + Td(H(FormatTime(c.exposed_comm_time_s))) +
-           Td(H(FormatTime(c.bubble_time_s))) + Td(H(FormatBytes(c.comm_bytes))) +
+           Td(H(FormatTime(c.bubble_time_s))) + Td(H(FormatBytes(c.comm_bytes_total))) +
            Td(H(FormatMemory(c.memory_peak_bytes))) + Td(c.fits ? "yes" : "no", "text fits") +
            Td(H(c.predicted_by), "text");
       if (f.gpu_hour_price_usd)

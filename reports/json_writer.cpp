@@ -44,7 +44,7 @@ Json CandidateJson(const Candidate& c, int rank, const Facts& f) {
   j["throughput_samples_per_s"] = c.throughput_samples_per_s;
   j["speedup"] = c.speedup;
   j["scaling_efficiency"] = c.scaling_efficiency;
-  j["comm_bytes"] = c.comm_bytes;
+  j["comm_bytes_total"] = c.comm_bytes_total;
   j["memory_peak_bytes"] = c.memory_peak_bytes;
   j["memory_capacity_bytes"] = c.memory_capacity_bytes;
   if (c.estimate_iteration_time_s) j["estimate_iteration_time_s"] = *c.estimate_iteration_time_s;

@@ -86,7 +86,7 @@ class MarkdownWriter : public Writer {
         cells.insert(cells.end(), {Num(k.throughput_samples_per_s), Num(k.speedup, 3) + "x",
                                    Percent(k.scaling_efficiency), FormatTime(k.iteration_time_s),
                                    FormatTime(k.compute_time_s), FormatTime(k.exposed_comm_time_s),
-                                   FormatTime(k.bubble_time_s), FormatBytes(k.comm_bytes),
+                                   FormatTime(k.bubble_time_s), FormatBytes(k.comm_bytes_total),
                                    FormatMemory(k.memory_peak_bytes), k.fits ? "yes" : "**no**",
                                    E(k.predicted_by)});
         if (f.gpu_hour_price_usd)

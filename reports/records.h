@@ -50,7 +50,7 @@ struct Candidate {
   double throughput_samples_per_s = 0;
   double speedup = 0;             // over one device
   double scaling_efficiency = 0;  // speedup / gpus
-  double comm_bytes = 0;          // bytes sent over links per iteration
+  double comm_bytes_total = 0;    // bytes all ranks send over links per iteration
   double memory_peak_bytes = 0;   // the most loaded device
   double memory_capacity_bytes = 0;
   bool fits = true;

@@ -278,7 +278,7 @@ Candidate ToCandidate(const plan::StrategyOptions& o, const plan::Plan& p, const
   c.throughput_samples_per_s = s.throughput_samples_per_s;
   c.speedup = s.speedup;
   c.scaling_efficiency = s.scaling_efficiency;
-  c.comm_bytes = s.comm_bytes_total;
+  c.comm_bytes_total = s.comm_bytes_total;
   // Memory: the rank closest to (or furthest over) its device's capacity decides.
   double worst_ratio = -1;
   for (const plan::Rank& r : p.ranks) {
@@ -310,7 +310,7 @@ Json CandidateFigures(const Candidate& c) {
               {"throughput_samples_per_s", c.throughput_samples_per_s},
               {"speedup", c.speedup},
               {"scaling_efficiency", c.scaling_efficiency},
-              {"comm_bytes", c.comm_bytes},
+              {"comm_bytes_total", c.comm_bytes_total},
               {"memory_peak_bytes", c.memory_peak_bytes},
               {"memory_capacity_bytes", c.memory_capacity_bytes},
               {"fits", c.fits}};
@@ -326,7 +326,7 @@ void SetFigures(Candidate& c, const Json& j) {
   c.throughput_samples_per_s = j.at("throughput_samples_per_s").get<double>();
   c.speedup = j.at("speedup").get<double>();
   c.scaling_efficiency = j.at("scaling_efficiency").get<double>();
-  c.comm_bytes = j.at("comm_bytes").get<double>();
+  c.comm_bytes_total = j.at("comm_bytes_total").get<double>();
   c.memory_peak_bytes = j.at("memory_peak_bytes").get<double>();
   c.memory_capacity_bytes = j.at("memory_capacity_bytes").get<double>();
   c.fits = j.at("fits").get<bool>();

@@ -38,6 +38,22 @@ TEST(Compare, PhasesAndErrorPercent) {
   EXPECT_DOUBLE_EQ(*r.phases[4].error_pct(), -20.0);
 }
 
+// Byte totals: the summary key comm_bytes_total, read as comm_bytes in summaries written before
+// it, on either side.
+TEST(Compare, ByteTotalsUnderTheCurrentOrTheOldKey) {
+  Json p = Summary(0.2, 0.1, 0, 100), m = Summary(0.2, 0.1, 0, 100);
+  p["comm_bytes_total"] = 2000.0;
+  m["comm_bytes"] = 1000.0;
+  const ComparisonReport r = BuildComparison(p, "p.json", m, "m.json");
+  ASSERT_EQ(r.phases.size(), 6u);
+  EXPECT_EQ(r.phases[5].item, "bytes over the network, all ranks");
+  EXPECT_EQ(r.phases[5].unit, "B");
+  EXPECT_EQ(r.phases[5].predicted, 2000);
+  EXPECT_EQ(r.phases[5].measured, 1000);
+  m["comm_bytes_total"] = 2000.0;  // the current key wins over the old one
+  EXPECT_EQ(BuildComparison(p, "p.json", m, "m.json").phases[5].measured, 2000);
+}
+
 TEST(Compare, LocatedErrors) {
   Json bad = Summary(0.2, 0.1, 0, 100);
   bad.erase("compute_time_s");

@@ -25,7 +25,7 @@ inline Candidate MakeCandidate(const std::string& strategy, Json options, double
   c.throughput_samples_per_s = batch / c.iteration_time_s;
   c.speedup = c.throughput_samples_per_s / one_gpu;
   c.scaling_efficiency = c.speedup / gpus;
-  c.comm_bytes = 1.5e9;
+  c.comm_bytes_total = 1.5e9;
   c.memory_peak_bytes = 20.0 * 1024 * 1024 * 1024;
   c.memory_capacity_bytes = 80.0 * 1024 * 1024 * 1024;
   return c;

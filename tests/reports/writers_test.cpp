@@ -71,7 +71,7 @@ TEST(JsonWriter, KeysAndValues) {
   for (const char* key :
        {"rank", "strategy", "label", "options", "predicted_by", "fits", "iteration_time_s",
         "compute_time_s", "exposed_comm_time_s", "bubble_time_s", "comm_time_s",
-        "throughput_samples_per_s", "speedup", "scaling_efficiency", "comm_bytes",
+        "throughput_samples_per_s", "speedup", "scaling_efficiency", "comm_bytes_total",
         "memory_peak_bytes", "memory_capacity_bytes", "reason"})
     EXPECT_TRUE(c.contains(key)) << key;
   EXPECT_DOUBLE_EQ(c["iteration_time_s"].get<double>(), 0.09);
@@ -126,11 +126,12 @@ TEST(CsvWriter, ContextHeaderAndRows) {
   EXPECT_EQ(at, r.context.size());
   EXPECT_EQ(lines[0], "# tool: convscale");
   ASSERT_EQ(lines.size(), at + 1 + 5);
-  EXPECT_EQ(lines[at],
-            "model,cluster,gpus,rank,strategy,label,options,predicted_by,fits,iteration_time_s,"
-            "compute_time_s,exposed_comm_time_s,bubble_time_s,comm_time_s,"
-            "throughput_samples_per_s,speedup,scaling_efficiency,comm_bytes,memory_peak_bytes,"
-            "memory_capacity_bytes,samples_per_dollar,reason,error");
+  EXPECT_EQ(
+      lines[at],
+      "model,cluster,gpus,rank,strategy,label,options,predicted_by,fits,iteration_time_s,"
+      "compute_time_s,exposed_comm_time_s,bubble_time_s,comm_time_s,"
+      "throughput_samples_per_s,speedup,scaling_efficiency,comm_bytes_total,memory_peak_bytes,"
+      "memory_capacity_bytes,samples_per_dollar,reason,error");
   EXPECT_EQ(lines[at + 1].substr(0, 44), "vgg16,dgx-a100-hdr200,16,1,hybrid,hybrid owt");
   // Options JSON holds commas and quotes: quoted, quotes doubled.
   EXPECT_NE(lines[at + 4].find(
