@@ -26,6 +26,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -585,12 +586,21 @@ int RunMerge(const MergeArgs& m) {
     reports::SweepReport sweep;
   };
   std::vector<Part> parts;
+  // Folders without sweep.json: a shard that was killed or failed (a Slurm array task) leaves
+  // its folder with the points it finished and no combined files. They count as missing shards.
+  std::vector<std::string> unfinished;
+  const auto no_sweep_json = [](const std::string& d) {
+    return InputError("sweep merge: " + d +
+                      ": no sweep.json (not a folder written by convscale sweep)");
+  };
   for (const std::string& d : m.dirs) {
     Part p;
     p.file = (fs::path(d) / "sweep.json").string();
-    if (!fs::exists(p.file))
-      throw InputError("sweep merge: " + d + ": no sweep.json (not a folder written by convscale " +
-                       "sweep)");
+    if (!fs::exists(p.file)) {
+      if (!fs::is_directory(d)) throw no_sweep_json(d);
+      unfinished.push_back(d);
+      continue;
+    }
     p.doc = ReadJsonFile(p.file);
     if (!p.doc.is_object() || !p.doc.contains("context") || !p.doc["context"].is_object() ||
         !p.doc["context"].contains("kind") || p.doc["context"]["kind"] != "sweep")
@@ -601,6 +611,7 @@ int RunMerge(const MergeArgs& m) {
     p.sweep = reports::SweepFromJson(sweeps[0], p.file, "/sweeps/0");
     parts.push_back(std::move(p));
   }
+  if (parts.empty()) throw no_sweep_json(unfinished.front());
   // Everything in the context but the timestamp and the shard must agree.
   auto comparable = [](Json c) {
     c.erase("timestamp");
@@ -671,23 +682,44 @@ int RunMerge(const MergeArgs& m) {
                              " (the same shard given twice?)");
       all.points.push_back(pt);
     }
+  // The shard count from the context ("I/N"; none: an unsharded run, one shard). Point k (in
+  // the sweep's order: variants, strategies, device counts) belongs to shard k mod N + 1.
+  int shards = 1;
+  if (parts[0].doc["context"].contains("shard") && parts[0].doc["context"]["shard"].is_string()) {
+    const std::string s = parts[0].doc["context"]["shard"].get<std::string>();
+    shards = std::max(1, std::atoi(s.substr(s.find('/') + 1).c_str()));
+  }
   std::vector<std::string> missing;
+  std::set<int> missing_shards;
   size_t total = 0;
   for (const std::string& v : variants)
     for (const std::string& st : grid_strategies)
       for (const int64_t g : grid_gpus) {
-        ++total;
-        if (!seen.count({v, st, static_cast<int>(g)}))
-          missing.push_back(st + " " + std::to_string(g) + " GPUs " + v);
+        const size_t index = total++;
+        if (seen.count({v, st, static_cast<int>(g)})) continue;
+        missing.push_back(st + " " + std::to_string(g) + " GPUs " + v);
+        missing_shards.insert(static_cast<int>(index % size_t(shards)) + 1);
       }
   if (!missing.empty()) {
-    std::string list;
+    std::string list, which;
     for (size_t i = 0; i < missing.size() && i < 3; ++i) list += (i ? ", " : "") + missing[i];
     if (missing.size() > 3) list += ", ...";
-    throw InputError("sweep merge: " + std::to_string(missing.size()) + " of " +
-                     std::to_string(total) + " points are missing (" + list +
-                     "); give the folders of all the shards");
+    for (int k : missing_shards)
+      which += (which.empty() ? "" : ", ") + std::to_string(k) + "/" + std::to_string(shards);
+    std::string unfinished_list;
+    for (const std::string& d : unfinished)
+      unfinished_list += (unfinished_list.empty() ? "" : ", ") + d;
+    throw InputError(
+        "sweep merge: the sweep is incomplete: " +
+        (missing_shards.size() == 1 ? "shard " + which + " is" : "shards " + which + " are") +
+        " missing (" + std::to_string(missing.size()) + " of " + std::to_string(total) +
+        " points: " + list + ")" +
+        (unfinished.empty() ? ""
+                            : "; " + unfinished_list + ": no sweep.json (a shard that did not " +
+                                  "finish: killed, failed or still running)") +
+        "; give the folders of all the shards");
   }
+  if (!unfinished.empty()) throw no_sweep_json(unfinished.front());
   reports::Report r;
   const Json& title = parts[0].doc.contains("title") ? parts[0].doc["title"] : Json();
   r.title = title.is_string() ? title.get<std::string>() : std::string("Sweep");

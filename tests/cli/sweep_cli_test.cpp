@@ -274,8 +274,20 @@ TEST(SweepCli, BadInputIsExitTwoWithAnExactMessage) {
   r = Convscale("sweep merge '" + a.string() + "' -o '" + out.string() + "' 2>&1");
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.out,
-            "convscale: sweep merge: 1 of 2 points are missing (dp 2 GPUs baseline); give the "
-            "folders of all the shards\n");
+            "convscale: sweep merge: the sweep is incomplete: shard 2/2 is missing (1 of 2 points: "
+            "dp 2 GPUs baseline); give the folders of all the shards\n");
+  // A shard that did not finish (a killed array task) leaves a folder without sweep.json.
+  const fs::path killed = Fresh("sweep-merge-killed");
+  fs::create_directories(killed / "points");
+  r = Convscale("sweep merge '" + a.string() + "' '" + killed.string() + "' -o '" + out.string() +
+                "' 2>&1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out,
+            "convscale: sweep merge: the sweep is incomplete: shard 2/2 is missing (1 of 2 "
+            "points: dp 2 GPUs baseline); " +
+                killed.string() +
+                ": no sweep.json (a shard that did not finish: killed, failed or still "
+                "running); give the folders of all the shards\n");
   r = Convscale("sweep merge '" + a.string() + "' '" + a.string() + "' -o '" + out.string() +
                 "' 2>&1");
   EXPECT_EQ(r.code, 2);
