@@ -219,6 +219,7 @@ int RunExecute(const ExecuteArgs& a) {
     exec::RuntimeOptions ro;
     ro.peer_timeout_s = a.peer_timeout_s;
     ro.choices = choices;
+    ro.threads = a.threads;
     ro.node_of_rank = NodesOf(plan);
     exec::Runtime runtime(plan, net, *backend, *comm, opt, a.seed, ro);
 
@@ -552,7 +553,8 @@ void AddExecuteCommands(CLI::App& app, Action& action) {
   e->add_option("--seed", ea->seed, "Seed of parameters and synthetic data")->capture_default_str();
   e->add_option("--lr", ea->lr, "Learning rate")->capture_default_str();
   e->add_option("--momentum", ea->momentum, "SGD momentum")->capture_default_str();
-  e->add_option("--threads", ea->threads, "Compute threads per rank (0: OMP_NUM_THREADS)");
+  e->add_option("--threads", ea->threads,
+                "Compute threads per rank (0: OMP_NUM_THREADS, else one per CPU the rank may use)");
   e->add_flag("--mpi-collectives", ea->mpi_collectives,
               "Run collectives with the MPI library forced to the plan's algorithm (coll_tuned) "
               "instead of the plan's point-to-point schedule");
@@ -576,7 +578,8 @@ void AddExecuteCommands(CLI::App& app, Action& action) {
   p->add_option("-o,--output", pa->output, "Profile JSON (default: stdout)");
   p->add_option("--iterations", pa->iterations, "Measured repetitions")->capture_default_str();
   p->add_option("--warmup", pa->warmup, "Warm-up repetitions")->capture_default_str();
-  p->add_option("--threads", pa->threads, "Compute threads (0: OMP_NUM_THREADS)");
+  p->add_option("--threads", pa->threads,
+                "Compute threads (0: OMP_NUM_THREADS, else one per CPU the process may use)");
   p->add_option("--sizes", pa->sizes, "Message sizes of the communication sweep")
       ->capture_default_str();
   p->add_option("--peer-timeout", pa->peer_timeout_s, "Seconds to wait for a peer")

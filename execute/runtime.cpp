@@ -634,6 +634,7 @@ Runtime::Runtime(const plan::Plan& plan, const graph::Network& net, ComputeBacke
   cfg.optimizer.kind = plan.optimizer;
   cfg.seed = seed;
   cfg.choices = options.choices;
+  cfg.threads = options.threads;
   backend.Setup(net, {param_layers.begin(), param_layers.end()}, cfg);
   m.Prepare();
 }

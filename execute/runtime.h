@@ -75,6 +75,8 @@ struct RuntimeOptions {
   std::vector<int> node_of_rank;
   // Implementation choices per layer name, from a profile (BackendConfig::choices).
   std::map<std::string, std::map<std::string, int>> choices;
+  // Compute threads (BackendConfig::threads; 0 = the library default).
+  int threads = 0;
 };
 
 // Which replica / samples a rank's micro-batch gets: replica r of R, micro-batch m of M, with the

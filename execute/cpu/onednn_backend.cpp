@@ -14,6 +14,10 @@
 #include <set>
 #include <unordered_map>
 
+#ifdef CONVSCALE_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 #include "execute/elements.h"
 #include "model/util/error.h"
 
@@ -92,7 +96,7 @@ class OneDnnBackend final : public ComputeBackend {
   std::string device_description() const override {
     const dnnl_version_t* v = dnnl_version();
     return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-           std::to_string(v->patch) + " (" + IsaName() + ")";
+           std::to_string(v->patch) + " (" + IsaName() + ThreadsNote() + ")";
   }
 
   void Setup(const graph::Network& net, const std::vector<int>& layers,
@@ -100,7 +104,18 @@ class OneDnnBackend final : public ComputeBackend {
     if (config.precision != "fp32")
       throw InputError("the cpu backend computes in fp32 only, not " + config.precision +
                        " (plan with --precision fp32, or run on GPUs with --backend cuda)");
-    if (config.threads > 0) setenv("OMP_NUM_THREADS", std::to_string(config.threads).c_str(), 0);
+#ifdef CONVSCALE_HAVE_OPENMP
+    // oneDNN runs its parallel regions on OpenMP, from this (the compute) thread. OpenMP reads
+    // OMP_NUM_THREADS once, when the runtime loads, so the count is set on the runtime itself;
+    // it takes precedence over OMP_NUM_THREADS. Without either, OpenMP starts one thread per CPU
+    // the process may run on: every CPU of the node for a rank no launcher bound (docs/slurm.md).
+    if (config.threads > 0) omp_set_num_threads(config.threads);
+#else
+    if (config.threads > 0)
+      throw InputError("--threads " + std::to_string(config.threads) +
+                       ": this convscale was built without OpenMP, so it cannot set oneDNN's "
+                       "thread count; set OMP_NUM_THREADS instead");
+#endif
     net_ = &net;
     cfg_ = config;
     n_ = config.micro_batch;
@@ -497,6 +512,15 @@ class OneDnnBackend final : public ComputeBackend {
  private:
   using unordered_args = std::unordered_map<int, dnnl::memory>;
 
+  // ", N threads": the compute threads oneDNN's parallel regions use (OpenMP builds).
+  static std::string ThreadsNote() {
+#ifdef CONVSCALE_HAVE_OPENMP
+    const int n = omp_get_max_threads();
+    return ", " + std::to_string(n) + (n == 1 ? " thread" : " threads");
+#else
+    return "";
+#endif
+  }
   static std::string IsaName() {
     switch (dnnl::get_effective_cpu_isa()) {
       case dnnl::cpu_isa::avx512_core:

@@ -452,6 +452,25 @@ TEST_F(EndToEnd, PipelineMatchesSingleProcess) {
   }
 }
 
+// --threads sets the compute threads through OpenMP itself (OpenMP reads OMP_NUM_THREADS only
+// when it loads, so a variable set later changed nothing), over OMP_NUM_THREADS; the summary's
+// device names the count.
+TEST_F(EndToEnd, ThreadsFlagSetsTheComputeThreadsAndTheDeviceNamesThem) {
+  const std::string plan = Plan("single", "--gpus 1 --global-batch 8");
+  const std::string out = (dir_ / "summary.json").string();
+  auto device = [&](const std::string& flag) {
+    const ShellResult r = Shell("OMP_NUM_THREADS=2 " + Guard(60) + Bin() + " execute --plan " +
+                                plan + " --iterations 1 --warmup 0 " + flag + " -o " + out);
+    EXPECT_EQ(r.rc, 0) << r.output;
+    std::ifstream in(out);
+    return Json::parse(in)["context"]["device"].get<std::string>();
+  };
+  const std::string three = device("--threads 3"), env = device(""), one = device("--threads 1");
+  EXPECT_NE(three.find(", 3 threads)"), std::string::npos) << three;
+  EXPECT_NE(env.find(", 2 threads)"), std::string::npos) << env;
+  EXPECT_NE(one.find(", 1 thread)"), std::string::npos) << one;
+}
+
 TEST_F(EndToEnd, SummaryIsMarkedMeasuredWithMemoryBesideThePrediction) {
   const std::string out =
       Execute(Plan("dp", "--gpus 2 --global-batch 32"), 2,
