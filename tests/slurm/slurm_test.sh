@@ -155,7 +155,7 @@ same("keys only in one", sorted(keys(a) - keys(b)), sorted(keys(b) - keys(a)))
 for j in (a, b):
     del j["context"]["timestamp"], j["context"]["clock_uncertainty_s"]
 same("context", a["context"], b["context"])
-for k in ("measured", "comm_bytes", "loss"):
+for k in ("measured", "comm_bytes_total", "loss"):
     same(k, a[k], b[k])
 for k in ("warmup", "measured"):
     same("iterations/" + k, a["iterations"][k], b["iterations"][k])
