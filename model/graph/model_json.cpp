@@ -335,6 +335,7 @@ Network ModelFromJson(const Json& j, const std::string& file) {
   }
 
   Network net(name, shape, num_classes);
+  net.layer(0).origin = "/input";
   std::vector<int> vertex(layers.size(), -1);
   for (int i : TopologicalOrder(layers, file)) {
     Layer l = layers[i].layer;

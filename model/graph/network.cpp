@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "model/util/checked.h"
 #include "model/util/error.h"
 
 namespace convscale::graph {
@@ -124,12 +125,31 @@ void Network::Infer(int64_t batch, const std::string& source) {
   if (batch < 1) throw InputError("batch size must be at least 1, got " + std::to_string(batch));
   batch_ = batch;
   const double B = static_cast<double>(batch);
-  auto fail = [&](const Layer& l, const std::string& what) -> InputError {
+  auto place = [&](const Layer& l) {
     std::string where = source.empty() ? name_ : source;
     if (!l.origin.empty()) where += ": " + l.origin;
-    return InputError(where + ": layer \"" + l.name + "\" (" + std::string(LayerTypeName(l.type)) +
-                      "): " + what);
+    return where;
   };
+  auto fail = [&](const Layer& l, const std::string& what) -> InputError {
+    return InputError(place(l) + ": layer \"" + l.name + "\" (" +
+                      std::string(LayerTypeName(l.type)) + "): " + what);
+  };
+  // Element and parameter counts are checked as they are formed, so that every count the loop
+  // and the cost model multiply afterwards (Shape::elements(), the parameter total) fits an
+  // int64_t; a file asking for more is refused at the layer that overflows.
+  auto count = [&](const Layer& l, std::initializer_list<int64_t> factors,
+                   const std::string& what) -> int64_t {
+    if (const std::optional<int64_t> r = CheckedProduct(factors)) return *r;
+    throw fail(l, what + " is more than convscale can count (2^63 - 1)");
+  };
+  auto elements = [&](const Layer& l, const Shape& s) {
+    count(l, {s.c, s.h, s.w}, "the number of elements of its output " + ToString(s));
+  };
+  auto sum = [&](const Layer& l, int64_t a, int64_t b, const std::string& what) -> int64_t {
+    if (const std::optional<int64_t> r = CheckedAdd(a, b)) return *r;
+    throw fail(l, what + " is more than convscale can count (2^63 - 1)");
+  };
+  int64_t total_params = 0;
   std::vector<bool> depends_on_params(boost::num_vertices(g_), false);
 
   for (size_t v = 0; v < boost::num_vertices(g_); ++v) {
@@ -138,6 +158,9 @@ void Network::Infer(int64_t batch, const std::string& source) {
     l.in_shapes.clear();
     for (int u : l.inputs) l.in_shapes.push_back(g_[u].out);
     if (l.type == LayerType::kInput) {
+      if (!CheckedProduct({input_shape_.c, input_shape_.h, input_shape_.w}))
+        throw InputError(place(l) + ": the number of elements of the input " +
+                         ToString(input_shape_) + " is more than convscale can count (2^63 - 1)");
       l.out = input_shape_;
       l.cost = c;
       l.needs_input_grad = false;
@@ -174,8 +197,14 @@ void Network::Infer(int64_t batch, const std::string& source) {
         if (out.h < 1 || out.w < 1)
           throw fail(l, "input " + ToString(in) + " is smaller than the kernel " +
                             std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w));
-        const double k = static_cast<double>(in.c / p.groups) * p.kernel_h * p.kernel_w;
-        c.params = static_cast<int64_t>(out.c * k) + (p.bias ? out.c : 0);
+        elements(l, out);
+        const int64_t weights =
+            count(l, {out.c, in.c / p.groups, p.kernel_h, p.kernel_w},
+                  "its weight count out_channels x in_channels/groups x kernel = " +
+                      std::to_string(out.c) + " x " + std::to_string(in.c / p.groups) + " x " +
+                      std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w));
+        c.params = sum(l, weights, p.bias ? out.c : 0, "its weight and bias count");
+        const double k = static_cast<double>(weights / out.c);
         c.macs_forward = B * static_cast<double>(out.elements()) * k;
         const double bias_flops = p.bias ? B * static_cast<double>(out.elements()) : 0;
         c.flops_forward = 2 * c.macs_forward + bias_flops;
@@ -190,8 +219,13 @@ void Network::Infer(int64_t batch, const std::string& source) {
           throw fail(l, "expects a flat input (Cx1x1) but gets " + ToString(in) +
                             "; add a flatten or adaptive_avg_pool layer before it");
         out = {p.out_features, 1, 1};
-        c.params = in.c * p.out_features + (p.bias ? p.out_features : 0);
-        c.macs_forward = B * static_cast<double>(in.c * p.out_features);
+        c.params =
+            sum(l,
+                count(l, {in.c, p.out_features},
+                      "its weight count in_features x out_features = " + std::to_string(in.c) +
+                          " x " + std::to_string(p.out_features)),
+                p.bias ? p.out_features : 0, "its weight and bias count");
+        c.macs_forward = B * static_cast<double>(in.c) * static_cast<double>(p.out_features);
         const double bias_flops = p.bias ? B * static_cast<double>(p.out_features) : 0;
         c.flops_forward = 2 * c.macs_forward + bias_flops;
         c.flops_backward_data = dep ? 2 * c.macs_forward : 0;
@@ -200,7 +234,8 @@ void Network::Infer(int64_t batch, const std::string& source) {
         break;
       }
       case LayerType::kBatchNorm:
-        c.params = 2 * in.c;  // gamma and beta; running mean/var are buffers, not parameters
+        // gamma and beta; running mean/var are buffers, not parameters
+        c.params = count(l, {2, in.c}, "its parameter count 2 x channels");
         c.flops_forward = 4 * B * in_elems;  // mean, variance, normalise, scale and shift
         c.flops_backward_data = dep ? 5 * B * in_elems : 0;
         c.flops_backward_weight = 2 * B * in_elems;
@@ -256,7 +291,7 @@ void Network::Infer(int64_t batch, const std::string& source) {
             throw fail(l, "inputs \"" + g_[l.inputs[0]].name + "\" (" + ToString(in) + ") and \"" +
                               g_[l.inputs[i]].name + "\" (" + ToString(s) +
                               ") differ in height or width; concat joins channels of equal HxW");
-          out.c += s.c;
+          out.c = sum(l, out.c, s.c, "the sum of its input channels");
         }
         break;
       case LayerType::kAdd:
@@ -275,6 +310,12 @@ void Network::Infer(int64_t batch, const std::string& source) {
       case LayerType::kLoss:
         if (in.h != 1 || in.w != 1)
           throw fail(l, "expects class scores (Cx1x1) but gets " + ToString(in));
+        // The labels run from 0 to num_classes - 1; a classifier of another width would make the
+        // executor read scores that do not exist (or leave classes no label can reach).
+        if (in.c != num_classes_)
+          throw fail(l, "reads " + std::to_string(in.c) + " class scores from \"" +
+                            g_[l.inputs[0]].name + "\" but num_classes is " +
+                            std::to_string(num_classes_) + "; make them equal");
         out = {1, 1, 1};
         c.flops_forward = 5 * B * in_elems;
         c.flops_backward_data = dep ? 2 * B * in_elems : 0;
@@ -283,6 +324,9 @@ void Network::Infer(int64_t batch, const std::string& source) {
       case LayerType::kInput:
         break;
     }
+    elements(l, out);
+    total_params = sum(l, total_params, c.params,
+                       "the parameter count of the layers up to and including this one");
     l.out = out;
     c.weight_bytes = static_cast<double>(c.params) * kElem;
     c.output_bytes = B * static_cast<double>(out.elements()) * kElem;

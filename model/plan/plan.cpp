@@ -227,6 +227,14 @@ Task TaskFromJson(const JsonObject& o) {
   return t;
 }
 
+// "1e+308 bytes is more than ...": the value as JSON writes it, and the bound.
+std::string TooLarge(double v, const std::string& unit, double bound) {
+  const std::string limit =
+      bound == kMaxTaskBytes ? "2^60 = 1152921504606846976" : Json(bound).dump();
+  return Json(v).dump() + " " + unit + " is more than convscale accepts (at most " + limit + " " +
+         unit + "; see docs/limits.md)";
+}
+
 std::string T(int id) {
   return "t" + std::to_string(id);
 }
@@ -358,6 +366,7 @@ Plan FromJson(const Json& j, const std::string& file) {
           os << v;
           throw m.Error(key, "must be a non-negative number of bytes, not " + os.str());
         }
+        if (v > kMaxTaskBytes) throw m.Error(key, TooLarge(v, "bytes", kMaxTaskBytes));
         return v;
       };
       rk.memory_weights = bytes("weights_bytes");
@@ -472,6 +481,12 @@ void Validate(const Plan& plan, const std::string& where) {
           fail(tp + "/deps/" + std::to_string(k), "dependency " + T(t.deps[k]) +
                                                       " does not exist (rank " + std::to_string(r) +
                                                       " has " + std::to_string(n) + " tasks)");
+      if (t.kind == TaskKind::kCompute) {
+        if (t.flops > kMaxTaskFlops) fail(tp + "/flops", TooLarge(t.flops, "FLOPs", kMaxTaskFlops));
+        if (t.bytes > kMaxTaskBytes) fail(tp + "/bytes", TooLarge(t.bytes, "bytes", kMaxTaskBytes));
+      } else if (t.comm_bytes > kMaxTaskBytes) {
+        fail(tp + "/comm_bytes", TooLarge(t.comm_bytes, "bytes", kMaxTaskBytes));
+      }
       if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
         if (t.peer < 0 || t.peer >= nranks)
           fail(tp + "/peer", "peer rank " + std::to_string(t.peer) + " is out of range" + nr);

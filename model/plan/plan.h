@@ -20,6 +20,12 @@ namespace convscale::plan {
 
 inline constexpr int kSchemaVersion = 1;
 
+// Bounds on one task's work and on a rank's memory figures (docs/limits.md). The simulator hands
+// SimGrid each message as a 64-bit byte count, and the summary adds the figures of every task of
+// every rank: below these bounds every such count and sum is exact enough and finite.
+inline constexpr double kMaxTaskBytes = 1152921504606846976.0;  // 2^60 bytes (1 EiB)
+inline constexpr double kMaxTaskFlops = 1e30;
+
 enum class TaskKind { kCompute, kCollective, kSend, kRecv };
 enum class Phase {
   kForward,
@@ -185,7 +191,8 @@ struct Plan {
 Json ToJson(const Plan& plan);
 // Validates: schema version, ranks and endpoints in range, dependencies acyclic (a cycle is
 // reported as the path "rank 1: t3 -> t7 -> t3"), every send matched by one receive, every
-// collective id present on exactly its group's ranks with the same type, size and algorithm.
+// collective id present on exactly its group's ranks with the same type, size and algorithm,
+// every task's FLOPs and bytes within kMaxTaskFlops and kMaxTaskBytes.
 // Errors are InputErrors located by JSON pointer in `file`.
 Plan FromJson(const Json& j, const std::string& file);
 Plan LoadPlan(const std::string& path);
