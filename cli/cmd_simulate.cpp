@@ -49,12 +49,29 @@ struct ExportArgs {
 };
 
 // Flags that describe a plan to build: with --plan they would be ignored, so they are refused.
-constexpr const char* kBuildFlags[] = {
-    "--model",     "--batch",       "--global-batch",          "--strategy",
-    "--algorithm", "--bucket-size", "--grad-precision",        "--precision",
-    "--optimizer", "--stages",      "--micro-batches",         "--schedule",
-    "--hybrid",    "--servers",     "--ps-placement",          "--ps-aggregation",
-    "--async",     "--staleness",   "--single-gpu-throughput", "--allow-oversubscribe"};
+constexpr const char* kBuildFlags[] = {"--model",
+                                       "--batch",
+                                       "--global-batch",
+                                       "--strategy",
+                                       "--algorithm",
+                                       "--bucket-size",
+                                       "--grad-precision",
+                                       "--precision",
+                                       "--optimizer",
+                                       "--stages",
+                                       "--micro-batches",
+                                       "--schedule",
+                                       "--hybrid",
+                                       "--servers",
+                                       "--ps-placement",
+                                       "--ps-aggregation",
+                                       "--async",
+                                       "--staleness",
+                                       "--single-gpu-throughput",
+                                       "--allow-oversubscribe",
+                                       "--loaded-node-efficiency",
+                                       "--compute-cv",
+                                       "--iteration-overhead"};
 
 // The cluster a plan file was lowered for: its context's cluster (or `name`) sized by its
 // options (or `gpus`, `nodes`), checked against the endpoint count the plan records.

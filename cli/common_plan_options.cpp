@@ -32,6 +32,18 @@ void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
   app->add_option("--profile", r.profile, "per-layer profile (convscale profile) to use");
   app->add_flag("--allow-oversubscribe", r.allow_oversubscribe,
                 "keep a plan that does not fit in device memory");
+  app->add_option("--loaded-node-efficiency", r.loaded_node_efficiency,
+                  "speed of a device while other devices of its node compute, as a fraction of "
+                  "its speed alone (1 = no loss; docs/simulator.md, \"Losses\")")
+      ->capture_default_str();
+  app->add_option("--compute-cv", r.compute_cv,
+                  "coefficient of variation of a rank's compute time: a synchronous step waits "
+                  "sqrt(2 ln N) standard deviations for the slowest of N ranks (0 = none)")
+      ->capture_default_str();
+  app->add_option("--iteration-overhead", r.iteration_overhead,
+                  "framework time per iteration of a run of 2 or more ranks, with a unit "
+                  "(2.5ms; 0s = none)")
+      ->capture_default_str();
 }
 
 void AddStrategyOptions(CLI::App* app, PlanRequest& r) {
@@ -107,6 +119,9 @@ plan::StrategyOptions ToStrategyOptions(const PlanRequest& r) {
   o.ps_aggregation = Flag("--ps-aggregation", r.ps_aggregation, plan::ParsePsAggregation);
   o.async = r.async;
   o.staleness = r.staleness;
+  o.loaded_node_efficiency = r.loaded_node_efficiency;
+  o.compute_cv = r.compute_cv;
+  o.iteration_overhead_s = Flag("--iteration-overhead", r.iteration_overhead, units::ParseTime);
   if (r.batch < 0) throw InputError("--batch " + std::to_string(r.batch) + ": must be positive");
   // A bound far above any device's memory, so that sizes stay exact in doubles.
   constexpr int64_t kMaxBatch = int64_t{1} << 24;
@@ -135,6 +150,14 @@ plan::StrategyOptions ToStrategyOptions(const PlanRequest& r) {
   return o;
 }
 
+namespace {
+std::string FormatFactor(double f) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", f);
+  return buf;
+}
+}  // namespace
+
 std::string AssumptionRows(const plan::Plan& p, const std::string& predictor) {
   const Json& o = p.context.options;
   std::string assumed = "compute " + p.precision;
@@ -153,6 +176,18 @@ std::string AssumptionRows(const plan::Plan& p, const std::string& predictor) {
   };
   row("predicted by", predictor);
   row("assumed", assumed);
+  std::string losses;
+  auto loss = [&](const char* key, const char* text) {
+    if (!o.contains(key) || !o[key].is_number()) return;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, text, o[key].get<double>());
+    losses += (losses.empty() ? "" : ", ") + std::string(buf);
+  };
+  loss("loaded_node_efficiency", "loaded-node efficiency %g");
+  loss("compute_cv", "compute-time CV %g");
+  loss("iteration_overhead_s", "iteration overhead %g s");
+  if (!losses.empty()) losses += " (compute x" + FormatFactor(p.compute_factor) + ")";
+  row("losses", losses.empty() ? "none modelled" : losses);
   if (o.contains("notes") && o["notes"].is_array())
     for (const Json& n : o["notes"])
       if (n.is_string()) row("note", n.get<std::string>());

@@ -37,6 +37,11 @@ struct PlanRequest {
   double single_gpu_throughput = 0;  // samples/s of one device; 0 = not given
   std::string profile;               // profile file; "" = none
   bool allow_oversubscribe = false;
+  // Losses (docs/simulator.md, "Losses"): --loaded-node-efficiency, --compute-cv,
+  // --iteration-overhead.
+  double loaded_node_efficiency = 1;
+  double compute_cv = 0;
+  std::string iteration_overhead = "0s";
 };
 
 // The help text of --precision (every command that takes one says the same default).
@@ -45,8 +50,8 @@ extern const char* const kPrecisionHelp;
 // Adds --model --cluster --gpus --nodes --batch --global-batch --strategy --algorithm
 // --bucket-size --grad-precision --precision --optimizer --stages --micro-batches --schedule
 // --hybrid --servers --ps-placement --ps-aggregation --async --staleness --single-gpu-throughput
-// --profile
-// --allow-oversubscribe. `require_model` makes --model and --cluster required.
+// --profile --allow-oversubscribe --loaded-node-efficiency --compute-cv --iteration-overhead.
+// `require_model` makes --model and --cluster required.
 void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model = true);
 
 // The options that tune a strategy, without choosing the model, cluster, size or strategy
@@ -70,7 +75,8 @@ struct BuiltPlan {
 
 // The rows a plan's text summary (estimate, simulate) opens with, each "%-24s %s": "predicted by"
 // `predictor`; "assumed": "compute bf16, gradients fp32, global batch 256 (32 per device)"; and
-// one "note" per note BuildPlan recorded (a measurement used above the roofline).
+// "losses": the losses modelled (docs/simulator.md, "Losses") or "none"; and one "note" per
+// note BuildPlan recorded (a measurement used above the roofline).
 std::string AssumptionRows(const plan::Plan& p, const std::string& predictor);
 
 // Loads the model and the cluster, lowers the strategy, checks memory (unless

@@ -187,6 +187,16 @@ class Lowerer {
         }
       }
     }
+    // Losses (docs/simulator.md, "Losses"), for workers and stages as in the estimator: every
+    // kernel lasts compute_factor times as long, the rank's first compute task also carries the
+    // iteration overhead.
+    const bool lossy = rank.role != plan::Role::kServer;
+    int first_compute = -1;
+    for (const plan::Task& t : tasks)
+      if (t.kind == plan::TaskKind::kCompute) {
+        first_compute = t.id;
+        break;
+      }
     Dag& d = b_.dag();
     for (const plan::Task& t : tasks) {
       if (t.kind != plan::TaskKind::kCompute || head[t.id] != t.id) continue;
@@ -195,7 +205,8 @@ class Lowerer {
       n.rank = r;
       n.chain_begin = static_cast<int32_t>(d.chain_task.size());
       for (int k = t.id; k >= 0; k = next[k]) {
-        const double s = ComputeSeconds(tasks[k], ep, p_.precision, o_.calibration);
+        double s = ComputeSeconds(tasks[k], ep, p_.precision, o_.calibration);
+        if (lossy) s = s * p_.compute_factor + (k == first_compute ? p_.iteration_overhead_s : 0);
         d.chain_task.push_back(static_cast<int32_t>(off + k));
         d.chain_seconds.push_back(s);
         n.amount += s;

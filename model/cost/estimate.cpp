@@ -707,6 +707,9 @@ struct Estimator::Impl {
     for (size_t i = 0; i < reps.size(); ++i) {
       const plan::Rank& rk = plan->ranks[reps[i]];
       const topo::Endpoint& e = cl.endpoint(rk.endpoint);
+      // Losses apply to workers and stages (docs/simulator.md, "Losses"), as in the simulator.
+      const bool lossy = rk.role != plan::Role::kServer;
+      bool first_compute = true;
       for (const Task& t : rk.tasks) {
         const int v = offset[i] + t.id;
         if (t.kind == TaskKind::kCompute) {
@@ -718,6 +721,11 @@ struct Estimator::Impl {
             dur[v] = ComputeTime(t, e, plan->precision, cal, LayerNameOf(t.name));
           } else {
             dur[v] = RooflineTime(t, e, precision, cal);
+          }
+          if (lossy) {
+            dur[v] =
+                dur[v] * plan->compute_factor + (first_compute ? plan->iteration_overhead_s : 0);
+            first_compute = false;
           }
         } else if (t.kind == TaskKind::kSend && kind[v] == kSendAlone) {
           dur[v] = P2PDuration(rk.endpoint, plan->ranks[t.peer].endpoint, t.comm_bytes);

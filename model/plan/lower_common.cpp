@@ -2,6 +2,8 @@
 // the memory model and the Lower() entry point.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <map>
 #include <stdexcept>
 
 #include "model/plan/lower_common.h"
@@ -98,7 +100,29 @@ Json OptionsToJson(const StrategyOptions& o) {
     if (o.async) j["staleness"] = o.staleness;  // a bound only asynchronous servers have
     j["grad_precision"] = Name(o.grad_precision);
   }
+  // Recorded only when modelled, so plans without losses keep their bytes.
+  if (o.loaded_node_efficiency != 1) j["loaded_node_efficiency"] = o.loaded_node_efficiency;
+  if (o.compute_cv != 0) j["compute_cv"] = o.compute_cv;
+  if (o.iteration_overhead_s != 0) j["iteration_overhead_s"] = o.iteration_overhead_s;
   return j;
+}
+
+void ApplyLosses(Plan& p, const topo::Cluster& cluster, const StrategyOptions& o) {
+  int workers = 0;
+  bool node_shared = false;
+  std::map<int, int> per_node;  // node -> worker and stage ranks on its devices
+  for (const Rank& r : p.ranks) {
+    if (r.role == Role::kServer) continue;
+    ++workers;
+    const topo::Endpoint& e = cluster.endpoint(r.endpoint);
+    if (e.kind == topo::EndpointKind::kDevice && e.node >= 0 && ++per_node[e.node] >= 2)
+      node_shared = true;
+  }
+  double factor = 1;
+  if (node_shared) factor /= o.loaded_node_efficiency;
+  if (workers >= 2 && !p.async) factor *= 1 + o.compute_cv * std::sqrt(2 * std::log(workers));
+  p.compute_factor = factor;
+  p.iteration_overhead_s = workers >= 2 ? o.iteration_overhead_s : 0;
 }
 
 namespace detail {
@@ -438,6 +462,12 @@ int EmitBuckets(RankBuilder& b, const NetCosts& c, const std::vector<std::vector
 }  // namespace detail
 
 namespace {
+std::string Number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 void CheckOptions(const StrategyOptions& o) {
   if (o.optimizer != "sgd" && o.optimizer != "adam")
     throw InputError("--optimizer " + o.optimizer + ": not an optimizer (sgd, adam)" +
@@ -452,6 +482,14 @@ void CheckOptions(const StrategyOptions& o) {
   if (o.ps_aggregation == PsAggregation::kNode && o.strategy != "ps")
     throw InputError("--ps-aggregation node: only with --strategy ps (got --strategy " +
                      o.strategy + ")");
+  if (!(o.loaded_node_efficiency > 0 && o.loaded_node_efficiency <= 1))
+    throw InputError("--loaded-node-efficiency " + Number(o.loaded_node_efficiency) +
+                     ": must be above 0 and at most 1 (a fraction of one device's speed alone)");
+  if (!(o.compute_cv >= 0 && o.compute_cv <= 1))
+    throw InputError("--compute-cv " + Number(o.compute_cv) +
+                     ": must be between 0 and 1 (a coefficient of variation)");
+  if (!(o.iteration_overhead_s >= 0 && o.iteration_overhead_s <= 3600))
+    throw InputError("--iteration-overhead: must be between 0 s and 1 hour");
 }
 
 Plan LowerChecked(const detail::NetCosts& costs, const topo::Cluster& cluster,
@@ -480,6 +518,7 @@ Plan Lower(const graph::Network& net, const topo::Cluster& cluster,
   detail::NetCosts costs(net, o.precision);
   CheckOptions(o);
   Plan p = LowerChecked(costs, cluster, o);
+  ApplyLosses(p, cluster, o);
   Validate(p, "lowered plan");
   return p;
 }
@@ -514,6 +553,7 @@ const Plan& EstimateLowering::Lower(const StrategyOptions& options, std::vector<
     Validate(plan_, "lowered plan");
     same_as.clear();
   }
+  ApplyLosses(plan_, cluster_, o);
   return plan_;
 }
 }  // namespace detail

@@ -2,6 +2,7 @@
 #include "model/plan/plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -264,6 +265,9 @@ Json ToJson(const Plan& plan) {
   j["async"] = plan.async;
   j["staleness_bound"] = plan.staleness_bound;
   j["cluster_endpoints"] = plan.cluster_endpoints;
+  // Written only when a loss is modelled, so plans without one keep their bytes.
+  if (plan.compute_factor != 1) j["compute_factor"] = plan.compute_factor;
+  if (plan.iteration_overhead_s != 0) j["iteration_overhead_s"] = plan.iteration_overhead_s;
   Json groups = Json::array();
   for (const auto& g : plan.groups) groups.push_back(Json{{"ranks", g.ranks}});
   j["groups"] = std::move(groups);
@@ -301,7 +305,8 @@ Plan FromJson(const Json& j, const std::string& file) {
   }
   CheckDocumentKind(root.Raw(), root.File(), "plan");
   root.CheckKeys({"context", "global_batch", "precision", "optimizer", "async", "staleness_bound",
-                  "cluster_endpoints", "groups", "ranks"});
+                  "cluster_endpoints", "compute_factor", "iteration_overhead_s", "groups",
+                  "ranks"});
   Plan plan;
   JsonObject ctx = root.Object("context");
   ctx.CheckKeys({"tool", "kind", "version", "git_sha", "schema_version", "timestamp", "model",
@@ -332,6 +337,12 @@ Plan FromJson(const Json& j, const std::string& file) {
   plan.async = root.Bool("async", false);
   plan.staleness_bound = static_cast<int>(root.Int("staleness_bound", -1, -1, INT32_MAX));
   plan.cluster_endpoints = static_cast<int>(root.Int("cluster_endpoints", 0, 0, INT32_MAX));
+  plan.compute_factor = root.Number("compute_factor", 1);
+  if (!(plan.compute_factor >= 1 && std::isfinite(plan.compute_factor)))
+    throw root.Error("compute_factor", "must be a finite number of at least 1 (a slow-down)");
+  plan.iteration_overhead_s = root.Number("iteration_overhead_s", 0);
+  if (!(plan.iteration_overhead_s >= 0 && std::isfinite(plan.iteration_overhead_s)))
+    throw root.Error("iteration_overhead_s", "must be a finite number of seconds, 0 or more");
   if (root.Has("groups")) {
     auto groups = root.ObjectArray("groups");
     for (const auto& g : groups) {

@@ -181,6 +181,12 @@ struct Plan {
   bool async = false;              // asynchronous parameter server: workers do not wait
   int staleness_bound = -1;        // async: iterations a worker may run ahead (-1 = unbounded)
   int cluster_endpoints = 0;       // endpoints of the cluster it was lowered for (0 = unknown)
+  // Losses real clusters show beyond the roofline and the network (docs/simulator.md, "Losses"),
+  // which the estimator and the simulator both apply to worker and stage ranks, never to
+  // parameter servers: every compute task lasts `compute_factor` times its calibrated time, and
+  // each rank's first compute task of an iteration also carries `iteration_overhead_s`.
+  double compute_factor = 1;        // >= 1
+  double iteration_overhead_s = 0;  // seconds, >= 0
   std::vector<Rank> ranks;
   std::vector<Group> groups;
 

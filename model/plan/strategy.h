@@ -72,7 +72,25 @@ struct StrategyOptions {
   PsAggregation ps_aggregation = PsAggregation::kNone;
   bool async = false;
   int staleness = -1;  // async: iterations a worker may run ahead of the slowest (-1: no bound)
+
+  // Losses (docs/simulator.md, "Losses"); the defaults model none of them.
+  // (g) the speed of a device, as a fraction of its speed alone, while another device of its
+  // node computes too (in (0, 1]).
+  double loaded_node_efficiency = 1;
+  // (b) the coefficient of variation of a rank's compute time per iteration (>= 0): a
+  // synchronous step of N worker ranks waits for the expected slowest, sqrt(2 ln N) standard
+  // deviations above the mean.
+  double compute_cv = 0;
+  // (c) seconds of framework work per iteration of a run of two or more worker ranks (the data
+  // parallel wrapper's own step: negotiation, hooks, launch), >= 0.
+  double iteration_overhead_s = 0;
 };
+
+// The compute factor and overhead (Plan::compute_factor, Plan::iteration_overhead_s) the losses
+// of `o` give a lowered plan: with N worker and stage ranks on devices, the factor is
+// (1 / loaded_node_efficiency when a node holds two or more of them) x (1 + compute_cv x
+// sqrt(2 ln N) when N >= 2 and the plan is synchronous); the overhead applies when N >= 2.
+void ApplyLosses(Plan& p, const topo::Cluster& cluster, const StrategyOptions& o);
 
 Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const StrategyOptions& o);
 

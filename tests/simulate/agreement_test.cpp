@@ -76,6 +76,23 @@ TEST(AgreementTest, DataParallelRingOneBucketOnOneSwitch) {
   EXPECT_EQ(x.sim.collectives, "exact");
 }
 
+// Losses (docs/simulator.md, "Losses") reach both interpreters alike: with 8 ranks on one node,
+// efficiency 0.8 and compute CV 0.05, every worker kernel lasts 1.25 x (1 + 0.05 sqrt(2 ln 8)) =
+// 1.3774584 times as long and each iteration carries 2 ms more on every rank.
+TEST(AgreementTest, LossesSeenByEstimateAndSimulate) {
+  plan::StrategyOptions o = ResNet18("dp", 8);
+  o.bucket_bytes = 1e12;
+  const Pair base = Both("dgx2", o);
+  o.loaded_node_efficiency = 0.8;
+  o.compute_cv = 0.05;
+  o.iteration_overhead_s = 0.002;
+  const Pair x = Both("dgx2", o);
+  EXPECT_NEAR(x.plan.compute_factor, 1.3774584, 1e-7);
+  EXPECT_NEAR(x.est.compute_time_s, base.est.compute_time_s * 1.3774584 + 0.002, 1e-6);
+  EXPECT_NEAR(x.sim.compute_time_s, base.sim.compute_time_s * 1.3774584 + 0.002, 1e-6);
+  ExpectWithin2Percent(x);
+}
+
 TEST(AgreementTest, ModelParallelSequentialOnTwoDevices) {
   plan::StrategyOptions o = ResNet18("mp", 2);
   o.stages = 2;
