@@ -176,6 +176,32 @@ TEST(PlanCli, TableOutput) {
       << r.out;
 }
 
+// The losses (docs/simulator.md, "Losses") are stated in every text summary, with the compute
+// factor of 8 ranks on one node: (1 / 0.97) x (1 + 0.01 sqrt(2 ln 8)) = 1.05195; bad values are
+// refused naming the flag.
+TEST(PlanCli, LossesAreStatedAndChecked) {
+  if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
+  const std::string run = "estimate --model resnet50 --cluster dgx-a100 --gpus 8 ";
+  CliRun r = Convscale(run + "2>&1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\nlosses                   none modelled\n"), std::string::npos) << r.out;
+  r = Convscale(run +
+                "--loaded-node-efficiency 0.97 --compute-cv 0.01 --iteration-overhead 2.5ms 2>&1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\nlosses                   loaded-node efficiency 0.97, compute-time CV "
+                       "0.01, iteration overhead 0.0025 s (compute x1.0520)\n"),
+            std::string::npos)
+      << r.out;
+  r = Convscale(run + "--loaded-node-efficiency 0 2>&1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out,
+            "convscale: --loaded-node-efficiency 0: must be above 0 and at most 1 (a fraction of "
+            "one device's speed alone)\n");
+  r = Convscale(run + "--iteration-overhead 5 2>&1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out.rfind("convscale: --iteration-overhead 5: ", 0), 0u) << r.out;
+}
+
 // A measured one-device throughput above the roofline (tf_cnn_benchmarks: VGG-16 on a P100 at
 // 154 images/s; the direct-convolution roofline gives 107.6) is used as given, with a note.
 TEST(PlanCli, ThroughputAboveTheRooflineIsUsedWithANote) {
