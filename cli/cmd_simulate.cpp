@@ -221,7 +221,16 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
         const std::string profile =
             !a.plan.profile.empty() ? a.plan.profile : o.String("profile", "");
         if (!profile.empty()) {
-          built.profile = std::make_shared<cost::Profile>(cost::LoadProfile(profile));
+          try {
+            built.profile = std::make_shared<cost::Profile>(cost::LoadProfile(profile));
+          } catch (const InputError& e) {
+            if (!a.plan.profile.empty()) throw;
+            // The plan names the profile it was made with: the user never typed that name here,
+            // so the message points at the plan's key.
+            throw o.Error("profile", "the plan was made with the profile \"" + profile +
+                                         "\", which cannot be used (" + e.what() +
+                                         "); give --profile FILE to use another");
+          }
           so.lowering.calibration.profile = built.profile.get();
         }
       } else {

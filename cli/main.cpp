@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "model/util/context.h"
 #include "model/util/error.h"
+#include "model/util/json.h"
 #include "model/util/output.h"
 
 namespace convscale::cli {
@@ -246,6 +247,28 @@ void Emit(const std::string& path, const std::string& text) {
   }
 }
 
+// The first argument that is not UTF-8 text, as a message, or "". File and folder names reach
+// the JSON outputs (context blocks, report folders), and JSON holds UTF-8 text only, so such a
+// name is refused before any work, naming the flag it follows. The name is shown with U+FFFD
+// in place of each byte that is not UTF-8.
+std::string NonUtf8Argument(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const Json arg = std::string(argv[i]);
+    try {
+      arg.dump();
+      continue;
+    } catch (const Json::type_error&) {
+    }
+    const std::string shown = arg.dump(-1, ' ', false, Json::error_handler_t::replace);
+    const bool after_flag = i > 1 && argv[i - 1][0] == '-';
+    return (after_flag ? std::string(argv[i - 1]) + " " + shown
+                       : "argument " + std::to_string(i) + " " + shown) +
+           ": not UTF-8 text; names are written into JSON outputs, which hold UTF-8 only "
+           "(rename the file or folder)";
+  }
+  return "";
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"convscale: predict and measure how fast a CNN trains on a cluster, and why.",
                "convscale"};
@@ -280,6 +303,10 @@ int Main(int argc, char** argv) {
       return 0;
     };
   });
+  if (std::string m = NonUtf8Argument(argc, argv); !m.empty()) {
+    std::cerr << "convscale: " << m << "\n";
+    return 2;
+  }
   if (std::string m = UnknownCommand(app, argc, argv); !m.empty()) {
     std::cerr << m << "Run \"convscale --help\" for the list of commands.\n";
     return 2;

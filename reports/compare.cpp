@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "model/util/error.h"
+#include "reports/figures.h"
 
 namespace convscale::reports {
 namespace {
@@ -43,7 +44,14 @@ double Required(const Json& s, const std::string& file, const std::string& point
   if (!s[key].is_number())
     throw InputError(file, PointerJoin(pointer, key),
                      std::string("expected a number, found ") + JsonTypeName(s[key]));
-  return s[key].get<double>();
+  // Every figure compared (times, rates, bytes) is a size: a negative one was edited by hand.
+  return NonNegativeFigure(s, file, pointer, key);
+}
+
+// A sweep point's device count: a whole number from 1 to the most a cluster may have.
+int64_t Gpus(const Json& s, const std::string& file, const std::string& pointer) {
+  Required(s, file, pointer, "gpus");
+  return CountFigure(s, file, pointer, "gpus", 1, kMaxFigureDevices);
 }
 
 double Optional(const Json& s, const std::string& file, const std::string& pointer,
@@ -145,14 +153,14 @@ ComparisonReport BuildComparison(const Json& predicted, const std::string& predi
   for (size_t i = 0; i < mpts->size(); ++i) {
     const Json& m = (*mpts)[i];
     const std::string at = PointerJoin(mp, i);
-    const double g = Required(m, measured_file, at, "gpus");
-    measured_at[{Strategy(m), static_cast<int64_t>(g)}] = {
-        Required(m, measured_file, at, "throughput_samples_per_s"), at};
+    const int64_t g = Gpus(m, measured_file, at);
+    measured_at[{Strategy(m), g}] = {Required(m, measured_file, at, "throughput_samples_per_s"),
+                                     at};
   }
   for (size_t i = 0; i < ppts->size(); ++i) {
     const Json& p = (*ppts)[i];
     const std::string at = PointerJoin(pp, i);
-    const int64_t g = static_cast<int64_t>(Required(p, predicted_file, at, "gpus"));
+    const int64_t g = Gpus(p, predicted_file, at);
     auto it = measured_at.find({Strategy(p), g});
     if (it == measured_at.end()) continue;
     ComparisonRow row;

@@ -1,6 +1,7 @@
 // report.json: the context block, then one array per record kind. Keys carry their units
 // (_s, _bytes, _samples_per_s); ratios are fractions.
 #include "reports/analysis.h"
+#include "reports/figures.h"
 #include "reports/writer.h"
 
 #include "model/util/error.h"
@@ -193,6 +194,17 @@ double Number(const Json& o, const std::string& file, const std::string& ptr, co
                      std::string("expected a number, found ") + JsonTypeName(v));
   return v.get<double>();
 }
+// A figure that is a size (a time, a rate, bytes, parameters): never negative.
+double Size(const Json& o, const std::string& file, const std::string& ptr, const char* key) {
+  Number(o, file, ptr, key);
+  return NonNegativeFigure(o, file, ptr, key);
+}
+// A count (devices, samples): a whole number within [min, max].
+int64_t Count(const Json& o, const std::string& file, const std::string& ptr, const char* key,
+              int64_t min, int64_t max) {
+  Member(o, file, ptr, key);
+  return CountFigure(o, file, ptr, key, min, max);
+}
 bool Bool(const Json& o, const std::string& file, const std::string& ptr, const char* key) {
   const Json& v = Member(o, file, ptr, key);
   if (!v.is_boolean())
@@ -207,21 +219,21 @@ SweepPoint SweepPointFromJson(const Json& j, const std::string& file, const std:
   SweepPoint p;
   p.strategy = Str(j, file, pointer, "strategy");
   p.variant = Str(j, file, pointer, "variant");
-  p.gpus = static_cast<int>(Number(j, file, pointer, "gpus"));
+  p.gpus = static_cast<int>(Count(j, file, pointer, "gpus", 1, kMaxFigureDevices));
   p.label = Str(j, file, pointer, "label");
   p.predicted_by = Str(j, file, pointer, "predicted_by");
   p.fits = Bool(j, file, pointer, "fits");
   p.status = Str(j, file, pointer, "status");
   if (j.contains("reason")) p.reason = Str(j, file, pointer, "reason");
-  p.iteration_time_s = Number(j, file, pointer, "iteration_time_s");
-  p.throughput_samples_per_s = Number(j, file, pointer, "throughput_samples_per_s");
-  p.speedup = Number(j, file, pointer, "speedup");
-  p.scaling_efficiency = Number(j, file, pointer, "scaling_efficiency");
-  p.comm_time_s = Number(j, file, pointer, "comm_time_s");
-  p.exposed_comm_time_s = Number(j, file, pointer, "exposed_comm_time_s");
-  p.memory_peak_bytes = Number(j, file, pointer, "memory_peak_bytes");
+  p.iteration_time_s = Size(j, file, pointer, "iteration_time_s");
+  p.throughput_samples_per_s = Size(j, file, pointer, "throughput_samples_per_s");
+  p.speedup = Size(j, file, pointer, "speedup");
+  p.scaling_efficiency = Size(j, file, pointer, "scaling_efficiency");
+  p.comm_time_s = Size(j, file, pointer, "comm_time_s");
+  p.exposed_comm_time_s = Size(j, file, pointer, "exposed_comm_time_s");
+  p.memory_peak_bytes = Size(j, file, pointer, "memory_peak_bytes");
   if (j.contains("samples_per_dollar"))
-    p.samples_per_dollar = Number(j, file, pointer, "samples_per_dollar");
+    p.samples_per_dollar = Size(j, file, pointer, "samples_per_dollar");
   return p;
 }
 
@@ -231,21 +243,22 @@ SweepReport SweepFromJson(const Json& j, const std::string& file, const std::str
   f.model = Str(j, file, pointer, "model");
   f.cluster = Str(j, file, pointer, "cluster");
   f.device = Str(j, file, pointer, "device");
-  if (j.contains("gpus")) f.gpus = static_cast<int>(Number(j, file, pointer, "gpus"));
-  f.devices_per_node = static_cast<int>(Number(j, file, pointer, "devices_per_node"));
-  f.global_batch = static_cast<int64_t>(Number(j, file, pointer, "global_batch"));
-  f.per_device_batch = static_cast<int64_t>(Number(j, file, pointer, "per_device_batch"));
+  if (j.contains("gpus"))
+    f.gpus = static_cast<int>(Count(j, file, pointer, "gpus", 0, kMaxFigureDevices));
+  f.devices_per_node = static_cast<int>(Count(j, file, pointer, "devices_per_node", 1, 4096));
+  f.global_batch = Count(j, file, pointer, "global_batch", 1, int64_t{1} << 40);
+  f.per_device_batch = Count(j, file, pointer, "per_device_batch", 1, int64_t{1} << 40);
   // Absent from reports written before the precision was stated.
   if (j.contains("compute_precision"))
     f.compute_precision = Str(j, file, pointer, "compute_precision");
   if (j.contains("grad_precision")) f.grad_precision = Str(j, file, pointer, "grad_precision");
-  f.parameters = Number(j, file, pointer, "parameters");
-  f.fc_parameter_fraction = Number(j, file, pointer, "fc_parameter_fraction");
+  f.parameters = Size(j, file, pointer, "parameters");
+  f.fc_parameter_fraction = Size(j, file, pointer, "fc_parameter_fraction");
   f.network = Str(j, file, pointer, "network");
-  f.inter_node_bandwidth_Bps = Number(j, file, pointer, "inter_node_bandwidth_Bps");
-  f.single_device_throughput = Number(j, file, pointer, "single_device_throughput_samples_per_s");
+  f.inter_node_bandwidth_Bps = Size(j, file, pointer, "inter_node_bandwidth_Bps");
+  f.single_device_throughput = Size(j, file, pointer, "single_device_throughput_samples_per_s");
   if (j.contains("gpu_hour_price_usd"))
-    f.gpu_hour_price_usd = Number(j, file, pointer, "gpu_hour_price_usd");
+    f.gpu_hour_price_usd = Size(j, file, pointer, "gpu_hour_price_usd");
   r.threshold = Number(j, file, pointer, "knee_threshold");
   const Json& pts = Member(j, file, pointer, "points");
   const std::string at = PointerJoin(pointer, "points");
