@@ -21,6 +21,7 @@
 #include "execute/data.h"
 #include "execute/measured.h"
 #include "execute/runtime.h"
+#include "model/graph/model_json.h"
 #include "model/graph/zoo.h"
 #include "model/plan/plan.h"
 #include "model/util/context.h"
@@ -173,6 +174,16 @@ std::pair<double, double> Evaluate(exec::ComputeBackend& backend, const graph::N
   return {seen ? loss / double(seen) : 0, seen ? double(correct) / double(seen) : 0};
 }
 
+// The network a plan trains: the layer graph it carries (a model from a file), else the zoo model
+// it names.
+graph::Network NetworkOfPlan(const plan::Plan& p, const std::string& file) {
+  if (p.context.network.is_null()) return graph::LoadModel(p.context.model, p.global_batch);
+  const std::string where = file + ": /context/network";
+  graph::Network net = graph::ModelFromJson(p.context.network, where);
+  net.Infer(p.global_batch, where);
+  return net;
+}
+
 int RunExecute(const ExecuteArgs& a) {
   if (a.iterations < 1) throw InputError("--iterations must be at least 1");
   if (a.warmup < 0) throw InputError("--warmup must not be negative");
@@ -181,7 +192,7 @@ int RunExecute(const ExecuteArgs& a) {
                      DidYouMean(a.data, {"synthetic", "fashion-mnist"}));
   const plan::Plan plan = plan::LoadPlan(a.plan);
   plan::Validate(plan, a.plan);
-  graph::Network net = graph::LoadModel(plan.context.model, plan.global_batch);
+  graph::Network net = NetworkOfPlan(plan, a.plan);
   CheckPrecision(a.backend, plan.precision, a.plan + ": the plan's precision");
   auto backend = MakeBackend(a.backend);
   const auto choices = a.profile.empty() ? std::map<std::string, std::map<std::string, int>>{}

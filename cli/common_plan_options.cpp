@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "model/graph/model_json.h"
 #include "model/graph/zoo.h"
 #include "model/util/error.h"
 #include "model/util/units.h"
@@ -211,6 +212,8 @@ BuiltPlan BuildPlan(const PlanRequest& r) {
   if (r.model.find('/') != std::string::npos || r.model.find('.') != std::string::npos)
     b.options.model = b.network->name();
   b.plan = plan::Lower(*b.network, *b.cluster, b.options);
+  // A model from a file travels in the plan, so `execute` needs only the plan.
+  if (!graph::IsZooModel(r.model)) b.plan.context.network = graph::ModelToJson(*b.network);
   auto& opt = b.plan.context.options;
   opt["nodes"] = b.cluster->num_nodes();
   opt["allow_oversubscribe"] = r.allow_oversubscribe;

@@ -258,6 +258,7 @@ Json ToJson(const Plan& plan) {
   ctx["cluster"] = plan.context.cluster;
   ctx["strategy"] = plan.context.strategy;
   ctx["options"] = plan.context.options;
+  if (!plan.context.network.is_null()) ctx["network"] = plan.context.network;
   j["context"] = std::move(ctx);
   j["global_batch"] = plan.global_batch;
   j["precision"] = plan.precision;
@@ -310,12 +311,14 @@ Plan FromJson(const Json& j, const std::string& file) {
   Plan plan;
   JsonObject ctx = root.Object("context");
   ctx.CheckKeys({"tool", "kind", "version", "git_sha", "schema_version", "timestamp", "model",
-                 "cluster", "strategy", "options"});
+                 "cluster", "strategy", "options", "network"});
   plan.context.schema_version = static_cast<int>(ctx.Int("schema_version"));
-  if (plan.context.schema_version != kSchemaVersion)
+  if (plan.context.schema_version < kOldestSchemaVersion ||
+      plan.context.schema_version > kSchemaVersion)
     throw ctx.Error("schema_version", "plan schema version " +
                                           std::to_string(plan.context.schema_version) +
-                                          " is not supported (this convscale reads version " +
+                                          " is not supported (this convscale reads versions " +
+                                          std::to_string(kOldestSchemaVersion) + " to " +
                                           std::to_string(kSchemaVersion) + ")");
   plan.context.convscale_version = ctx.String("version", "");
   plan.context.git_sha = ctx.String("git_sha", "");
@@ -323,6 +326,12 @@ Plan FromJson(const Json& j, const std::string& file) {
   plan.context.cluster = ctx.String("cluster", "");
   plan.context.strategy = ctx.String("strategy", "");
   if (ctx.Has("options")) plan.context.options = ctx.Object("options").Raw();
+  if (ctx.Has("network")) {
+    if (plan.context.schema_version < 2)
+      throw ctx.Error("network", "appears in plan schema version 2; this plan says version " +
+                                     std::to_string(plan.context.schema_version));
+    plan.context.network = ctx.Object("network").Raw();
+  }
   plan.global_batch = root.Int("global_batch", 0, 0, INT64_MAX);
   plan.precision = root.String("precision", "fp32");
   try {

@@ -18,7 +18,9 @@
 
 namespace convscale::plan {
 
-inline constexpr int kSchemaVersion = 1;
+// The plan format's version. 2 added context.network; version 1 plans are still read.
+inline constexpr int kSchemaVersion = 2;
+inline constexpr int kOldestSchemaVersion = 1;
 
 // Bounds on one task's work and on a rank's memory figures (docs/limits.md). The simulator hands
 // SimGrid each message as a 64-bit byte count, and the summary adds the figures of every task of
@@ -168,6 +170,9 @@ struct Context {
   std::string cluster;
   std::string strategy;           // "dp", "mp", "ps", "hybrid"
   Json options = Json::object();  // every strategy option with its resolved value
+  // The layer graph (the model file format, docs/model-format.md) when the model is not a zoo
+  // name, so the plan can be executed without the file it was made from; null otherwise.
+  Json network;
   std::string convscale_version;
   std::string git_sha;
   int schema_version = kSchemaVersion;

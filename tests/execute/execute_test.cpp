@@ -536,6 +536,33 @@ TEST_F(EndToEnd, LostRankStopsTheJobNamingIt) {
   EXPECT_NE(r.output.find("rank 1"), std::string::npos) << r.output;
 }
 
+// A plan made from a model file carries the layer graph (context.network, plan schema version 2),
+// so it executes after the file is gone; a zoo model's plan names the model only.
+TEST_F(EndToEnd, PlanFromAModelFileRunsWithoutTheFile) {
+  const std::string model = (dir_ / "my_cnn.json").string();
+  ShellResult r = Shell(Bin() + " model export fashion_cnn -o " + model);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  // Renamed, so no zoo model of that name could stand in for the file.
+  r = Shell("sed -i 's/\"name\": \"fashion_cnn\"/\"name\": \"my_cnn\"/' " + model);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const std::string plan = (dir_ / "from_file.json").string();
+  r = Shell(Bin() + " plan --model " + model +
+            " --cluster cpu-minicluster --gpus 1 --global-batch 8 -o " + plan);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  std::ifstream in(plan);
+  const Json j = Json::parse(in);
+  EXPECT_EQ(j["context"]["schema_version"], 2);
+  EXPECT_EQ(j["context"]["network"]["format"], "convscale-model");
+  EXPECT_EQ(j["context"]["model"], "my_cnn");
+  EXPECT_EQ(j["context"]["network"]["name"], "my_cnn");
+  fs::remove(model);
+  r = Shell("OMP_NUM_THREADS=1 " + Guard(60) + Bin() + " execute --plan " + plan +
+            " --iterations 1 --warmup 0 -o " + (dir_ / "summary.json").string());
+  EXPECT_EQ(r.rc, 0) << r.output;
+  std::ifstream zoo_in(Plan("zoo", "--gpus 1 --global-batch 8"));
+  EXPECT_FALSE(Json::parse(zoo_in)["context"].contains("network"));
+}
+
 // `execute --profile` runs the kernels a profile measured; a profile from another backend is
 // refused before any rank starts, naming the file and both backends.
 TEST_F(EndToEnd, ProfileFromAnotherBackendIsRefused) {

@@ -55,10 +55,36 @@ TEST(PlanJson, Names) {
 
 TEST(PlanJson, SchemaVersion) {
   Json j = ToJson(TinyDp());
-  j["context"]["schema_version"] = 2;
+  EXPECT_EQ(j["context"]["schema_version"], 2);
+  j["context"]["schema_version"] = 3;
   EXPECT_EQ(Error(j),
-            "p.json: /context/schema_version: plan schema version 2 is not supported (this "
-            "convscale reads version 1)");
+            "p.json: /context/schema_version: plan schema version 3 is not supported (this "
+            "convscale reads versions 1 to 2)");
+  j["context"]["schema_version"] = 0;
+  EXPECT_EQ(Error(j),
+            "p.json: /context/schema_version: plan schema version 0 is not supported (this "
+            "convscale reads versions 1 to 2)");
+  // Version 1 (no network) is read as before.
+  j["context"]["schema_version"] = 1;
+  EXPECT_EQ(Error(j), "no error");
+  EXPECT_EQ(FromJson(j, "p.json").context.schema_version, 1);
+}
+
+// A plan carries the layer graph of a model that came from a file (context.network), and keeps
+// it through a round trip; a version 1 plan cannot have one.
+TEST(PlanJson, NetworkTravelsInTheContext) {
+  Plan p = TinyDp();
+  EXPECT_TRUE(p.context.network.is_null());
+  EXPECT_FALSE(ToJson(p)["context"].contains("network"));
+  p.context.network = Json{{"format", "convscale-model"}, {"version", 1}, {"name", "tiny"}};
+  const std::string once = ToJson(p).dump(2);
+  const Plan back = FromJson(ParseJson(once, "p.json"), "p.json");
+  EXPECT_EQ(back.context.network, p.context.network);
+  EXPECT_EQ(ToJson(back).dump(2), once);
+  Json j = ToJson(p);
+  j["context"]["schema_version"] = 1;
+  EXPECT_EQ(Error(j),
+            "p.json: /context/network: appears in plan schema version 2; this plan says version 1");
 }
 
 TEST(PlanJson, UnknownKeyIsRejected) {
