@@ -245,9 +245,10 @@ SweepReport SweepFromJson(const Json& j, const std::string& file, const std::str
   f.device = Str(j, file, pointer, "device");
   if (j.contains("gpus"))
     f.gpus = static_cast<int>(Count(j, file, pointer, "gpus", 0, kMaxFigureDevices));
-  f.devices_per_node = static_cast<int>(Count(j, file, pointer, "devices_per_node", 1, 4096));
-  f.global_batch = Count(j, file, pointer, "global_batch", 1, int64_t{1} << 40);
-  f.per_device_batch = Count(j, file, pointer, "per_device_batch", 1, int64_t{1} << 40);
+  // 0: not one value for the whole sweep (its points differ, e.g. in global batch).
+  f.devices_per_node = static_cast<int>(Count(j, file, pointer, "devices_per_node", 0, 4096));
+  f.global_batch = Count(j, file, pointer, "global_batch", 0, int64_t{1} << 40);
+  f.per_device_batch = Count(j, file, pointer, "per_device_batch", 0, int64_t{1} << 40);
   // Absent from reports written before the precision was stated.
   if (j.contains("compute_precision"))
     f.compute_precision = Str(j, file, pointer, "compute_precision");

@@ -114,7 +114,7 @@ TEST(JsonWriter, SweepsReadBackToTheSameBytes) {
     FAIL();
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(),
-                 "sweep.json: /sweeps/0/points/0/gpus: expected a number, found a string");
+                 "sweep.json: /sweeps/0/points/0/gpus: expected an integer, found a string");
   }
 }
 
