@@ -3,17 +3,19 @@
 // estimated in closed form and simulated with SimGrid (reports::Select with no pruning), and the
 // relative difference estimate / simulate - 1 of the iteration time is printed per candidate, with
 // per-case and overall medians and maxima, and whether the top 5 by estimate are the top 5 by
-// simulation in the same order.
+// simulation in the same order; and every simulated candidate against its plan's lower bound
+// (cost::LowerBound), which no simulation may beat.
 //   agreement_bench [--models a,b] [--clusters a,b] [--gpus 8,64] [--strategies dp,ps,mp,hybrid]
 //                   [--batch B] [--jobs J] [--rows]
-// Cases the cluster cannot hold (more devices than it can have) are skipped with its message. Output: Markdown
-// (bench/agreement-results.md keeps the runs).
+// Cases the cluster cannot hold (more devices than it can have) are skipped with its message.
+// Output: Markdown (bench/agreement-results.md keeps the runs).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -104,6 +106,11 @@ int main(int argc, char** argv) {
   };
   std::vector<double> all;
   int cases = 0, same_top5 = 0, failed = 0;
+  // Simulated candidates against their plans' lower bounds (cost::LowerBound): the smallest
+  // simulate / bound ratio seen, and how many simulations came out below their bound.
+  double tightest = std::numeric_limits<double>::infinity();
+  std::string tightest_label;
+  int below_bound = 0, bounded = 0;
   std::printf(
       "| model | cluster | GPUs | candidates | median abs diff | max abs diff (candidate) | "
       "> 10%% | top 5 same order | wall s |\n|---|---|---|---|---|---|---|---|---|\n");
@@ -146,6 +153,15 @@ int main(int argc, char** argv) {
         std::string worst_label;
         for (const reports::Candidate& c : r.candidates) {
           if (!c.error.empty() || !c.estimate_iteration_time_s || c.iteration_time_s <= 0) continue;
+          if (c.lower_bound_s && *c.lower_bound_s > 0) {
+            const double ratio = c.iteration_time_s / *c.lower_bound_s;
+            ++bounded;
+            below_bound += ratio < 1 - 1e-9 ? 1 : 0;
+            if (ratio < tightest) {
+              tightest = ratio;
+              tightest_label = model + " " + cluster + " " + std::to_string(g) + " " + c.label;
+            }
+          }
           const double d = *c.estimate_iteration_time_s / c.iteration_time_s - 1;
           diffs.push_back(std::fabs(d));
           both.push_back(&c);
@@ -179,6 +195,10 @@ int main(int argc, char** argv) {
       "\nOverall: %zu candidates in %d cases (%d failed); median |estimate / simulate - 1| "
       "%.2f%%, largest %.1f%%, %d above 10%%; top 5 in the same order in %d of %d cases.\n",
       all.size(), cases, failed, Median(all) * 100, max * 100, over, same_top5, cases);
+  std::printf(
+      "Lower bound: %d simulated candidates with a bound, %d simulated below it; smallest "
+      "simulate / bound %.4f (%s).\n",
+      bounded, below_bound, bounded ? tightest : 0.0, tightest_label.c_str());
   if (rows)
     std::printf(
         "\n| model | cluster | GPUs | candidate | estimate s | simulate s | diff |\n"

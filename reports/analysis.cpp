@@ -167,6 +167,7 @@ std::string Explain(const Facts& facts, const Candidate& c, const Candidate& bes
         ": stale gradients change convergence, so its samples/s overstate training progress "
         "against sync";
   }
+  if (!c.not_simulated.empty()) why += "; not simulated: " + c.not_simulated;
   if (is_best) return "fastest: " + why;
   if (c.throughput_samples_per_s <= 0) return why;
   const double ratio = best.throughput_samples_per_s / c.throughput_samples_per_s;

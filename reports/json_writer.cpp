@@ -49,6 +49,7 @@ Json CandidateJson(const Candidate& c, int rank, const Facts& f) {
   j["memory_peak_bytes"] = c.memory_peak_bytes;
   j["memory_capacity_bytes"] = c.memory_capacity_bytes;
   if (c.estimate_iteration_time_s) j["estimate_iteration_time_s"] = *c.estimate_iteration_time_s;
+  if (c.lower_bound_s) j["lower_bound_s"] = *c.lower_bound_s;
   if (f.gpu_hour_price_usd && c.error.empty())
     j["samples_per_dollar"] =
         SamplesPerDollar(c.throughput_samples_per_s, f.gpus, *f.gpu_hour_price_usd);

@@ -41,7 +41,9 @@ struct Candidate {
   std::string strategy;           // "dp", "ps", "mp", "hybrid"
   Json options = Json::object();  // the options that distinguish it, resolved
   std::string label;              // short human name ("dp ring fp16 25MB")
-  std::string predicted_by;       // "estimate", "simulate"
+  // "estimate", "simulate", or "bound" (not simulated, and its estimate was faster than its
+  // lower bound: the figures are the bound's, the fastest it can be)
+  std::string predicted_by;
   double iteration_time_s = 0;
   double compute_time_s = 0;       // compute on the critical path
   double exposed_comm_time_s = 0;  // communication not hidden behind compute
@@ -55,8 +57,13 @@ struct Candidate {
   double memory_capacity_bytes = 0;
   bool fits = true;
   std::optional<double> estimate_iteration_time_s;  // set when simulated: the estimate beside it
-  std::string reason;                               // why it wins or loses (Explain fills it)
-  std::string error;  // set when the strategy cannot run here; numbers are then meaningless
+  // Its plan's lower bound (cost::LowerBound), seconds: set when simulated (the simulated
+  // iteration is never shorter) or ruled out by it without simulating (`not_simulated` then says
+  // why it cannot rank first).
+  std::optional<double> lower_bound_s;
+  std::string not_simulated;
+  std::string reason;  // why it wins or loses (Explain fills it)
+  std::string error;   // set when the strategy cannot run here; numbers are then meaningless
 };
 
 // Strategy selection for one model on one cluster at one size. Candidates are ranked: those that

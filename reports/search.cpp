@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "model/cost/estimate.h"
@@ -313,7 +314,8 @@ Json CandidateFigures(const Candidate& c) {
               {"comm_bytes_total", c.comm_bytes_total},
               {"memory_peak_bytes", c.memory_peak_bytes},
               {"memory_capacity_bytes", c.memory_capacity_bytes},
-              {"fits", c.fits}};
+              {"fits", c.fits},
+              {"lower_bound_s", c.lower_bound_s.value_or(0)}};
 }
 
 void SetFigures(Candidate& c, const Json& j) {
@@ -330,6 +332,7 @@ void SetFigures(Candidate& c, const Json& j) {
   c.memory_peak_bytes = j.at("memory_peak_bytes").get<double>();
   c.memory_capacity_bytes = j.at("memory_capacity_bytes").get<double>();
   c.fits = j.at("fits").get<bool>();
+  c.lower_bound_s = j.at("lower_bound_s").get<double>();
 }
 
 // One candidate of a search: its options and the cluster they were estimated on.
@@ -386,6 +389,9 @@ struct SimulationJob {
   const Trial* trial = nullptr;
   double single_device_time_s = 0;
   Candidate* out = nullptr;
+  // Not simulated when the plan's lower bound (cost::LowerBound) exceeds this: it cannot beat the
+  // best candidate simulated before it, whose iteration time this is.
+  double prune_above_s = std::numeric_limits<double>::infinity();
 };
 
 void SimulateCandidates(const std::vector<SimulationJob>& jobs, const Evaluator& simulate,
@@ -395,8 +401,13 @@ void SimulateCandidates(const std::vector<SimulationJob>& jobs, const Evaluator&
         const SimulationJob& j = jobs[k];
         const topo::Cluster& c = *j.trial->cluster;
         const plan::Plan p = plan::Lower(*j.net, c, j.trial->options);
+        const cost::IterationBound b = cost::LowerBound(p, c);
+        if (b.seconds > j.prune_above_s)
+          return Json{{"lower_bound_s", b.seconds}, {"bound_by", b.Describe(p, c)}}.dump();
         const cost::Summary s = simulate(p, c, j.single_device_time_s);
-        return CandidateFigures(ToCandidate(j.trial->options, p, s, c)).dump();
+        Candidate sim = ToCandidate(j.trial->options, p, s, c);
+        sim.lower_bound_s = b.seconds;
+        return CandidateFigures(sim).dump();
       });
   for (size_t k = 0; k < jobs.size(); ++k) {
     Candidate& c = *jobs[k].out;
@@ -404,10 +415,85 @@ void SimulateCandidates(const std::vector<SimulationJob>& jobs, const Evaluator&
       c.error = "simulate: " + results[k].error;
       continue;
     }
+    const Json j = ParseJson(results[k].data, "simulated candidate");
+    if (j.contains("bound_by")) {
+      const double bound = j["lower_bound_s"].get<double>();
+      c.lower_bound_s = bound;
+      c.not_simulated = "it takes at least " + units::FormatTime(bound) + " (" +
+                        j["bound_by"].get<std::string>() +
+                        "), more than the best simulated candidate's " +
+                        units::FormatTime(jobs[k].prune_above_s);
+      // An estimate faster than the bound is known to be wrong (the estimator can miss what
+      // the bound counts, such as an asynchronous server applying every worker's push one after
+      // another): the row shows the bound, the fastest the candidate can be, and says so.
+      if (c.iteration_time_s > 0 && c.iteration_time_s < bound) {
+        const double slower = c.iteration_time_s / bound;
+        c.iteration_time_s = bound;
+        c.throughput_samples_per_s *= slower;
+        c.speedup *= slower;
+        c.scaling_efficiency *= slower;
+        c.predicted_by = "bound";
+      }
+      continue;
+    }
     const double estimate = c.iteration_time_s;
-    SetFigures(c, ParseJson(results[k].data, "simulated candidate"));
+    SetFigures(c, j);
     c.estimate_iteration_time_s = estimate;
   }
+}
+
+// The candidates of one search (one selection, or one what-if point) and what simulating them
+// needs.
+struct SearchGroup {
+  std::vector<Candidate>* candidates = nullptr;
+  const std::vector<Trial>* trials = nullptr;
+  const graph::Network* net = nullptr;
+  double single_device_time_s = 0;
+};
+
+// Parameter-server plans (thousands of concurrent flows: tens of CPU seconds per simulated
+// iteration at 64 devices) and those whose estimate cannot rule them out.
+bool CostlyOrUntrusted(const Candidate& c) {
+  return c.strategy == "ps" || UntrustedEstimate(c);
+}
+
+// Simulates the candidates of every group that ToSimulate keeps, in two rounds: first the ones
+// that are cheap to simulate and whose estimate is trusted, and the best estimated trusted one
+// however costly, then the rest, each ruled out without
+// simulating when its lower bound is slower than the best candidate of its group simulated in
+// the first round (it cannot rank first, however the simulation would come out). With pruning
+// off (a negative margin) every one is simulated.
+void SimulateSearch(const std::vector<SearchGroup>& groups, const SearchSpec& spec,
+                    const Evaluator& simulate) {
+  std::vector<std::vector<size_t>> keep(groups.size());
+  std::vector<SimulationJob> first, second;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const SearchGroup& sg = groups[g];
+    keep[g] = ToSimulate(*sg.candidates, spec.prune_margin, spec.simulate_top);
+    // The best estimated candidate whose estimate is trusted goes first even when it is costly
+    // (a what-if point of parameter servers alone has no cheap one to bound the rest with).
+    auto lead = std::find_if(keep[g].begin(), keep[g].end(),
+                             [&](size_t i) { return !UntrustedEstimate((*sg.candidates)[i]); });
+    for (auto it = keep[g].begin(); it != keep[g].end(); ++it) {
+      Candidate& c = (*sg.candidates)[*it];
+      if (!CostlyOrUntrusted(c) || it == lead || spec.prune_margin < 0)
+        first.push_back({sg.net, &(*sg.trials)[*it], sg.single_device_time_s, &c});
+    }
+  }
+  SimulateCandidates(first, simulate, spec.jobs);
+  if (spec.prune_margin < 0) return;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const SearchGroup& sg = groups[g];
+    double best = std::numeric_limits<double>::infinity();
+    for (const Candidate& c : *sg.candidates)
+      if (c.predicted_by == "simulate" && c.error.empty() && c.fits && c.iteration_time_s > 0)
+        best = std::min(best, c.iteration_time_s);
+    for (size_t i : keep[g])
+      if (CostlyOrUntrusted((*sg.candidates)[i]) && (*sg.candidates)[i].predicted_by != "simulate")
+        second.push_back(
+            {sg.net, &(*sg.trials)[i], sg.single_device_time_s, &(*sg.candidates)[i], best});
+  }
+  SimulateCandidates(second, simulate, spec.jobs);
 }
 
 }  // namespace
@@ -460,12 +546,8 @@ SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate) {
       }
     }
   }
-  if (simulate && spec.simulate_top != 0) {
-    std::vector<SimulationJob> jobs;
-    for (size_t i : ToSimulate(r.candidates, spec.prune_margin, spec.simulate_top))
-      jobs.push_back({&net, &trials[i], single, &r.candidates[i]});
-    SimulateCandidates(jobs, simulate, spec.jobs);
-  }
+  if (simulate && spec.simulate_top != 0)
+    SimulateSearch({{&r.candidates, &trials, &net, single}}, spec, simulate);
   Rank(r.candidates);
   ExplainAll(r.facts, r.candidates);
   return r;
@@ -640,12 +722,10 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
     }
   }
   if (simulate && spec.simulate_top != 0) {
-    std::vector<SimulationJob> jobs;
+    std::vector<SearchGroup> groups;
     for (PointState& ps : points)
-      for (size_t i : ToSimulate(ps.candidates, spec.prune_margin, spec.simulate_top))
-        jobs.push_back(
-            {ps.variant->net.get(), &ps.trials[i], ps.variant->single, &ps.candidates[i]});
-    SimulateCandidates(jobs, simulate, spec.jobs);
+      groups.push_back({&ps.candidates, &ps.trials, ps.variant->net.get(), ps.variant->single});
+    SimulateSearch(groups, spec, simulate);
   }
   for (PointState& ps : points) {
     SweepPoint& best = ps.point;

@@ -3,8 +3,11 @@
 // `convscale estimate` (same numbers, with what does not depend on the options kept between
 // candidates); then every candidate that fits, less those the estimate proves slower by more than
 // its measured disagreement, is re-evaluated with a slower evaluator passed in (the SimGrid
-// simulator, in child processes), which decides the ranking. The evaluator is passed in, so this
-// file does not depend on the simulator and tests can use a fake.
+// simulator, in child processes), which decides the ranking. Those that are costly to simulate
+// (parameter servers) or whose estimate cannot rule them out (asynchronous servers, tree and
+// halving-doubling all-reduce) are simulated after the others, only when their plan's lower bound
+// (cost::LowerBound) is not already slower than the best simulated candidate. The evaluator is
+// passed in, so this file does not depend on the simulator and tests can use a fake.
 //
 // Candidates at N devices (CandidateOptions):
 //   dp      all-reduce ring, tree, hierarchical, halving-doubling; gradients fp32 or fp16;
@@ -43,7 +46,7 @@ using Evaluator = std::function<cost::Summary(const plan::Plan&, const topo::Clu
 // The largest relative difference between the estimated and the simulated iteration time of one
 // candidate that the agreement benchmark measured (bench/agreement-results.md: -20.1% to +12.1%
 // at 8 devices, asynchronous parameter servers and tree and halving-doubling all-reduce aside,
-// which are never pruned), rounded up: the margin by which select and whatif trust an estimate
+// which are never pruned on their estimate, only on their lower bound), rounded up: the margin by which select and whatif trust an estimate
 // to rule a candidate out without simulating it.
 inline constexpr double kEstimateDisagreement = 0.25;
 

@@ -17,6 +17,7 @@
 #include "model/plan/lower_common.h"
 #include "model/util/context.h"
 #include "model/util/error.h"
+#include "model/util/units.h"
 
 namespace convscale::cost {
 
@@ -978,6 +979,85 @@ std::string ProfileAboveRooflineNote(const graph::Network& net, const topo::Clus
                 DeviceName(cluster).c_str(), static_cast<double>(batch) / bound,
                 static_cast<long long>(batch));
   return buf;
+}
+
+IterationBound LowerBound(const plan::Plan& plan, const topo::Cluster& cluster,
+                          const Calibration& cal) {
+  IterationBound b;
+  const int precision = PrecisionIndex(plan.precision);
+  for (size_t r = 0; r < plan.ranks.size(); ++r) {
+    const plan::Rank& rk = plan.ranks[r];
+    const topo::Endpoint& ep = cluster.endpoint(rk.endpoint);
+    // Losses as the interpreters apply them: to workers and stages, not to servers.
+    const bool lossy = rk.role != plan::Role::kServer;
+    double s = 0;
+    bool any = false;
+    for (const Task& t : rk.tasks) {
+      if (t.kind != TaskKind::kCompute) continue;
+      const double d = cal.profile ? ComputeTime(t, ep, plan.precision, cal, LayerNameOf(t.name))
+                                   : RooflineTime(t, ep, precision, cal);  // the same, unnamed
+      s += lossy ? d * plan.compute_factor : d;
+      any = true;
+    }
+    if (any && lossy) s += plan.iteration_overhead_s;
+    if (s > b.compute_s) {
+      b.compute_s = s;
+      b.rank = static_cast<int>(r);
+    }
+  }
+  // Bytes per link direction: slot 2 x link + 1 forward, 2 x link backward; a shared link (a
+  // bus) pools both directions in its even slot.
+  const auto& links = cluster.links();
+  std::vector<double> bytes(2 * links.size(), 0);
+  auto route = [&](int from, int to, double n) {
+    if (from == to || n <= 0) return;
+    for (const topo::Hop& h : cluster.route(from, to).hops)
+      bytes[h.link * 2 + (links[h.link].shared ? 0 : (h.forward ? 1 : 0))] += n;
+  };
+  std::vector<int> endpoints, node_of;
+  for (size_t r = 0; r < plan.ranks.size(); ++r) {
+    for (const Task& t : plan.ranks[r].tasks) {
+      if (t.kind == TaskKind::kSend) {
+        route(plan.ranks[r].endpoint, plan.ranks[t.peer].endpoint, t.comm_bytes);
+      } else if (t.kind == TaskKind::kCollective) {
+        // Each collective once: on its group's first member.
+        const auto& members = plan.groups[t.group].ranks;
+        if (members.size() < 2 || members.front() != static_cast<int>(r)) continue;
+        endpoints.clear();
+        node_of.clear();
+        for (int m : members) endpoints.push_back(plan.ranks[m].endpoint);
+        if (t.algorithm == Algorithm::kHierarchical)
+          for (int e : endpoints) node_of.push_back(cluster.endpoint(e).node);
+        for (const auto& [a, c, per_byte] :
+             PairBytes(t.collective, t.algorithm, static_cast<int>(endpoints.size()), node_of))
+          route(endpoints[a], endpoints[c], per_byte * t.comm_bytes);
+      }
+    }
+  }
+  for (size_t k = 0; k < bytes.size(); ++k) {
+    const double s = bytes[k] / links[k / 2].bandwidth_Bps;
+    if (bytes[k] > 0 && s > b.link_s) {
+      b.link_s = s;
+      b.link_bytes = bytes[k];
+      b.link = static_cast<int>(k / 2);
+      b.forward = k % 2 == 1;
+    }
+  }
+  b.seconds = std::max(b.compute_s, b.link_s);
+  return b;
+}
+
+std::string IterationBound::Describe(const plan::Plan& plan, const topo::Cluster& cluster) const {
+  if (link >= 0 && link_s >= compute_s) {
+    const topo::Link& l = cluster.links()[link];
+    const std::string dir = l.shared ? "" : forward ? " (up to down)" : " (down to up)";
+    return units::FormatBytes(link_bytes) + " through link " + l.name + dir + " at " +
+           units::FormatBandwidth(l.bandwidth_Bps);
+  }
+  if (rank >= 0)
+    return "compute of rank " + std::to_string(rank) + " (" +
+           cluster.endpoint(plan.ranks[rank].endpoint).name + ")";
+  return "nothing to do";
 }
 
 void CheckMemory(const plan::Plan& plan, const topo::Cluster& cluster) {

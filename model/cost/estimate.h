@@ -142,6 +142,27 @@ class StrategyEstimator {
   std::unique_ptr<Impl> impl_;
 };
 
+// A lower bound on the plan's iteration time under the cost model, whichever interpreter runs
+// it: no rank computes faster than its compute tasks one after another (each rank's compute
+// stream is serial), and no link direction moves an iteration's bytes faster than its bandwidth
+// (every send, every collective's schedule, summed over the link directions its routes cross; a
+// shared link pools both directions). Latency, dependencies and contention only add to it. Select
+// and whatif rule out, without simulating, a candidate whose bound is already slower than the
+// best simulated one.
+struct IterationBound {
+  double seconds = 0;    // max(compute_s, link_s)
+  double compute_s = 0;  // the busiest rank's compute
+  int rank = -1;
+  double link_s = 0;  // the busiest link direction's bytes / bandwidth
+  double link_bytes = 0;
+  int link = -1;  // index into Cluster::links()
+  bool forward = true;
+  // "compute of rank 3 (node0/gpu3)" or "link node2/nic0 (up): 448 MB at 25 GB/s".
+  std::string Describe(const plan::Plan& plan, const topo::Cluster& cluster) const;
+};
+IterationBound LowerBound(const plan::Plan& plan, const topo::Cluster& cluster,
+                          const Calibration& cal = {});
+
 // Seconds of one training iteration of the network on one device (endpoint 0) at `batch` samples:
 // the reference for speedup.
 double SingleDeviceTime(const graph::Network& net, const topo::Cluster& cluster,

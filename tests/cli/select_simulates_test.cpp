@@ -64,6 +64,25 @@ TEST(SelectSimulates, TutorialAnswerIsASimulatedCandidateThatSimulateReproduces)
   EXPECT_EQ(sim.at("iteration_time_s").get<double>(), best.at("iteration_time_s").get<double>());
   EXPECT_EQ(sim.at("throughput_samples_per_s").get<double>(),
             best.at("throughput_samples_per_s").get<double>());
+
+  // Every simulated candidate carries its plan's lower bound, and no simulation beats it; a
+  // candidate ruled out by its bound is slower than the best simulated one, and its row says so.
+  int bounded = 0;
+  for (const json& c : candidates) {
+    if (!c.contains("lower_bound_s")) continue;
+    const double bound = c.at("lower_bound_s").get<double>();
+    EXPECT_GT(bound, 0) << c.dump();
+    if (c.at("predicted_by") == "simulate") {
+      EXPECT_GE(c.at("iteration_time_s").get<double>(), bound) << c.dump();
+      continue;
+    }
+    ++bounded;
+    EXPECT_GT(bound, best.at("iteration_time_s").get<double>());
+    EXPECT_NE(c.at("reason").get<std::string>().find("; not simulated: it takes at least "),
+              std::string::npos)
+        << c.dump();
+  }
+  EXPECT_GE(bounded, 1) << "no candidate was ruled out by its lower bound";
 }
 
 }  // namespace

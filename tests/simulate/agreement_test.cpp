@@ -132,12 +132,18 @@ TEST(AgreementTest, ParameterServerNicIsTheBound) {
   EXPECT_DOUBLE_EQ(cl->route(0, cl->server(0)).bandwidth_Bps, 25e9);
   const double bound = busiest / 25e9;
   EXPECT_GT(bound, 0.032);
+  // The plan's lower bound finds that NIC: the largest server share, 64 times, one way.
+  const cost::IterationBound lb = cost::LowerBound(p, *cl);
+  EXPECT_NEAR(lb.link_bytes, busiest, 1e-9 * busiest);
+  EXPECT_NEAR(lb.seconds, bound, 1e-9 * bound);
+  EXPECT_EQ(cl->links()[lb.link].level, "nic");
   SimulateOptions so;
   so.warmup = 1;
   so.iterations = 2;
   const SimulationResult sim = Simulate(p, *cl, so);
   const cost::Summary est = cost::Estimate(p, *cl);
   EXPECT_GE(sim.iteration_time_s, bound);
+  EXPECT_GE(sim.iteration_time_s, lb.seconds);
   EXPECT_GE(est.iteration_time_s, bound);
   EXPECT_NEAR(est.iteration_time_s, sim.iteration_time_s, 0.10 * sim.iteration_time_s);
 }
