@@ -302,7 +302,8 @@ int RunExecute(const ExecuteArgs& a) {
     }
     comm->Barrier();
     record.memory_peak_bytes = backend->PeakMemoryBytes();
-    record.memory_tracked_bytes = backend->TrackedMemoryBytes();
+    record.memory_bytes = backend->MemoryBytes();
+    record.memory_process_bytes = backend->ProcessMemoryBytes();
     if (!a.dump_weights.empty())
       DumpWeights(a.dump_weights, rank, net, *backend, [&] {
         std::vector<int> all;
@@ -339,8 +340,13 @@ int RunExecute(const ExecuteArgs& a) {
             "%.6f s\n",
             summary["compute_time_s"].get<double>(), summary["comm_time_s"].get<double>(),
             summary["exposed_comm_time_s"].get<double>(), summary["bubble_time_s"].get<double>());
-        std::printf("peak memory     %s (max over ranks)\n",
-                    units::FormatBytes(summary["memory_peak_bytes"].get<double>()).c_str());
+        double predicted = 0;
+        for (const Json& r : summary["ranks"])
+          predicted = std::max(predicted, r["memory_predicted_bytes"].get<double>());
+        std::printf(
+            "peak memory     %s reserved by the backend (max over ranks); memory model %s\n",
+            units::FormatBytes(summary["memory_peak_bytes"].get<double>()).c_str(),
+            units::FormatBytes(predicted).c_str());
       }
     }
     comm->Barrier();

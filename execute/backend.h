@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "model/graph/network.h"
+#include "model/plan/memory_plan.h"
 #include "model/plan/plan.h"
 
 namespace convscale::exec {
@@ -82,15 +83,22 @@ struct BackendConfig {
   // `execute --profile` runs the kernels the profile measured. A layer not listed, or whose
   // choices do not apply (another shape, too much workspace), gets the backend's own choice.
   std::map<std::string, std::map<std::string, int>> choices;
+  // Where activations, their gradients and saved tensors live (model/plan/memory_plan.h): the
+  // backend reserves one arena of memory->arena_bytes and places each planned tensor at its
+  // offset. Null: every tensor gets a buffer of its own (`profile`, tests of single layers).
+  std::shared_ptr<const plan::MemoryPlan> memory;
 };
 
 // One rank's share of the network. Layer ids are vertex ids of graph::Network.
 //
-// Activations: for every micro-batch the backend keeps each owned layer's output (and what
-// backward needs) from Forward until BackwardData/BackwardWeight of that micro-batch are done.
-// A layer whose input comes from a layer this rank does not own reads it from the boundary
-// buffer Activation(producer, mb), which the runtime fills by a receive; symmetrically the
-// gradient of a non-owned producer's output is left in ActivationGrad(producer, mb) for a send.
+// Activations: a layer's output, its gradient and what only it keeps for backward live where the
+// memory plan (BackendConfig::memory) puts them, alive from their first writer to their last
+// reader in the rank's compute order and then reused; a backend reads and writes them only in the
+// tasks the plan names (model/plan/memory_plan.h). The first write of an output gradient in an
+// iteration overwrites; ActivationGrad zeroes one nobody wrote yet. A layer whose input comes from
+// a layer this rank does not own reads it from the boundary buffer Activation(producer, mb), which
+// the runtime fills by a receive; symmetrically the gradient of a non-owned producer's output is
+// left in ActivationGrad(producer, mb) for a send.
 //
 // Gradients accumulate over the micro-batches of an iteration (sum over samples divided by the
 // iteration's global batch, set with SetGradientScale) until Update consumes them and zeroes them.
@@ -166,8 +174,6 @@ class ComputeBackend {
   virtual void BeginTask(int /*task*/) {}
   virtual void EndTask(int /*task*/) {}
   virtual std::vector<DeviceTaskTime> TaskTimes(double /*host_now_s*/) { return {}; }
-  // Peak memory this rank used, bytes: device allocations tracked by the backend, and for the
-  // CPU backend the process's maximum resident set (getrusage), whichever is larger.
   // The choices the backend made for `layer` that decide its speed, by name (cuDNN: each
   // convolution direction's algorithm and math type); empty where it made none (oneDNN picks
   // one implementation per primitive itself). Recorded by `profile`, given back through
@@ -176,8 +182,18 @@ class ComputeBackend {
     (void)layer;
     return {};
   }
+  // Peak bytes this rank's backend reserved through its own allocator: parameters, gradients,
+  // optimizer state, the activation arena of the memory plan (and activations outside it),
+  // communication staging, workspace; the figure the memory model predicts. Not counted: memory
+  // the libraries reserve themselves (oneDNN's, MPI's, cuDNN's workspaces and handles).
   virtual int64_t PeakMemoryBytes() const = 0;
-  virtual int64_t TrackedMemoryBytes() const = 0;  // bytes the backend allocated itself
+  // The same bytes by the memory model's category ("weights", "gradients", "optimizer",
+  // "activations", "buffers", "workspace"), as held at the end of the run.
+  virtual std::map<std::string, int64_t> MemoryBytes() const = 0;
+  // Memory of the process or device beyond what the backend reserved, bytes: CPU, the process's
+  // maximum resident set (getrusage); CUDA, the growth of the device's used memory
+  // (cudaMemGetInfo) since Setup.
+  virtual int64_t ProcessMemoryBytes() const = 0;
 };
 
 // A set of ranks in collective order (ring order for ring algorithms), as plan::Group, plus the

@@ -36,7 +36,8 @@ Json ToJson(const RankRecord& r) {
   Json j = {{"rank", r.rank},
             {"host", r.host},
             {"memory_peak_bytes", r.memory_peak_bytes},
-            {"memory_tracked_bytes", r.memory_tracked_bytes}};
+            {"memory_bytes", r.memory_bytes},
+            {"memory_process_bytes", r.memory_process_bytes}};
   Json its = Json::array();
   for (const IterationResult& it : r.iterations) {
     Json tasks = Json::array();
@@ -57,7 +58,8 @@ RankRecord RankRecordFromJson(const Json& j) {
   r.rank = j.at("rank").get<int>();
   r.host = j.at("host").get<std::string>();
   r.memory_peak_bytes = j.at("memory_peak_bytes").get<int64_t>();
-  r.memory_tracked_bytes = j.at("memory_tracked_bytes").get<int64_t>();
+  r.memory_bytes = j.at("memory_bytes").get<std::map<std::string, int64_t>>();
+  r.memory_process_bytes = j.at("memory_process_bytes").get<int64_t>();
   for (const Json& it : j.at("iterations")) {
     IterationResult x;
     x.iteration = it.at("iteration").get<int>();
@@ -182,13 +184,30 @@ Json BuildMeasuredSummary(const plan::Plan& plan, const std::vector<RankRecord>&
     if (rp.role != plan::Role::kServer) devices.insert(rp.endpoint);
     cost::RankSummary& o = s.ranks[r];
     o.endpoint = ranks[r].host;
-    o.memory_peak_bytes = double(ranks[r].memory_peak_bytes);  // measured
+    // Measured: the allocator's peak and categories; the memory model's beside them.
+    o.memory_peak_bytes = double(ranks[r].memory_peak_bytes);
+    auto measured = [&](const char* k) {
+      auto it = ranks[r].memory_bytes.find(k);
+      return it == ranks[r].memory_bytes.end() ? 0.0 : double(it->second);
+    };
+    o.memory_weights_bytes = measured("weights");
+    o.memory_gradients_bytes = measured("gradients");
+    o.memory_optimizer_bytes = measured("optimizer");
+    o.memory_activations_bytes = measured("activations");
+    o.memory_buffers_bytes = measured("buffers");
+    o.memory_workspace_bytes = measured("workspace");
     o.extra = {{"stage", rp.stage},
                {"replica", rp.replica},
                {"host", ranks[r].host},
                {"phases", phases},
-               {"memory_tracked_bytes", ranks[r].memory_tracked_bytes},
-               {"memory_predicted_bytes", rp.memory_peak()}};
+               {"memory_process_bytes", ranks[r].memory_process_bytes},
+               {"memory_predicted_bytes", rp.memory_peak()},
+               {"memory_predicted", Json{{"weights_bytes", rp.memory_weights},
+                                         {"gradients_bytes", rp.memory_gradients},
+                                         {"optimizer_bytes", rp.memory_optimizer},
+                                         {"activations_bytes", rp.memory_activations},
+                                         {"buffers_bytes", rp.memory_buffers},
+                                         {"workspace_bytes", rp.memory_workspace}}}};
     mem_peak = std::max(mem_peak, ranks[r].memory_peak_bytes);
   }
   s.devices = int(devices.size());

@@ -3,6 +3,11 @@
 // per-iteration times (median and spread, nccl-tests style), per-phase times, each rank's
 // measured peak memory beside the plan's prediction, and the loss.
 //
+// Memory: a rank's memory_peak_bytes and memory breakdown are what its backend's allocator
+// reserved (ComputeBackend::PeakMemoryBytes, MemoryBytes), the quantity and the categories the
+// memory model predicts; the prediction sits beside them (memory_predicted_bytes,
+// memory_predicted) and so does the process's own figure (memory_process_bytes).
+//
 // Definitions (docs/executor.md):
 //  - iteration time of measured iteration i: the last task end over all ranks of iteration i minus
 //    that of iteration i-1 (steady state; warm-up iterations give the first reference), on the
@@ -14,6 +19,7 @@
 //    every party has posted it.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,9 +33,10 @@ namespace convscale::exec {
 struct RankRecord {
   int rank = 0;
   std::string host;
-  int64_t memory_peak_bytes = 0;
-  int64_t memory_tracked_bytes = 0;
-  std::vector<IterationResult> iterations;  // warm-up first
+  int64_t memory_peak_bytes = 0;                // ComputeBackend::PeakMemoryBytes
+  std::map<std::string, int64_t> memory_bytes;  // ComputeBackend::MemoryBytes
+  int64_t memory_process_bytes = 0;             // ComputeBackend::ProcessMemoryBytes
+  std::vector<IterationResult> iterations;      // warm-up first
 };
 Json ToJson(const RankRecord& r);
 RankRecord RankRecordFromJson(const Json& j);

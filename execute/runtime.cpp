@@ -14,6 +14,8 @@
 #include <set>
 #include <thread>
 
+#include "model/plan/lower_common.h"
+#include "model/plan/memory_plan.h"
 #include "model/util/error.h"
 
 namespace convscale::exec {
@@ -58,10 +60,6 @@ void SendQueues::Clear() {
 }
 
 namespace {
-
-bool IsGradientMessage(const plan::Task& t) {
-  return t.phase == Phase::kBackwardData || t.phase == Phase::kBackwardWeight;
-}
 
 // The buffers of several layers as one: the arena slice when they are adjacent, else empty.
 Buffer Contiguous(const std::vector<Buffer>& parts) {
@@ -138,26 +136,9 @@ struct Runtime::Impl {
         rp(p.ranks.at(size_t(c.rank()))),
         rank(c.rank()) {}
 
-  // The stage-boundary tensor a send/recv without layers carries: the task's layer and phase when
-  // set, else decoded from the tag the lowering gives crossing tensors (docs/plan-format.md:
-  // (m * layers + producer) * 2, +1 for the gradient). {-1, false} when it is neither (then the
-  // message is a payload of comm_bytes).
-  struct Boundary {
-    int layer = -1;
-    bool grad = false;
-  };
-  Boundary BoundaryOf(const plan::Task& t) const {
-    Boundary b;
-    if (t.layer >= 0) {
-      b = {t.layer, IsGradientMessage(t)};
-    } else if (t.tag >= 0) {
-      const int64_t L = int64_t(net.size()), q = t.tag / 2;
-      if (q / L == t.micro_batch) b = {int(q % L), t.tag % 2 == 1};
-    }
-    if (b.layer <= 0 || b.layer >= int(net.size())) return {};
-    const double expect = double(net.layer(b.layer).out.elements()) * 4.0;
-    if (t.comm_bytes > 0 && std::fabs(t.comm_bytes - expect * double(micro_batch)) > 0.5) return {};
-    return b;
+  // The stage-boundary tensor a send/recv without layers carries (plan::BoundaryOf).
+  plan::Boundary BoundaryOf(const plan::Task& t) const {
+    return plan::BoundaryOf(t, net, micro_batch, plan::detail::ActivationBytes(plan.precision));
   }
   int64_t micro_batch = 1;
 
@@ -291,7 +272,7 @@ struct Runtime::Impl {
             PrepareLayerBuffers(copy, params, DataType::kF32);
           }
         } else {
-          const Boundary b = BoundaryOf(t);
+          const plan::Boundary b = BoundaryOf(t);
           if (b.layer < 0) {
             CommBuffers cb;
             cb.staging = backend.Allocate(std::max<size_t>(1, size_t(t.comm_bytes)));
@@ -313,7 +294,7 @@ struct Runtime::Impl {
   Buffer MessageBuffer(const plan::Task& t) {
     auto it = buffers.find(t.id);
     if (it != buffers.end()) return Wire(it->second);
-    const Boundary b = BoundaryOf(t);
+    const plan::Boundary b = BoundaryOf(t);
     if (b.grad) return backend.ActivationGrad(b.layer, t.micro_batch);
     return backend.Activation(b.layer, t.micro_batch);
   }
@@ -485,7 +466,7 @@ struct Runtime::Impl {
               if (!LayersOf(t).empty() && rp.role != Role::kServer) {
                 Unpack(bit->second);
               } else if (LayersOf(t).empty()) {
-                const Boundary b = BoundaryOf(t);
+                const plan::Boundary b = BoundaryOf(t);
                 if (b.grad)
                   backend.Accumulate(backend.ActivationGrad(b.layer, t.micro_batch),
                                      bit->second.staging, DataType::kF32);
@@ -635,6 +616,8 @@ Runtime::Runtime(const plan::Plan& plan, const graph::Network& net, ComputeBacke
   cfg.seed = seed;
   cfg.choices = options.choices;
   cfg.threads = options.threads;
+  cfg.memory = std::make_shared<const plan::MemoryPlan>(plan::PlanRankMemory(
+      net, m.rp, micro_batch_, plan::detail::ActivationBytes(plan.precision), true));
   backend.Setup(net, {param_layers.begin(), param_layers.end()}, cfg);
   m.Prepare();
 }

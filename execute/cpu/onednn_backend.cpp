@@ -12,6 +12,7 @@
 #include <map>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #ifdef CONVSCALE_HAVE_OPENMP
@@ -19,6 +20,7 @@
 #endif
 
 #include "execute/elements.h"
+#include "model/plan/memory_plan.h"
 #include "model/util/error.h"
 
 namespace convscale::exec::cpu {
@@ -45,12 +47,17 @@ float Uniform01(uint64_t x) {
   return float((SplitMix(x) >> 40) * (1.0 / 16777216.0));
 }
 
-// Tracks bytes the backend allocated, for TrackedMemoryBytes / PeakMemoryBytes.
+// Bytes the backend reserved, per category (the memory model's, docs/plan-format.md), for
+// PeakMemoryBytes and MemoryBytes. The category of an allocation is the tracker's `category`
+// when it is made.
 struct Tracker {
   int64_t now = 0, peak = 0;
+  std::map<std::string, int64_t> by_category;
+  std::string category = "workspace";
   void Add(int64_t b) {
     now += b;
     peak = std::max(peak, now);
+    by_category[category] += b;
   }
 };
 
@@ -61,13 +68,17 @@ struct FloatBuf {
     t.Add(int64_t(n) * 4 - int64_t(v.size()) * 4);
     v.assign(n, 0.f);
   }
+  void Resize(size_t n, Tracker& t, const char* category) {
+    const std::string was = t.category;
+    t.category = category;
+    Resize(n, t);
+    t.category = was;
+  }
   float* data() { return v.data(); }
   size_t size() const { return v.size(); }
 };
 
 struct PerMb {
-  FloatBuf out, dout;
-  FloatBuf aux;        // pooling workspace (bytes as floats), dropout mask, loss probabilities
   FloatBuf mean, var;  // batch norm statistics
   FloatBuf dparams;    // batch norm: gradient of scale/shift kept from BackwardData
   std::vector<int32_t> labels;
@@ -141,16 +152,24 @@ class OneDnnBackend final : public ComputeBackend {
       states_[v].param_count = w + b;
       total += w + b;
     }
-    params_.Resize(total, tracker_);
-    grads_.Resize(total, tracker_);
-    if (cfg_.optimizer.kind == "adam") {
-      opt1_.Resize(total, tracker_);
-      opt2_.Resize(total, tracker_);
-    } else if (cfg_.optimizer.kind == "sgd") {
-      opt1_.Resize(total, tracker_);
-    } else {
+    params_.Resize(total, tracker_, "weights");
+    grads_.Resize(total, tracker_, "gradients");
+    // Optimizer state is reserved by the first Update: a parameter-server worker, whose servers
+    // step, holds none.
+    if (cfg_.optimizer.kind != "adam" && cfg_.optimizer.kind != "sgd")
       throw InputError("optimizer \"" + cfg_.optimizer.kind + "\" is not one of sgd, adam");
+    param_total_ = total;
+    // Activations, their gradients and saved tensors: one arena laid out by the memory plan.
+    plan_ = config.memory;
+    owner_.resize(net.size());
+    for (size_t v = 0; v < net.size(); ++v) {
+      int o = int(v);
+      while (net.layer(o).type == LayerType::kFlatten && !net.layer(o).inputs.empty())
+        o = net.layer(o).inputs[0];
+      owner_[v] = o;
     }
+    dout_fresh_.assign(net.size(), std::vector<char>(size_t(std::max(1, config.micro_batches)), 1));
+    if (plan_) arena_.Resize(size_t(plan_->arena_bytes + 3) / 4, tracker_, "activations");
     steps_.assign(net.size(), 0);
     for (int v : sorted) InitParams(states_[v]);
   }
@@ -159,29 +178,27 @@ class OneDnnBackend final : public ComputeBackend {
     if (samples != n_)
       throw RuntimeError("micro-batch " + std::to_string(mb) + " has " + std::to_string(samples) +
                          " samples; the backend was set up for " + std::to_string(n_));
-    PerMb& m = Mb(0, mb);
-    m.out.Resize(size_t(n_ * net_->input_shape().elements()), tracker_);
-    if (images) std::memcpy(m.out.data(), images, m.out.size() * 4);
+    if (images) std::memcpy(Out(0, mb), images, OutCount(states_[0]) * 4);
     if (labels) {
       labels_.resize(std::max<size_t>(labels_.size(), size_t(mb + 1)));
       labels_[mb].assign(labels, labels + samples);
     }
   }
-  void SetGradientScale(double scale) override { scale_ = scale; }
+  void SetGradientScale(double scale) override {
+    scale_ = scale;
+  }
 
   void Forward(int layer, int mb) override {
     LayerState& s = State(layer);
     PerMb& m = Mb(layer, mb);
-    m.out.Resize(OutCount(s), tracker_);
-    m.dout.Resize(OutCount(s), tracker_);
-    std::fill(m.dout.v.begin(), m.dout.v.end(), 0.f);
-    for (int in : s.layer->inputs) {
-      PerMb& p = Mb(in, mb);
-      p.dout.Resize(OutCount(states_[in]), tracker_);
-      if (!owned_forward_.count(in)) std::fill(p.dout.v.begin(), p.dout.v.end(), 0.f);
-      if (p.out.size() != OutCount(states_[in])) p.out.Resize(OutCount(states_[in]), tracker_);
-    }
+    // This micro-batch's output gradient starts over: its first writer overwrites (AddToInput).
+    // The same for a producer this rank does not compute (a stage boundary).
+    Fresh(layer, mb) = 1;
+    for (int in : s.layer->inputs)
+      if (!owned_forward_.count(in)) Fresh(in, mb) = 1;
     owned_forward_.insert(layer);
+    float* y = Out(layer, mb);
+    const size_t out_count = OutCount(s);
     Build(s);
     const graph::Layer& L = *s.layer;
     switch (L.type) {
@@ -191,7 +208,7 @@ class OneDnnBackend final : public ComputeBackend {
       case LayerType::kLinear: {
         unordered_args a = {{DNNL_ARG_SRC, Mem(s.src_md, In(s, mb, 0))},
                             {DNNL_ARG_WEIGHTS, Mem(s.wei_md, Param(s))},
-                            {DNNL_ARG_DST, Mem(s.dst_md, m.out.data())}};
+                            {DNNL_ARG_DST, Mem(s.dst_md, y)}};
         if (L.p.bias) a[DNNL_ARG_BIAS] = Mem(s.bias_md, Param(s) + s.weight_count);
         Run(s.fwd, a);
         break;
@@ -203,7 +220,7 @@ class OneDnnBackend final : public ComputeBackend {
         dnnl::memory::desc cmd({c}, dt::f32, tag::a);
         dnnl::memory::desc ssmd({2, c}, dt::f32, tag::nc);
         Run(s.fwd, {{DNNL_ARG_SRC, Mem(s.src_md, In(s, mb, 0))},
-                    {DNNL_ARG_DST, Mem(s.dst_md, m.out.data())},
+                    {DNNL_ARG_DST, Mem(s.dst_md, y)},
                     {DNNL_ARG_SCALE_SHIFT, Mem(ssmd, Param(s))},
                     {DNNL_ARG_MEAN, Mem(cmd, m.mean.data())},
                     {DNNL_ARG_VARIANCE, Mem(cmd, m.var.data())}});
@@ -213,34 +230,30 @@ class OneDnnBackend final : public ComputeBackend {
       case LayerType::kReLU6:
       case LayerType::kSigmoid:
       case LayerType::kTanh:
-        Run(s.fwd, {{DNNL_ARG_SRC, Mem(s.src_md, In(s, mb, 0))},
-                    {DNNL_ARG_DST, Mem(s.dst_md, m.out.data())}});
+        Run(s.fwd, {{DNNL_ARG_SRC, Mem(s.src_md, In(s, mb, 0))}, {DNNL_ARG_DST, Mem(s.dst_md, y)}});
         break;
       case LayerType::kMaxPool:
       case LayerType::kAvgPool:
       case LayerType::kAdaptiveAvgPool: {
         unordered_args a = {{DNNL_ARG_SRC, Mem(s.src_md, In(s, mb, 0))},
-                            {DNNL_ARG_DST, Mem(s.dst_md, m.out.data())}};
-        if (s.ws_bytes) {
-          m.aux.Resize((s.ws_bytes + 3) / 4, tracker_);
-          a[DNNL_ARG_WORKSPACE] = Mem(s.ws_md, m.aux.data());
-        }
+                            {DNNL_ARG_DST, Mem(s.dst_md, y)}};
+        if (s.ws_bytes) a[DNNL_ARG_WORKSPACE] = Mem(s.ws_md, Saved(layer, mb, s.ws_bytes));
         Run(s.fwd, a);
         break;
       }
       case LayerType::kFlatten:
-        std::memcpy(m.out.data(), In(s, mb, 0), m.out.size() * 4);
+        if (y != In(s, mb, 0)) std::memcpy(y, In(s, mb, 0), out_count * 4);  // a view: no copy
         break;
       case LayerType::kDropout: {
         const float p = float(L.p.p), keep = 1.f - p;
-        m.aux.Resize(m.out.size(), tracker_);
+        // The mask: one byte per element (kept or dropped); kept elements scale by 1 / keep.
+        uint8_t* mask = static_cast<uint8_t*>(Saved(layer, mb, out_count));
         const uint64_t base =
             SplitMix(cfg_.seed ^ HashName(L.name) ^ uint64_t(s.call_counter++) * 0x100000001ULL);
         const float* x = In(s, mb, 0);
-        for (size_t i = 0; i < m.out.size(); ++i) {
-          const float mask = Uniform01(base + i) < p ? 0.f : 1.f / keep;
-          m.aux.v[i] = mask;
-          m.out.v[i] = x[i] * mask;
+        for (size_t i = 0; i < out_count; ++i) {
+          mask[i] = Uniform01(base + i) < p ? 0 : 1;
+          y[i] = mask[i] ? x[i] / keep : 0.f;
         }
         break;
       }
@@ -251,22 +264,21 @@ class OneDnnBackend final : public ComputeBackend {
           const int64_t ck = L.in_shapes[k].c;
           const float* x = In(s, mb, int(k));
           for (int64_t n = 0; n < n_; ++n)
-            std::memcpy(m.out.data() + (n * L.out.c + off) * hw, x + n * ck * hw,
-                        size_t(ck * hw) * 4);
+            std::memcpy(y + (n * L.out.c + off) * hw, x + n * ck * hw, size_t(ck * hw) * 4);
           off += ck;
         }
         break;
       }
       case LayerType::kAdd: {
-        std::memcpy(m.out.data(), In(s, mb, 0), m.out.size() * 4);
+        std::memcpy(y, In(s, mb, 0), out_count * 4);
         for (size_t k = 1; k < L.inputs.size(); ++k) {
           const float* x = In(s, mb, int(k));
-          for (size_t i = 0; i < m.out.size(); ++i) m.out.v[i] += x[i];
+          for (size_t i = 0; i < out_count; ++i) y[i] += x[i];
         }
         break;
       }
       case LayerType::kSoftmax:
-        SoftmaxRows(In(s, mb, 0), m.out.data(), s);
+        SoftmaxRows(In(s, mb, 0), y, s);
         break;
       case LayerType::kLoss:
         LossForward(s, mb);
@@ -278,6 +290,8 @@ class OneDnnBackend final : public ComputeBackend {
     LayerState& s = State(layer);
     PerMb& m = Mb(layer, mb);
     const graph::Layer& L = *s.layer;
+    float* dy = L.type == LayerType::kLoss ? nullptr : Dout(layer, mb);
+    const size_t out_count = OutCount(s);
     auto wants = [&](int k) {
       const int in = L.inputs[size_t(k)];
       return in != 0 && net_->layer(in).type != LayerType::kInput;
@@ -289,7 +303,7 @@ class OneDnnBackend final : public ComputeBackend {
       case LayerType::kLinear: {
         if (!wants(0)) break;
         std::vector<float>& tmp = Scratch(InCount(s, 0));
-        Run(s.bwd_data, {{DNNL_ARG_DIFF_DST, Mem(s.dst_md, m.dout.data())},
+        Run(s.bwd_data, {{DNNL_ARG_DIFF_DST, Mem(s.dst_md, dy)},
                          {DNNL_ARG_WEIGHTS, Mem(s.wei_md, Param(s))},
                          {DNNL_ARG_DIFF_SRC, Mem(s.src_md, tmp.data())}});
         AddToInput(s, mb, 0, tmp.data());
@@ -304,7 +318,7 @@ class OneDnnBackend final : public ComputeBackend {
         Run(s.bwd_data, {{DNNL_ARG_SRC, Mem(s.src_md, In(s, mb, 0))},
                          {DNNL_ARG_MEAN, Mem(cmd, m.mean.data())},
                          {DNNL_ARG_VARIANCE, Mem(cmd, m.var.data())},
-                         {DNNL_ARG_DIFF_DST, Mem(s.dst_md, m.dout.data())},
+                         {DNNL_ARG_DIFF_DST, Mem(s.dst_md, dy)},
                          {DNNL_ARG_SCALE_SHIFT, Mem(ssmd, Param(s))},
                          {DNNL_ARG_DIFF_SRC, Mem(s.src_md, tmp.data())},
                          {DNNL_ARG_DIFF_SCALE_SHIFT, Mem(ssmd, m.dparams.data())}});
@@ -317,8 +331,8 @@ class OneDnnBackend final : public ComputeBackend {
       case LayerType::kTanh: {
         if (!wants(0)) break;
         std::vector<float>& tmp = Scratch(InCount(s, 0));
-        Run(s.bwd_data, {{DNNL_ARG_SRC, Mem(s.src_md, In(s, mb, 0))},
-                         {DNNL_ARG_DIFF_DST, Mem(s.dst_md, m.dout.data())},
+        Run(s.bwd_data, {{DNNL_ARG_DST, Mem(s.dst_md, Out(layer, mb))},
+                         {DNNL_ARG_DIFF_DST, Mem(s.dst_md, dy)},
                          {DNNL_ARG_DIFF_SRC, Mem(s.src_md, tmp.data())}});
         AddToInput(s, mb, 0, tmp.data());
         break;
@@ -328,20 +342,22 @@ class OneDnnBackend final : public ComputeBackend {
       case LayerType::kAdaptiveAvgPool: {
         if (!wants(0)) break;
         std::vector<float>& tmp = Scratch(InCount(s, 0));
-        unordered_args a = {{DNNL_ARG_DIFF_DST, Mem(s.dst_md, m.dout.data())},
+        unordered_args a = {{DNNL_ARG_DIFF_DST, Mem(s.dst_md, dy)},
                             {DNNL_ARG_DIFF_SRC, Mem(s.src_md, tmp.data())}};
-        if (s.ws_bytes) a[DNNL_ARG_WORKSPACE] = Mem(s.ws_md, m.aux.data());
+        if (s.ws_bytes) a[DNNL_ARG_WORKSPACE] = Mem(s.ws_md, Saved(layer, mb, s.ws_bytes));
         Run(s.bwd_data, a);
         AddToInput(s, mb, 0, tmp.data());
         break;
       }
       case LayerType::kFlatten:
-        if (wants(0)) AddToInput(s, mb, 0, m.dout.data());
+        if (wants(0)) AddToInput(s, mb, 0, dy);
         break;
       case LayerType::kDropout: {
         if (!wants(0)) break;
-        std::vector<float>& tmp = Scratch(m.out.size());
-        for (size_t i = 0; i < tmp.size(); ++i) tmp[i] = m.dout.v[i] * m.aux.v[i];
+        std::vector<float>& tmp = Scratch(out_count);
+        const uint8_t* mask = static_cast<const uint8_t*>(Saved(layer, mb, out_count));
+        const float keep = 1.f - float(L.p.p);
+        for (size_t i = 0; i < tmp.size(); ++i) tmp[i] = mask[i] ? dy[i] / keep : 0.f;
         AddToInput(s, mb, 0, tmp.data());
         break;
       }
@@ -353,7 +369,7 @@ class OneDnnBackend final : public ComputeBackend {
           if (wants(int(k))) {
             std::vector<float>& tmp = Scratch(size_t(n_ * ck * hw));
             for (int64_t n = 0; n < n_; ++n)
-              std::memcpy(tmp.data() + n * ck * hw, m.dout.data() + (n * L.out.c + off) * hw,
+              std::memcpy(tmp.data() + n * ck * hw, dy + (n * L.out.c + off) * hw,
                           size_t(ck * hw) * 4);
             AddToInput(s, mb, int(k), tmp.data());
           }
@@ -363,22 +379,23 @@ class OneDnnBackend final : public ComputeBackend {
       }
       case LayerType::kAdd:
         for (size_t k = 0; k < L.inputs.size(); ++k)
-          if (wants(int(k))) AddToInput(s, mb, int(k), m.dout.data());
+          if (wants(int(k))) AddToInput(s, mb, int(k), dy);
         break;
       case LayerType::kSoftmax: {
         if (!wants(0)) break;
-        std::vector<float>& tmp = Scratch(m.out.size());
+        std::vector<float>& tmp = Scratch(out_count);
+        const float* y = Out(layer, mb);
         const int64_t c = L.out.c, hw = L.out.h * L.out.w;
         for (int64_t n = 0; n < n_; ++n)
           for (int64_t p = 0; p < hw; ++p) {
             double dot = 0;
             for (int64_t k = 0; k < c; ++k) {
               const size_t i = size_t((n * c + k) * hw + p);
-              dot += double(m.dout.v[i]) * m.out.v[i];
+              dot += double(dy[i]) * y[i];
             }
             for (int64_t k = 0; k < c; ++k) {
               const size_t i = size_t((n * c + k) * hw + p);
-              tmp[i] = float(m.out.v[i] * (m.dout.v[i] - dot));
+              tmp[i] = float(y[i] * (dy[i] - dot));
             }
           }
         AddToInput(s, mb, 0, tmp.data());
@@ -389,10 +406,11 @@ class OneDnnBackend final : public ComputeBackend {
         const int64_t k = L.in_shapes[0].elements();
         std::vector<float>& tmp = Scratch(size_t(n_ * k));
         const std::vector<int32_t>& lab = Labels(mb);
+        const float* prob = static_cast<const float*>(Saved(layer, mb, size_t(n_ * k) * 4));
         for (int64_t n = 0; n < n_; ++n)
           for (int64_t j = 0; j < k; ++j) {
             const size_t i = size_t(n * k + j);
-            tmp[i] = float((m.aux.v[i] - (j == lab[size_t(n)] ? 1.0 : 0.0)) * scale_);
+            tmp[i] = float((prob[i] - (j == lab[size_t(n)] ? 1.0 : 0.0)) * scale_);
           }
         AddToInput(s, mb, 0, tmp.data());
         break;
@@ -404,6 +422,7 @@ class OneDnnBackend final : public ComputeBackend {
     LayerState& s = State(layer);
     if (!s.param_count) return;
     PerMb& m = Mb(layer, mb);
+    float* dy = Dout(layer, mb);
     float* g = grads_.data() + s.param_offset;
     const graph::Layer& L = *s.layer;
     if (L.type == LayerType::kBatchNorm) {
@@ -412,7 +431,7 @@ class OneDnnBackend final : public ComputeBackend {
     }
     std::vector<float>& tmp = Scratch(s.param_count);
     unordered_args a = {{DNNL_ARG_SRC, Mem(s.src_md, In(s, mb, 0))},
-                        {DNNL_ARG_DIFF_DST, Mem(s.dst_md, m.dout.data())},
+                        {DNNL_ARG_DIFF_DST, Mem(s.dst_md, dy)},
                         {DNNL_ARG_DIFF_WEIGHTS, Mem(s.wei_md, tmp.data())}};
     if (L.p.bias) a[DNNL_ARG_DIFF_BIAS] = Mem(s.bias_md, tmp.data() + s.weight_count);
     Run(s.bwd_weights, a);
@@ -421,6 +440,10 @@ class OneDnnBackend final : public ComputeBackend {
 
   void Update(const std::vector<int>& layers) override {
     const OptimizerConfig& o = cfg_.optimizer;
+    if (opt1_.size() != param_total_) {
+      opt1_.Resize(param_total_, tracker_, "optimizer");
+      if (o.kind == "adam") opt2_.Resize(param_total_, tracker_, "optimizer");
+    }
     for (int v : layers) {
       LayerState& s = State(v);
       if (!s.param_count) continue;
@@ -456,8 +479,12 @@ class OneDnnBackend final : public ComputeBackend {
     }
   }
 
-  double Loss(int mb) override { return Mb(LossLayer(), mb).loss; }
-  int64_t Correct(int mb) override { return Mb(LossLayer(), mb).correct; }
+  double Loss(int mb) override {
+    return Mb(LossLayer(), mb).loss;
+  }
+  int64_t Correct(int mb) override {
+    return Mb(LossLayer(), mb).correct;
+  }
 
   Buffer Parameters(int layer) override {
     LayerState& s = State(layer);
@@ -470,19 +497,23 @@ class OneDnnBackend final : public ComputeBackend {
     return {grads_.data() + s.param_offset, s.param_count * 4, MemoryKind::kHost};
   }
   Buffer Activation(int layer, int mb) override {
-    PerMb& m = Mb(layer, mb);
-    m.out.Resize(OutCount(State(layer)), tracker_);
-    return {m.out.data(), m.out.size() * 4, MemoryKind::kHost};
+    return {Out(layer, mb), OutCount(State(layer)) * 4, MemoryKind::kHost};
   }
   Buffer ActivationGrad(int layer, int mb) override {
-    PerMb& m = Mb(layer, mb);
-    m.dout.Resize(OutCount(State(layer)), tracker_);
-    return {m.dout.data(), m.dout.size() * 4, MemoryKind::kHost};
+    // Communication accumulates into it or sends it: a gradient nobody wrote yet is zero.
+    float* dy = Dout(layer, mb);
+    if (Fresh(layer, mb)) {
+      std::fill_n(dy, OutCount(State(layer)), 0.f);
+      Fresh(layer, mb) = 0;
+    }
+    return {dy, OutCount(State(layer)) * 4, MemoryKind::kHost};
   }
 
   Buffer Allocate(size_t bytes) override {
     staging_.emplace_back((bytes + 3) / 4, 0.f);
+    tracker_.category = "buffers";
     tracker_.Add(int64_t(staging_.back().size()) * 4);
+    tracker_.category = "workspace";
     return {staging_.back().data(), bytes, MemoryKind::kHost};
   }
   void Copy(Buffer dst, Buffer src) override {
@@ -503,11 +534,16 @@ class OneDnnBackend final : public ComputeBackend {
   }
   void Synchronize() override {}
   int64_t PeakMemoryBytes() const override {
+    return tracker_.peak;
+  }
+  std::map<std::string, int64_t> MemoryBytes() const override {
+    return tracker_.by_category;
+  }
+  int64_t ProcessMemoryBytes() const override {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
-    return std::max<int64_t>(tracker_.peak, int64_t(ru.ru_maxrss) * 1024);
+    return int64_t(ru.ru_maxrss) * 1024;
   }
-  int64_t TrackedMemoryBytes() const override { return tracker_.peak; }
 
  private:
   using unordered_args = std::unordered_map<int, dnnl::memory>;
@@ -602,21 +638,56 @@ class OneDnnBackend final : public ComputeBackend {
     return size_t(n_ * s.layer->in_shapes[size_t(k)].elements());
   }
   float* In(LayerState& s, int mb, int k) {
-    const int in = s.layer->inputs[size_t(k)];
-    PerMb& p = Mb(in, mb);
-    p.out.Resize(OutCount(states_[size_t(in)]), tracker_);
-    return p.out.data();
+    return Out(s.layer->inputs[size_t(k)], mb);
   }
-  float* Param(LayerState& s) { return params_.data() + s.param_offset; }
+
+  // Activation storage. A tensor the memory plan (BackendConfig::memory) names lives at its
+  // offset in the arena; any other (no plan, as `profile` runs layers) in a buffer of its own.
+  void* Tensor(int layer, int mb, plan::TensorKind kind, size_t bytes) {
+    if (plan_)
+      if (const plan::PlannedTensor* t = plan_->Find(layer, mb, kind);
+          t && size_t(t->bytes) >= bytes)
+        return reinterpret_cast<char*>(arena_.data()) + t->offset;
+    FloatBuf& f = own_[{owner_[size_t(layer)], mb, int(kind)}];
+    if (f.size() * 4 < bytes) f.Resize((bytes + 3) / 4, tracker_, "activations");
+    return f.data();
+  }
+  float* Out(int layer, int mb) {
+    return static_cast<float*>(
+        Tensor(layer, mb, plan::TensorKind::kOutput, OutCount(State(layer)) * 4));
+  }
+  float* Dout(int layer, int mb) {
+    return static_cast<float*>(
+        Tensor(layer, mb, plan::TensorKind::kOutputGrad, OutCount(State(layer)) * 4));
+  }
+  void* Saved(int layer, int mb, size_t bytes) {
+    return Tensor(layer, mb, plan::TensorKind::kSaved, bytes);
+  }
+  // Whether the output gradient of (the owner of) `layer` for `mb` has had no writer since the
+  // layer's forward.
+  char& Fresh(int layer, int mb) {
+    std::vector<char>& f = dout_fresh_[size_t(owner_[size_t(layer)])];
+    if (size_t(mb) >= f.size()) f.resize(size_t(mb) + 1, 1);
+    return f[size_t(mb)];
+  }
+  float* Param(LayerState& s) {
+    return params_.data() + s.param_offset;
+  }
   void AddToInput(LayerState& s, int mb, int k, const float* g) {
     const int in = s.layer->inputs[size_t(k)];
-    PerMb& p = Mb(in, mb);
-    p.dout.Resize(OutCount(states_[size_t(in)]), tracker_);
-    for (size_t i = 0; i < p.dout.size(); ++i) p.dout.v[i] += g[i];
+    float* d = Dout(in, mb);
+    if (d == g) return;  // a view's gradient is its input's
+    const size_t count = OutCount(states_[size_t(in)]);
+    if (Fresh(in, mb)) {
+      std::memcpy(d, g, count * 4);
+      Fresh(in, mb) = 0;
+    } else {
+      for (size_t i = 0; i < count; ++i) d[i] += g[i];
+    }
   }
   // One scratch vector of exactly n floats (reused; valid until the next call).
   std::vector<float>& Scratch(size_t n) {
-    if (scratch_.capacity() < n) tracker_.Add(int64_t(n - scratch_.capacity()) * 4);
+    if (scratch_.capacity() < n) tracker_.Add(int64_t(n - scratch_.capacity()) * 4);  // workspace
     scratch_.resize(n);
     return scratch_;
   }
@@ -631,8 +702,8 @@ class OneDnnBackend final : public ComputeBackend {
     throw RuntimeError("the model has no loss layer");
   }
 
-  dnnl::memory Mem(const dnnl::memory::desc& md, const float* p) {
-    return dnnl::memory(md, engine_, const_cast<float*>(p));
+  dnnl::memory Mem(const dnnl::memory::desc& md, const void* p) {
+    return dnnl::memory(md, engine_, const_cast<void*>(p));
   }
   void Run(dnnl::primitive& p, const unordered_args& args) {
     p.execute(stream_, args);
@@ -730,15 +801,17 @@ class OneDnnBackend final : public ComputeBackend {
         case LayerType::kTanh: {
           s.src_md = dnnl::memory::desc({dnnl::memory::dim(InCount(s, 0))}, dt::f32, tag::a);
           s.dst_md = s.src_md;
-          dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
+          // Backward from the output (the memory plan keeps the output of these layers, not
+          // their input).
+          dnnl::algorithm alg = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
           float alpha = 0, beta = 0;
           if (L.type == LayerType::kReLU6) {
-            alg = dnnl::algorithm::eltwise_clip;
+            alg = dnnl::algorithm::eltwise_clip_v2_use_dst_for_bwd;
             beta = 6;
           } else if (L.type == LayerType::kSigmoid) {
-            alg = dnnl::algorithm::eltwise_logistic;
+            alg = dnnl::algorithm::eltwise_logistic_use_dst_for_bwd;
           } else if (L.type == LayerType::kTanh) {
-            alg = dnnl::algorithm::eltwise_tanh;
+            alg = dnnl::algorithm::eltwise_tanh_use_dst_for_bwd;
           }
           dnnl::eltwise_forward::desc fd(train, alg, s.src_md, alpha, beta);
           dnnl::eltwise_forward::primitive_desc fpd(fd, engine_);
@@ -804,14 +877,14 @@ class OneDnnBackend final : public ComputeBackend {
   void LossForward(LayerState& s, int mb) {
     PerMb& m = Mb(s.id, mb);
     const int64_t k = s.layer->in_shapes[0].elements();
-    m.aux.Resize(size_t(n_ * k), tracker_);
+    float* prob = static_cast<float*>(Saved(s.id, mb, size_t(n_ * k) * 4));
     const float* x = In(s, mb, 0);
     const std::vector<int32_t>& lab = Labels(mb);
     double total = 0;
     int64_t correct = 0;
     for (int64_t n = 0; n < n_; ++n) {
       const float* row = x + n * k;
-      float* p = m.aux.data() + n * k;
+      float* p = prob + n * k;
       const float mx = *std::max_element(row, row + k);
       double sum = 0;
       for (int64_t j = 0; j < k; ++j) sum += std::exp(double(row[j] - mx));
@@ -825,8 +898,7 @@ class OneDnnBackend final : public ComputeBackend {
     }
     m.loss = total / double(n_);
     m.correct = correct;
-    if (!m.out.size()) m.out.Resize(1, tracker_);
-    m.out.v[0] = float(m.loss);
+    Out(s.id, mb)[0] = float(m.loss);
   }
 
   dnnl::engine engine_;
@@ -842,6 +914,12 @@ class OneDnnBackend final : public ComputeBackend {
   std::vector<float> scratch_;
   std::vector<std::vector<float>> staging_;
   std::set<int> owned_forward_;
+  size_t param_total_ = 0;
+  std::shared_ptr<const plan::MemoryPlan> plan_;
+  FloatBuf arena_;
+  std::map<std::tuple<int, int, int>, FloatBuf> own_;  // tensors outside the plan
+  std::vector<int> owner_;                             // layer -> owner (flatten views)
+  std::vector<std::vector<char>> dout_fresh_;          // [owner][mb]
   Tracker tracker_;
 };
 

@@ -5,12 +5,14 @@
 // Memory: one flat fp32 buffer for master parameters (per layer: weights then bias; batch norm:
 // scale then shift), one flat buffer of compute-type parameters (aliases the master in fp32/tf32),
 // one flat compute-type gradient buffer, fp32 optimizer state; per layer and micro-batch the
-// output and the gradient with respect to it, plus what backward needs (batch-norm statistics,
-// dropout reserve, loss gradient).
+// output and the gradient with respect to it at their places in the memory plan's arena
+// (model/plan/memory_plan.h; a buffer of their own without a plan), plus what backward needs
+// (batch-norm statistics, dropout reserve, loss gradient).
 //
 // Gradients with respect to an activation are accumulated by its consumers: the first consumer's
 // backward call of a micro-batch overwrites (beta = 0), later ones add (beta = 1); "first" is
-// tracked per (layer, micro-batch) and re-armed by the forward pass that reads the activation.
+// tracked per (layer, micro-batch) and re-armed by the forward pass that reads the activation;
+// ActivationGrad zeroes a gradient nobody wrote yet, since arena bytes held another tensor before.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
@@ -27,6 +29,7 @@
 #include "execute/cuda/cuda_backend.h"
 #include "execute/cuda/device.h"
 #include "execute/cuda/kernels.h"
+#include "model/plan/memory_plan.h"
 #include "model/util/error.h"
 
 namespace convscale::cuda {
@@ -135,14 +138,21 @@ struct ConvAlgorithms {
   }
 };
 
+// A tensor's place: in the memory plan's arena, or a buffer of the backend's own (no plan).
+struct Span {
+  void* ptr = nullptr;
+  size_t size = 0;
+  void* data() const { return ptr; }
+  size_t bytes() const { return size; }
+};
+
 struct LayerState {
   const Layer* layer = nullptr;
   int id = -1;
   bool owned = false;
   int64_t out_elems = 0;  // per micro-batch
   TensorDesc out_desc;
-  std::vector<DeviceBuffer> out, dout;
-  std::vector<char> dout_fresh;  // next backward write into dout overwrites
+  std::vector<Span> out, dout;
   // Parameters (elements; offsets into the flat buffers).
   int64_t weight_count = 0, bias_count = 0, param_offset = 0;
   // Convolution / linear.
@@ -204,9 +214,8 @@ class CudaBackend final : public exec::ComputeBackend {
   double last_call_s() const { return options_.synchronous ? last_call_s_ : -1; }
   std::map<std::string, int> Choices(int layer) const override;
   int64_t PeakMemoryBytes() const override;
-  int64_t TrackedMemoryBytes() const override {
-    return static_cast<int64_t>(AllocatedBytes() - baseline_bytes_);
-  }
+  std::map<std::string, int64_t> MemoryBytes() const override;
+  int64_t ProcessMemoryBytes() const override { return static_cast<int64_t>(peak_used_); }
 
  private:
   LayerState& State(int layer, const char* what);
@@ -272,6 +281,16 @@ class CudaBackend final : public exec::ComputeBackend {
   DeviceBuffer workspace_, scratch_, staging_, ones_;
   DeviceBuffer bn_workspace_;  // shared by the batch-norm *Ex calls
   std::vector<DeviceBuffer> allocations_;
+  // Activations: the memory plan's arena (BackendConfig::memory), tensors outside it, and whether
+  // an output gradient has had no writer since its layer's forward ([owner layer][mb]; a flatten
+  // view shares its input's tensors and flag).
+  std::shared_ptr<const plan::MemoryPlan> plan_;
+  DeviceBuffer arena_;
+  std::vector<DeviceBuffer> own_tensors_;
+  std::vector<int> owner_;
+  std::map<int, std::vector<char>> fresh_;
+  Span Place(const LayerState& s, int mb, plan::TensorKind kind, size_t bytes);
+  char& Fresh(int layer, int mb);
   double baseline_bytes_ = 0, baseline_used_ = 0;
   mutable double peak_used_ = 0;
 };
@@ -403,6 +422,15 @@ void CudaBackend::Setup(const graph::Network& net, const std::vector<int>& layer
   InitParameters(config);
   recorded_ = config.choices;
   conv_layers_ = conv_recorded_ = 0;
+  plan_ = config.memory;
+  owner_.resize(net.size());
+  for (size_t v = 0; v < net.size(); ++v) {
+    int o = static_cast<int>(v);
+    while (net.layer(o).type == LayerType::kFlatten && !net.layer(o).inputs.empty())
+      o = net.layer(o).inputs[0];
+    owner_[v] = o;
+  }
+  if (plan_) arena_ = DeviceBuffer(static_cast<size_t>(std::max<int64_t>(plan_->arena_bytes, 1)));
   for (auto& [v, s] : states_) SetupLayer(*s);
   description_ =
       device_.name + " (sm_" + std::to_string(device_.sm_major) + std::to_string(device_.sm_minor) +
@@ -452,11 +480,10 @@ void CudaBackend::SetupLayer(LayerState& s) {
   const size_t bytes = static_cast<size_t>(s.out_elems) * SizeOf(dtype_);
   s.out.resize(micro_batches_);
   s.dout.resize(micro_batches_);
-  s.dout_fresh.assign(micro_batches_, 1);
   // The loss layer's output is its scalar loss, kept in loss_sum; it has no activation gradient.
   for (int mb = 0; mb < micro_batches_; ++mb) {
-    s.out[mb] = DeviceBuffer(bytes);
-    if (l.type != LayerType::kLoss) s.dout[mb] = DeviceBuffer(bytes);
+    s.out[mb] = Place(s, mb, plan::TensorKind::kOutput, bytes);
+    if (l.type != LayerType::kLoss) s.dout[mb] = Place(s, mb, plan::TensorKind::kOutputGrad, bytes);
   }
   if (!s.owned) return;
   const Shape in = l.in_shapes.empty() ? Shape{} : l.in_shapes[0];
@@ -741,9 +768,35 @@ void CudaBackend::SelectConvAlgorithms(LayerState& s, const TensorDesc& in_desc)
 
 void* CudaBackend::DIn(const LayerState& s, int i, int mb, float* beta) {
   LayerState& p = *states_.at(s.layer->inputs[i]);
-  *beta = p.dout_fresh[mb] ? 0.f : 1.f;
-  p.dout_fresh[mb] = 0;
+  char& fresh = Fresh(p.id, mb);
+  *beta = fresh ? 0.f : 1.f;
+  fresh = 0;
   return p.dout[mb].data();
+}
+
+Span CudaBackend::Place(const LayerState& s, int mb, plan::TensorKind kind, size_t bytes) {
+  if (plan_)
+    if (const plan::PlannedTensor* t = plan_->Find(s.id, mb, kind);
+        t && static_cast<size_t>(t->bytes) >= bytes)
+      return {arena_.as<char>() + t->offset, bytes};
+  // Without a plan a flatten view still shares its input's tensors (set up first: vertex order).
+  const int o = owner_[static_cast<size_t>(s.id)];
+  if (o != s.id) {
+    auto it = states_.find(o);
+    if (it != states_.end() && static_cast<size_t>(mb) < it->second->out.size()) {
+      const Span& owned =
+          kind == plan::TensorKind::kOutput ? it->second->out[mb] : it->second->dout[mb];
+      if (owned.bytes() >= bytes) return owned;
+    }
+  }
+  own_tensors_.emplace_back(bytes);
+  return {own_tensors_.back().data(), bytes};
+}
+
+char& CudaBackend::Fresh(int layer, int mb) {
+  std::vector<char>& f = fresh_[owner_[static_cast<size_t>(layer)]];
+  if (static_cast<size_t>(mb) >= f.size()) f.resize(static_cast<size_t>(mb) + 1, 1);
+  return f[static_cast<size_t>(mb)];
 }
 
 void CudaBackend::UploadSync(void* dst, const void* src, size_t bytes) {
@@ -843,8 +896,9 @@ void CudaBackend::Forward(int layer, int mb) {
   last_call_s_ = 0;  // a call that queues nothing took no device time
   LayerState& s = State(layer, "forward");
   const Layer& l = *s.layer;
-  for (int p : l.inputs) states_.at(p)->dout_fresh[mb] = 1;
-  s.dout_fresh[mb] = 1;
+  // The output gradients start over: their first writer overwrites (DIn).
+  for (int p : l.inputs) Fresh(p, mb) = 1;
+  Fresh(layer, mb) = 1;
   const float one = 1.f, zero = 0.f;
   void* y = s.out[mb].data();
   BeginCall();
@@ -918,9 +972,10 @@ void CudaBackend::Forward(int layer, int mb) {
       CUDNN_CHECK(cudnnDropoutForward(cudnn_, s.drop, InDesc(s, 0), In(s, 0, mb), s.out_desc, y,
                                       s.drop_reserve[mb].data(), s.drop_reserve_bytes));
       break;
-    case LayerType::kFlatten:
-      CUDA_CHECK(
-          cudaMemcpyAsync(y, In(s, 0, mb), s.out[mb].bytes(), cudaMemcpyDeviceToDevice, stream_));
+    case LayerType::kFlatten:  // a view of its input: nothing to copy
+      if (y != In(s, 0, mb))
+        CUDA_CHECK(
+            cudaMemcpyAsync(y, In(s, 0, mb), s.out[mb].bytes(), cudaMemcpyDeviceToDevice, stream_));
       break;
     case LayerType::kAdd:
       if (l.inputs.size() == 2 && l.in_shapes[0].elements() == l.out.elements() &&
@@ -1039,8 +1094,10 @@ void CudaBackend::BackwardData(int layer, int mb) {
     case LayerType::kSigmoid:
     case LayerType::kTanh: {
       void* dx = DIn(s, 0, mb, &beta);
+      // The memory plan keeps these layers' output, not their input: the derivative of ReLU6,
+      // sigmoid and tanh is a function of the output, which stands in for the input here.
       CUDNN_CHECK(cudnnActivationBackward(cudnn_, s.act, &one, s.out_desc, s.out[mb].data(),
-                                          s.out_desc, dy, InDesc(s, 0), In(s, 0, mb), &beta,
+                                          s.out_desc, dy, s.out_desc, s.out[mb].data(), &beta,
                                           InDesc(s, 0), dx));
       break;
     }
@@ -1068,6 +1125,8 @@ void CudaBackend::BackwardData(int layer, int mb) {
     }
     case LayerType::kFlatten:
     case LayerType::kAdd:
+      if (l.type == LayerType::kFlatten && states_.at(l.inputs[0])->dout[mb].data() == dy)
+        break;  // the view's gradient is its input's
       for (size_t i = 0; i < l.inputs.size(); ++i) {
         void* dx = DIn(s, static_cast<int>(i), mb, &beta);
         Axpby(dtype_, dx, dtype_, dy, s.out_elems, beta, stream_);
@@ -1262,8 +1321,12 @@ exec::Buffer CudaBackend::Activation(int layer, int mb) {
 
 exec::Buffer CudaBackend::ActivationGrad(int layer, int mb) {
   LayerState& s = State(layer, "activation gradient");
-  // A receive fills it whole: the next backward write into it must add.
-  s.dout_fresh.at(mb) = 0;
+  // Communication accumulates into it or sends it: a gradient nobody wrote yet is zero.
+  char& fresh = Fresh(layer, mb);
+  if (fresh) {
+    CUDA_CHECK(cudaMemsetAsync(s.dout.at(mb).data(), 0, s.dout.at(mb).bytes(), stream_));
+    fresh = 0;
+  }
   return {s.dout.at(mb).data(), s.dout.at(mb).bytes(), exec::MemoryKind::kDevice};
 }
 
@@ -1296,7 +1359,28 @@ void CudaBackend::Synchronize() {
 }
 
 int64_t CudaBackend::PeakMemoryBytes() const {
-  return static_cast<int64_t>(std::max(PeakAllocatedBytes() - baseline_bytes_, peak_used_));
+  return static_cast<int64_t>(PeakAllocatedBytes() - baseline_bytes_);
+}
+
+std::map<std::string, int64_t> CudaBackend::MemoryBytes() const {
+  auto sum = [](std::initializer_list<const DeviceBuffer*> bs) {
+    int64_t n = 0;
+    for (const DeviceBuffer* b : bs) n += static_cast<int64_t>(b->bytes());
+    return n;
+  };
+  std::map<std::string, int64_t> m;
+  m["weights"] = sum({&master_, &params_lp_store_});
+  m["gradients"] = sum({&grads_, &grads32_});
+  m["optimizer"] = sum({&opt_m_, &opt_v_});
+  m["workspace"] = sum({&workspace_, &scratch_, &staging_, &ones_, &bn_workspace_});
+  m["buffers"] = 0;
+  for (const DeviceBuffer& b : allocations_) m["buffers"] += static_cast<int64_t>(b.bytes());
+  // Activations: the arena, tensors outside it and the per-layer state kept for backward
+  // (batch-norm statistics, dropout reserves, loss buffers): everything else allocated.
+  int64_t rest = static_cast<int64_t>(AllocatedBytes() - baseline_bytes_);
+  for (const auto& [k, v] : m) rest -= v;
+  m["activations"] = rest;
+  return m;
 }
 
 }  // namespace

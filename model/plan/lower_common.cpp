@@ -7,6 +7,8 @@
 #include <stdexcept>
 
 #include "model/plan/lower_common.h"
+
+#include "model/plan/memory_plan.h"
 #include "model/util/context.h"
 #include "model/util/error.h"
 
@@ -364,16 +366,33 @@ void FillMemory(Rank& r, const MemoryInput& m) {
   r.memory_weights = m.params * (4 + (half ? 2 : 0));  // fp32 masters (+ a half-precision copy)
   r.memory_gradients = m.params * 4;
   r.memory_optimizer = m.optimizer_here ? m.params * 4 * OptimizerStateCopies(m.optimizer) : 0;
-  r.memory_activations = m.saved_per_sample * m.samples_in_flight;
+  r.memory_activations =
+      m.activations >= 0 ? m.activations : m.saved_per_sample * m.samples_in_flight;
   r.memory_buffers = m.buffers;
   r.memory_workspace = m.workspace;
 }
 
-double Workspace(const NetCosts& c, const std::vector<int>& layers, int64_t samples) {
-  double w = 0;
-  for (int v : layers)
-    if (c.fwd_bytes[v] > 0) w = std::max(w, (c.in_bytes[v] + c.out_bytes[v]) * 2);  // not views
-  return w * static_cast<double>(samples);
+double PlannedActivations(const NetCosts& c, const Rank& r, int64_t samples) {
+  return static_cast<double>(
+      PlanRankMemory(c.net, r, samples, static_cast<int>(4 * c.act_scale), false).peak_live_bytes);
+}
+
+double Workspace(const NetCosts& c, const std::vector<int>& layers, int64_t samples,
+                 int micro_batches) {
+  double w = 0, stats = 0;
+  for (int v : layers) {
+    const graph::Layer& l = c.net.layer(v);
+    if (c.has_bwd_data[v] && l.type != graph::LayerType::kFlatten &&
+        l.type != graph::LayerType::kAdd) {
+      double in = 0;
+      for (const auto& s : l.in_shapes) in = std::max(in, static_cast<double>(s.elements()));
+      w = std::max(w, in * 4 * c.act_scale * static_cast<double>(samples));
+    }
+    if (c.has_bwd_weight[v] && l.type != graph::LayerType::kBatchNorm)
+      w = std::max(w, c.params[v] * 4);
+    if (l.type == graph::LayerType::kBatchNorm) stats += 4.0 * static_cast<double>(l.out.c) * 4;
+  }
+  return w + stats * micro_batches;
 }
 
 int DevicesUsed(const topo::Cluster& cl, const StrategyOptions& o) {

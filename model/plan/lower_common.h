@@ -119,7 +119,10 @@ int OptimizerStateCopies(const std::string& optimizer);  // sgd momentum 1, adam
 
 // Memory model of one rank (docs/plan-format.md, "Memory model").
 struct MemoryInput {
-  double params = 0;             // parameters held
+  double params = 0;  // parameters held
+  // Activations, their gradients and saved tensors alive at the peak (bytes): the memory plan's
+  // peak (PlannedActivations) when >= 0, else saved_per_sample x samples_in_flight.
+  double activations = -1;
   double saved_per_sample = 0;   // activations kept for backward, per sample (scaled)
   double samples_in_flight = 0;  // samples whose activations are alive at the peak
   double workspace = 0;          // largest transient (bytes)
@@ -130,9 +133,18 @@ struct MemoryInput {
 };
 void FillMemory(Rank& r, const MemoryInput& m);
 
-// Largest transient of a layer set for `samples` samples: input plus output activation (and their
-// gradients in backward), max over the layers.
-double Workspace(const NetCosts& c, const std::vector<int>& layers, int64_t samples);
+// The memory plan's peak (model/plan/memory_plan.h) of rank `r`'s tasks, `samples` per
+// micro-batch, in the compute precision's activation bytes.
+double PlannedActivations(const NetCosts& c, const Rank& r, int64_t samples);
+
+// Workspace of a layer set for `samples` samples per micro-batch and `micro_batches` of them: the
+// largest transient a backward task holds beside the planned tensors, max over the layers of the
+// input gradient before it is added into the producer's (backward-data: the largest input) and
+// the weight gradient before it is added into the gradients (backward-weight: parameters x 4),
+// plus what batch normalisation keeps per micro-batch (mean, variance and the scale and shift
+// gradients: 4 floats per channel).
+double Workspace(const NetCosts& c, const std::vector<int>& layers, int64_t samples,
+                 int micro_batches = 1);
 
 // Resolves the number of devices (--gpus) against the cluster.
 int DevicesUsed(const topo::Cluster& cl, const StrategyOptions& o);

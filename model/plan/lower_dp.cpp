@@ -107,16 +107,8 @@ void LowerDataParallelInto(Plan& p, const NetCosts& c, const topo::Cluster& cl,
   if (n > 1) group = AddDeviceGroup(p, cl, all, o.algorithm);
   const auto buckets =
       Buckets(c, c.param_layers, o.bucket_bytes, BytesPerElement(o.grad_precision));
-  double bucket_max = 0;
-  for (const auto& bk : buckets) {
-    double s = 0;
-    for (int v : bk) s += c.params[v] * BytesPerElement(o.grad_precision);
-    bucket_max = std::max(bucket_max, s);
-  }
   std::vector<char> in_set(c.n, 0);
   for (int v : c.order) in_set[v] = 1;
-  double saved = 0;
-  for (int v : c.order) saved += c.saved_bytes[v];
 
   // Every replica runs the same program (task names, ids and dependencies do not depend on the
   // rank): rank 0's tasks are built once and copied. With `same_as`, only the first rank of each
@@ -160,10 +152,13 @@ void LowerDataParallelInto(Plan& p, const NetCosts& c, const topo::Cluster& cl,
   }
   MemoryInput m;
   m.params = c.total_params;
-  m.saved_per_sample = saved;
-  m.samples_in_flight = static_cast<double>(o.batch);
+  m.activations = PlannedActivations(c, p.ranks[0], o.batch);  // every replica the same
   m.workspace = Workspace(c, c.order, o.batch);
-  m.buffers = n > 1 ? 2 * bucket_max : 0;
+  // fp32 buckets are views of the gradient buffer (the executor reduces them in place); other
+  // wire precisions stage every bucket in a buffer of its own.
+  m.buffers = n > 1 && o.grad_precision != CommPrecision::kFP32
+                  ? c.total_params * BytesPerElement(o.grad_precision)
+                  : 0;
   m.precision = o.precision;
   m.optimizer = o.optimizer;
   for (int r = 0; r < n; ++r) FillMemory(p.ranks[r], m);

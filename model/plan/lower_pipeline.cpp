@@ -239,7 +239,7 @@ Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOpt
       }
       RankBuilder b(p.ranks[me]);
       std::vector<Pass> pass(M, Pass(c.n));
-      double boundary = 0;
+      double grad_recv_bytes = 0;
       int last_b = -1;
       for (auto [m, backward] : order_of(s)) {
         const std::string sfx = "/mb" + std::to_string(m);
@@ -247,16 +247,12 @@ Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOpt
         if (!backward) {
           for (int u : incoming) {
             const double bytes = c.out_bytes[u] * static_cast<double>(mbs);
-            boundary = std::max(boundary, bytes);
             ps.fwd[u] = b.Recv("recv act " + c.net.layer(u).name + sfx, rank_of(stage_of[u]),
                                tag(m, u, false), bytes, act_prec, {}, m);
           }
           EmitForward(b, c, layers[s], m, mbs, ps, sfx);
           for (auto [u, t] : outgoing) {
-            // The sending stage holds the activation until it is sent and receives its gradient
-            // (same size): it needs the boundary buffers as much as the receiving stage.
             const double bytes = c.out_bytes[u] * static_cast<double>(mbs);
-            boundary = std::max(boundary, bytes);
             b.Send("send act " + c.net.layer(u).name + sfx, rank_of(t), tag(m, u, false), bytes,
                    act_prec, {ps.fwd[u]}, m);
           }
@@ -266,6 +262,7 @@ Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOpt
             const int id =
                 b.Recv("recv grad " + c.net.layer(u).name + sfx, rank_of(t), tag(m, u, true),
                        c.out_bytes[u] * static_cast<double>(mbs), act_prec, {}, m);
+            grad_recv_bytes += c.out_bytes[u] * static_cast<double>(mbs);
             for (int w : c.consumers[u])
               if (stage_of[w] == t) ps.bwd_data[w] = id;
           }
@@ -284,41 +281,28 @@ Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOpt
       int last_ar = -1;
       if (R > 1 && !buckets[s].empty())
         last_ar = EmitBuckets(b, c, buckets[s], pass[last_b].bwd_weight, o, group[s], first_id[s]);
-      double params = 0, saved = 0;
+      double params = 0;
       std::vector<int> pl;
       for (int v : layers[s]) {
         params += c.params[v];
-        saved += c.own_saved_bytes[v];
         if (c.has_bwd_weight[v]) pl.push_back(v);
       }
-      // Every tensor a layer of this stage keeps for backward, once, wherever it was produced: a
-      // boundary activation kept by the receiving stage's first layer is held there (the
-      // producer holds it too only when one of its own layers keeps it).
-      for (int t = 0; t < c.n; ++t)
-        for (int k : c.keepers[t])
-          if (stage_of[k] == s) {
-            saved += c.kept_output_bytes[t];
-            break;
-          }
       if (!pl.empty()) {
         const int u =
             b.Compute("update", Phase::kUpdate, -1, 0, 0, params * UpdateFlopsPerParam(o.optimizer),
                       params * UpdateBytesPerParam(o.optimizer), {last_ar});
         b.task(u).layers = pl;
       }
-      double bucket_max = 0;
-      for (const auto& bk : buckets[s]) {
-        double x = 0;
-        for (int v : bk) x += c.params[v] * BytesPerElement(o.grad_precision);
-        bucket_max = std::max(bucket_max, x);
-      }
       MemoryInput mi;
       mi.params = params;
-      mi.saved_per_sample = saved;
-      const int in_flight = o.schedule == PipelineSchedule::k1F1B ? std::min(M, K - s) : M;
-      mi.samples_in_flight = static_cast<double>(mbs) * in_flight;
-      mi.workspace = Workspace(c, layers[s], mbs);
-      mi.buffers = 2 * boundary + 2 * bucket_max;
+      mi.activations = PlannedActivations(c, p.ranks[me], mbs);
+      mi.workspace = Workspace(c, layers[s], mbs, M);
+      // Boundary activations live in the activation plan (pinned); each received gradient is
+      // staged before it is added into the producer's (one buffer per receive); non-fp32
+      // buckets are staged too (fp32 ones are views of the gradient buffer).
+      mi.buffers = grad_recv_bytes;
+      if (R > 1 && o.grad_precision != CommPrecision::kFP32)
+        mi.buffers += params * BytesPerElement(o.grad_precision);
       mi.precision = o.precision;
       mi.optimizer = o.optimizer;
       FillMemory(p.ranks[me], mi);

@@ -191,8 +191,7 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
   }
   std::vector<char> in_set(c.n, 0);
   for (int v : c.order) in_set[v] = 1;
-  double saved = 0, max_layer = 0;
-  for (int v : c.order) saved += c.saved_bytes[v];
+  double max_layer = 0;
   for (int v : c.param_layers) max_layer = std::max(max_layer, c.params[v] * eb);
 
   for (int w = 0; w < W; ++w) {
@@ -261,11 +260,11 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
     }
     MemoryInput m;
     m.params = c.total_params;
-    m.saved_per_sample = saved;
-    m.samples_in_flight = static_cast<double>(o.batch);
+    m.activations = PlannedActivations(c, p.ranks[w], o.batch);
     m.workspace = Workspace(c, c.order, o.batch);
-    // A leader also holds the gradients its node's other workers send.
-    m.buffers = (2 + static_cast<double>(peers[w].size())) * max_layer;
+    // Pushes and pulls read and write the gradient and parameter buffers in place; a leader also
+    // holds the gradients its node's other workers send.
+    m.buffers = static_cast<double>(peers[w].size()) * max_layer;
     m.precision = o.precision;
     m.optimizer = o.optimizer;
     m.optimizer_here = false;
@@ -277,13 +276,12 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
     for (const Shard& s : shards) held += s.server == k ? 1 : 0;
     const int P = static_cast<int>(pushers.size());
     p.ranks[W + k].tasks.reserve(held * (o.async ? 3 * P : 2 * P + 2));
-    double params = 0, max_shard = 0;
+    double params = 0;
     for (size_t i = 0; i < shards.size(); ++i) {
       const Shard& s = shards[i];
       if (s.server != k) continue;
       const double elems = s.bytes / eb;
       params += elems;
-      max_shard = std::max(max_shard, s.bytes);
       const std::string name = c.net.layer(s.layer).name;
       const int64_t tag = static_cast<int64_t>(i) * 2;
       if (!o.async) {
@@ -319,7 +317,8 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
     }
     MemoryInput m;
     m.params = params;
-    m.buffers = (o.async ? 2 : P) * max_shard;
+    // Every pusher's gradients land in a buffer of their own (the server sums or applies them).
+    m.buffers = P * params * 4;
     m.precision = "fp32";
     m.optimizer = o.optimizer;
     FillMemory(p.ranks[W + k], m);

@@ -102,15 +102,11 @@ Boundary BoundaryOf(const Task& t, const graph::Network& net, int64_t micro_batc
   return b;
 }
 
-int64_t AssignOffsets(std::vector<PlannedTensor>& tensors) {
-  std::vector<size_t> order(tensors.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    const PlannedTensor &x = tensors[a], &y = tensors[b];
-    if (x.first_step != y.first_step) return x.first_step < y.first_step;
-    if (x.bytes != y.bytes) return x.bytes > y.bytes;
-    return a < b;
-  });
+namespace {
+
+// Places `tensors` in the given order, each in the smallest gap between the placed tensors alive
+// during its steps that holds it, else above them all (best fit); returns the arena size.
+int64_t PlaceInOrder(std::vector<PlannedTensor>& tensors, const std::vector<size_t>& order) {
   std::vector<size_t> placed;
   std::vector<std::pair<int64_t, int64_t>> busy;  // [offset, end) of placed overlapping tensors
   int64_t arena = 0;
@@ -123,7 +119,6 @@ int64_t AssignOffsets(std::vector<PlannedTensor>& tensors) {
         busy.push_back({p.offset, p.offset + p.bytes});
     }
     std::sort(busy.begin(), busy.end());
-    // Best fit: the smallest gap between busy ranges that holds the tensor, else above them all.
     int64_t at = -1, best = -1, end = 0;
     for (const auto& [lo, hi] : busy) {
       if (lo - end >= t.bytes && (best < 0 || lo - end < best)) {
@@ -138,6 +133,37 @@ int64_t AssignOffsets(std::vector<PlannedTensor>& tensors) {
     placed.push_back(i);
   }
   return arena;
+}
+
+}  // namespace
+
+int64_t AssignOffsets(std::vector<PlannedTensor>& tensors) {
+  // Two orders: by arrival (first step; ties: larger first), as a caching allocator sees the
+  // tensors, and by size (largest first; ties: earlier first), as static planners place them.
+  // The smaller arena wins (arrival on a tie).
+  std::vector<size_t> by_arrival(tensors.size());
+  for (size_t i = 0; i < by_arrival.size(); ++i) by_arrival[i] = i;
+  std::vector<size_t> by_size = by_arrival;
+  std::sort(by_arrival.begin(), by_arrival.end(), [&](size_t a, size_t b) {
+    const PlannedTensor &x = tensors[a], &y = tensors[b];
+    if (x.first_step != y.first_step) return x.first_step < y.first_step;
+    if (x.bytes != y.bytes) return x.bytes > y.bytes;
+    return a < b;
+  });
+  std::sort(by_size.begin(), by_size.end(), [&](size_t a, size_t b) {
+    const PlannedTensor &x = tensors[a], &y = tensors[b];
+    if (x.bytes != y.bytes) return x.bytes > y.bytes;
+    if (x.first_step != y.first_step) return x.first_step < y.first_step;
+    return a < b;
+  });
+  std::vector<PlannedTensor> sized = tensors;
+  const int64_t arrival = PlaceInOrder(tensors, by_arrival);
+  const int64_t size = PlaceInOrder(sized, by_size);
+  if (size < arrival) {
+    tensors = std::move(sized);
+    return size;
+  }
+  return arrival;
 }
 
 MemoryPlan PlanRankMemory(const graph::Network& net, const Rank& rank, int64_t micro_batch,

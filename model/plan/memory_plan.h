@@ -89,10 +89,11 @@ Boundary BoundaryOf(const Task& t, const graph::Network& net, int64_t micro_batc
 MemoryPlan PlanRankMemory(const graph::Network& net, const Rank& rank, int64_t micro_batch,
                           int elem_bytes, bool assign_offsets);
 
-// Offsets for `tensors` (their steps and bytes), as an allocator that sees them arrive would
-// place them: in order of first step (ties: larger first), each in the smallest gap between the
-// placed tensors alive during its steps that holds it, else above them all (best fit). Returns
-// the arena size. Quadratic in the tensors (the executor plans one rank once).
+// Offsets for `tensors` (their steps and bytes): each tensor in turn goes into the smallest gap
+// between the placed tensors alive during its steps that holds it, else above them all (best
+// fit), in two orders, by arrival (first step, as a caching allocator sees them) and by size
+// (largest first, as static planners place them); the smaller arena is kept. Returns the arena
+// size. Quadratic in the tensors (the executor plans one rank once).
 int64_t AssignOffsets(std::vector<PlannedTensor>& tensors);
 
 }  // namespace convscale::plan

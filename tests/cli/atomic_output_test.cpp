@@ -31,7 +31,7 @@ TEST(AtomicOutput, PlanThatDoesNotFitKeepsTheEarlierPlan) {
   const CliResult r =
       RunCli("plan --model vgg16 --cluster dgx1-p100 --gpus 1 --batch 1024 -o '" + out + "'");
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err.rfind("convscale: endpoint node0/gpu0 needs 120.4 GiB but has 16.0 GiB", 0), 0u)
+  EXPECT_EQ(r.err.rfind("convscale: endpoint node0/gpu0 needs 84.0 GiB but has 16.0 GiB", 0), 0u)
       << r.err;
   EXPECT_EQ(ReadTree(dir.path()), before);
 }

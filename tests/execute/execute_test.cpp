@@ -22,6 +22,8 @@
 #include "execute/cpu/schedules.h"
 #include "execute/measured.h"
 #include "execute/runtime.h"
+#include "model/graph/zoo.h"
+#include "model/plan/memory_plan.h"
 
 namespace convscale::exec {
 namespace {
@@ -603,6 +605,48 @@ TEST_F(EndToEnd, EmulatedClusterRunsAcrossNamespaces) {
   const Json j = Json::parse(in);
   EXPECT_NE(j["ranks"][0]["host"], j["ranks"][1]["host"]);
   EXPECT_EQ(Shell("ip netns list | grep -c '^" + prefix + "-' || true").output, "0\n");
+}
+
+// Memory: every rank's activation bytes are exactly the memory plan's arena for its tasks (the
+// executor allocates from the plan, tests/plan/memory_plan_test.cpp checks the plan itself), and
+// the allocator's peak is within 10% of the memory model's prediction, for dp, ps, gpipe, 1f1b
+// and dp x pp.
+TEST_F(EndToEnd, PeakMemoryIsThePlannersArenaAndWithinTenPercentOfThePrediction) {
+  graph::Network net = graph::BuildZooModel("fashion_cnn");
+  net.Infer(1);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"dp", "--gpus 2 --global-batch 64"},
+      {"ps", "--gpus 2 --global-batch 64 --strategy ps --servers 1"},
+      {"gpipe", "--gpus 2 --global-batch 64 --strategy mp --micro-batches 4"},
+      {"1f1b", "--gpus 2 --global-batch 64 --strategy mp --micro-batches 4 --schedule 1f1b"},
+      {"dppp", "--gpus 4 --global-batch 64 --strategy hybrid --stages 2 --micro-batches 2"}};
+  for (const auto& [name, args] : cases) {
+    SCOPED_TRACE(name);
+    const std::string path = Plan(name, args);
+    const plan::Plan p = plan::LoadPlan(path);
+    const std::string out = Execute(path, int(p.ranks.size()), "--iterations 2 --warmup 1");
+    std::ifstream in(out + "/summary.json");
+    const Json j = Json::parse(in);
+    ASSERT_EQ(j["ranks"].size(), p.ranks.size());
+    for (size_t r = 0; r < p.ranks.size(); ++r) {
+      const Json& rk = j["ranks"][r];
+      int64_t samples = 1;
+      for (const plan::Task& t : p.ranks[r].tasks)
+        if (t.kind == plan::TaskKind::kCompute && t.phase == plan::Phase::kForward)
+          samples = std::max<int64_t>(samples, t.samples);
+      const plan::MemoryPlan mp = plan::PlanRankMemory(net, p.ranks[r], samples, 4, true);
+      EXPECT_EQ(rk["memory"]["activations_bytes"].get<double>(), double(mp.arena_bytes))
+          << "rank " << r;
+      EXPECT_EQ(rk["memory_predicted"]["activations_bytes"].get<double>(),
+                double(mp.peak_live_bytes))
+          << "rank " << r;
+      const double measured = rk["memory_peak_bytes"].get<double>();
+      const double predicted = rk["memory_predicted_bytes"].get<double>();
+      EXPECT_GT(measured, 0) << "rank " << r;
+      EXPECT_LE(std::fabs(measured / predicted - 1), 0.10)
+          << "rank " << r << ": measured " << measured << " B, predicted " << predicted << " B";
+    }
+  }
 }
 
 }  // namespace

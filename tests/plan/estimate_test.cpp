@@ -110,12 +110,12 @@ TEST(Estimate, MemoryModelHandCount) {
   EXPECT_EQ(r.memory_weights, 350 * 4);
   EXPECT_EQ(r.memory_gradients, 350 * 4);
   EXPECT_EQ(r.memory_optimizer, 350 * 4 * 2);  // Adam: two moments
-  // Saved for backward, per sample: the input (16 x 4 B, for conv1's weight gradient), conv1's
-  // output (32 x 4 B, fc's input), the loss's probabilities (10 x 4 B); 4 samples.
-  EXPECT_EQ(r.memory_activations, (64 + 128 + 40) * 4);
-  EXPECT_EQ(r.memory_buffers, 2 * 1400);  // one bucket, twice
-  // Largest transient: conv1's input + output (16 + 32 elements), and their gradients.
-  EXPECT_EQ(r.memory_workspace, (16 + 32) * 4 * 2 * 4);
+  // Activations and their gradients alive at the peak (tests/plan/memory_plan_test.cpp): the
+  // images 256, conv1's output 512 and its gradient 512, fc's output gradient 192.
+  EXPECT_EQ(r.memory_activations, 256 + 512 + 512 + 192);
+  EXPECT_EQ(r.memory_buffers, 0);  // the fp32 bucket is a view of the gradients
+  // Largest transient: fc's weight gradient (330 x 4 B) before it is added into the gradients.
+  EXPECT_EQ(r.memory_workspace, 330 * 4);
 }
 
 TEST(Estimate, MemoryRefusal) {
@@ -129,8 +129,8 @@ TEST(Estimate, MemoryRefusal) {
     FAIL();
   } catch (const InputError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "endpoint node0/gpu0 needs 9.2 KiB but has 4.0 KiB (weights 1.4 KiB, gradients "
-              "1.4 KiB, optimizer 1.4 KiB, activations 928 B, buffers 2.7 KiB, workspace 1.5 "
+              "endpoint node0/gpu0 needs 6.8 KiB but has 4.0 KiB (weights 1.4 KiB, gradients "
+              "1.4 KiB, optimizer 1.4 KiB, activations 1.4 KiB, buffers 0 B, workspace 1.3 "
               "KiB); use a smaller --batch, more --stages or --micro-batches, or "
               "--allow-oversubscribe");
   }

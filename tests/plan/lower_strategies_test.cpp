@@ -99,13 +99,15 @@ TEST(LowerMp, SequentialTwoStages) {
                    "7 flatten/bwd-data/mb0 compute backward-data L2 mb0 s4 f0 b0 [5,6]",
                    "8 send grad conv1/mb0 send p0 t3 fp32 n512 mb0 [7]",
                    "9 update compute update L-1 mb0 s0 f1320 b6600 L3 [7]"}));
-  // Memory: stage 0 holds conv1 (20 parameters) and the input it keeps for its weight gradient
-  // (64 per sample, 4 samples); stage 1 fc (330), the boundary activation fc keeps for its weight
-  // gradient (conv1's output as received, 128 x 4) and the loss's probabilities (40 x 4); the
-  // activation is charged to the stage that keeps it, not to its producer. Both stages keep two
-  // boundary buffers of 512 bytes (stage 0 sends the activation, receives its gradient).
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B1024 ws1536");
-  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a672 B1024 ws1344");
+  // Memory (the memory plan, model/plan/memory_plan.h): stage 0 holds conv1 (20 parameters);
+  // its tensors are all pinned: the images (16 x 4 B x 4 = 256), conv1's output it sends (512)
+  // and the output gradient the received gradient is added into (512): 1280; the received
+  // gradient is staged (512). Stage 1 holds fc (330): pinned, the received activation (512) and
+  // the gradient it sends back (512); at the loss's forward also fc's output (160 -> 192), the
+  // loss's output (16 -> 64) and probabilities (192): 1472. Workspace: stage 0 conv1's weight
+  // gradient (80); stage 1 fc's weight gradient (1320, more than its input gradient, 512).
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a1280 B512 ws80");
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a1472 B0 ws1320");
 }
 
 TEST(LowerMp, GpipeTwoStagesTwoMicroBatches) {
@@ -142,9 +144,13 @@ TEST(LowerMp, GpipeTwoStagesTwoMicroBatches) {
                    "16 flatten/bwd-data/mb0 compute backward-data L2 mb0 s2 f0 b0 [14,15]",
                    "17 send grad conv1/mb0 send p0 t3 fp32 n256 mb0 [16]",
                    "18 update compute update L-1 mb0 s0 f1320 b6600 L3 [16]"}));
-  // gpipe keeps all M = 2 micro-batches (2 samples each) alive on every stage.
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B512 ws768");
-  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a672 B512 ws672");
+  // 2 micro-batches of 2 samples. Stage 0: its pinned tensors twice (images 128, output 256, its
+  // gradient 256: 1280) and 2 staged gradients (512). Stage 1: pinned 2 x (256 + 256); at the
+  // second micro-batch's loss forward also its fc output (80 -> 128), loss output (64) and
+  // probabilities (128), and the first micro-batch's probabilities (128, kept for its backward):
+  // 1472.
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a1280 B512 ws80");
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a1472 B0 ws1320");
 }
 
 TEST(LowerMp, OneFOneBTwoStages) {
@@ -181,10 +187,10 @@ TEST(LowerMp, OneFOneBTwoStages) {
                    "16 flatten/bwd-data/mb1 compute backward-data L2 mb1 s2 f0 b0 [14,15]",
                    "17 send grad conv1/mb1 send p0 t13 fp32 n256 mb1 [16]",
                    "18 update compute update L-1 mb0 s0 f1320 b6600 L3 [16]"}));
-  // 1f1b: min(M, K - s) micro-batches alive: 2 on stage 0 (64 x 4 samples), 1 on stage 1
-  // ((128 + 40) x 2 samples).
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B512 ws768");
-  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a336 B512 ws672");
+  // 1f1b: stage 1 finishes a micro-batch's loss before the next one's forward, so fewer of its
+  // tensors are alive at once than under gpipe (1344 against 1472); stage 0's are all pinned.
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a1280 B512 ws80");
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w1320 g1320 o1320 a1344 B0 ws1320");
 }
 
 TEST(LowerMp, SequentialFourStages) {
@@ -213,10 +219,15 @@ TEST(LowerMp, SequentialFourStages) {
                    "1 loss/fwd/mb0 compute forward L4 mb0 s4 f200 b176 [0]",
                    "2 loss/bwd-data/mb0 compute backward-data L4 mb0 s4 f80 b336 [1]",
                    "3 send grad fc/mb0 send p2 t7 fp32 n160 mb0 [2]"}));
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B1024 ws1536");
-  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w0 g0 o0 a0 B1024 ws0");
-  EXPECT_EQ(RankLine(p.ranks[2]), "e2 stage s2 r0 | w1320 g1320 o1320 a512 B1024 ws1344");
-  EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s3 r0 | w0 g0 o0 a160 B320 ws352");
+  // Stage 1 (the flatten view) receives conv1's output and sends it on as its own (one pinned
+  // tensor, 512), sends the gradient back (512) and stages the one it receives (512). Stage 2
+  // (fc): pinned received activation 512, sent output 192, its gradient 192, the gradient sent
+  // back 512 = 1408; staged fc gradient 160. Stage 3 (loss): pinned 192 + 192, loss output 64,
+  // probabilities 192 = 640; workspace its input gradient 10 x 4 x 4 = 160.
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a1280 B512 ws80");
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 stage s1 r0 | w0 g0 o0 a1024 B512 ws0");
+  EXPECT_EQ(RankLine(p.ranks[2]), "e2 stage s2 r0 | w1320 g1320 o1320 a1408 B160 ws1320");
+  EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s3 r0 | w0 g0 o0 a640 B0 ws160");
 }
 
 TEST(LowerMp, OneFOneBFourStages) {
@@ -248,12 +259,13 @@ TEST(LowerMp, OneFOneBFourStages) {
                    "5 loss/fwd/mb1 compute forward L4 mb1 s2 f100 b88 [2,4]",
                    "6 loss/bwd-data/mb1 compute backward-data L4 mb1 s2 f40 b168 [5]",
                    "7 send grad fc/mb1 send p2 t17 fp32 n80 mb1 [6]"}));
-  // In flight: stage 0 min(2, 4) = 2 micro-batches, stage 3 min(2, 1) = 1.
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a256 B512 ws768");
-  EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s3 r0 | w0 g0 o0 a80 B160 ws176");
-  // gpipe keeps both micro-batches on the last stage too.
+  // Stage 3: the pinned 2 x (128 + 128) boundary tensors, and one micro-batch's loss output
+  // (64) and probabilities (128) at a time under 1f1b (704); gpipe runs both forwards first and
+  // keeps both micro-batches' probabilities (832).
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 stage s0 r0 | w80 g80 o80 a1280 B512 ws80");
+  EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s3 r0 | w0 g0 o0 a704 B0 ws80");
   const Plan g = LowerTiny(cl, Mp(2));
-  EXPECT_EQ(RankLine(g.ranks[3]), "e3 stage s3 r0 | w0 g0 o0 a160 B160 ws176");
+  EXPECT_EQ(RankLine(g.ranks[3]), "e3 stage s3 r0 | w0 g0 o0 a832 B0 ws80");
 }
 
 // ---- ps ----
@@ -303,9 +315,10 @@ TEST(LowerPs, SyncDedicatedTwoWorkers) {
                    "3 conv1/update compute update L1 mb0 s0 f80 b400 L1 [2]",
                    "4 pull conv1 w0 send p0 t3 fp32 n80 mb0 [3]",
                    "5 pull conv1 w1 send p1 t3 fp32 n80 mb0 [3]"}));
-  // Workers: no optimizer state, 2 x the largest layer gradient as buffers. Servers: their shard's
-  // weights, gradients, momentum; W x the largest shard as buffers; on the dedicated hosts.
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o0 a928 B2640 ws1536");
+  // Workers: no optimizer state, no buffers (pushes and pulls use the gradient and parameter
+  // buffers in place), activations as dp. Servers: their shard's weights, gradients, momentum;
+  // each of the W pushers' gradients in a buffer of its own; on the dedicated hosts.
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o0 a1472 B0 ws1320");
   EXPECT_EQ(RankLine(p.ranks[2]), "e3 server s-1 r-1 | w1320 g1320 o1320 a0 B2640 ws0");
   EXPECT_EQ(RankLine(p.ranks[3]), "e4 server s-1 r-1 | w80 g80 o80 a0 B160 ws0");
 }
@@ -348,9 +361,11 @@ TEST(LowerPs, NodeAggregationPushesOncePerNode) {
                    "3 fc/update compute update L3 mb0 s0 f1320 b6600 L3 [2]",
                    "4 pull fc w0 send p0 t1 fp32 n1320 mb0 [3]",
                    "5 pull fc w2 send p2 t1 fp32 n1320 mb0 [3]"}));
-  // The leader buffers its own two gradients and worker 1's: 3 x 1320 B.
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o0 a928 B3960 ws1536");
-  EXPECT_EQ(RankLine(p.ranks[1]), "e1 worker s-1 r1 | w1400 g1400 o0 a928 B2640 ws1536");
+  // The leader buffers worker 1's largest gradient (1320 B). Its node aggregates run beside the
+  // backward (not chained to the compute order), so the memory plan reuses nothing there: every
+  // tensor is alive at once (1920).
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o0 a1920 B1320 ws1320");
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 worker s-1 r1 | w1400 g1400 o0 a1472 B0 ws1320");
   // Gradient bytes the workers send to the servers: 2 leaders x 1400 B, where every worker
   // pushing sends 4 x 1400 B.
   auto pushed = [](const Plan& plan) {
@@ -467,21 +482,21 @@ TEST(LowerPs, ColocatedServersShareTheWorkerDevices) {
     EXPECT_EQ(p.ranks[3].endpoint, 1);
     EXPECT_EQ(TaskLines(p.ranks[3])[0], "0 push conv1 w0 recv p0 t2 fp32 n80 mb0 []");
   }
-  // The memory check adds the server to the worker on one device: worker 0 (1400 + 1400 + 928 +
-  // 2640 + 1536 = 7904) + server 0, sync (1320 x 3 + 2 x 1320 = 6600) = 14,504 bytes.
-  cl.gpu_type().memory_bytes = 14503;
+  // The memory check adds the server to the worker on one device: worker 0 (1400 + 1400 + 1472 +
+  // 0 + 1320 = 5592) + server 0, sync (1320 x 3 + 2 x 1320 = 6600) = 12,192 bytes.
+  cl.gpu_type().memory_bytes = 12191;
   const Plan p = LowerTiny(cl, Ps(false, PsPlacement::kColocated));
   try {
     cost::CheckMemory(p, cl);
-    FAIL() << "14,504 bytes fit in 14,503";
+    FAIL() << "12,192 bytes fit in 12,191";
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(),
-                 "endpoint node0/gpu0 needs 14.2 KiB but has 14.2 KiB (weights 2.7 KiB, "
-                 "gradients 2.7 KiB, optimizer 1.3 KiB, activations 928 B, buffers 5.2 KiB, "
-                 "workspace 1.5 KiB); use a smaller --batch, more --stages or --micro-batches, "
+                 "endpoint node0/gpu0 needs 11.9 KiB but has 11.9 KiB (weights 2.7 KiB, "
+                 "gradients 2.7 KiB, optimizer 1.3 KiB, activations 1.4 KiB, buffers 2.6 KiB, "
+                 "workspace 1.3 KiB); use a smaller --batch, more --stages or --micro-batches, "
                  "or --allow-oversubscribe");
   }
-  cl.gpu_type().memory_bytes = 14504;
+  cl.gpu_type().memory_bytes = 12192;
   EXPECT_NO_THROW(cost::CheckMemory(p, cl));
 }
 
@@ -547,9 +562,9 @@ TEST(LowerHybrid, DataParallelPipelineFourDevices) {
   EXPECT_EQ(stage1[17], "17 send grad conv1/mb0 send p2 t3 fp32 n256 mb0 [16]");
   EXPECT_EQ(stage1[18], "18 bucket0/all-reduce all-reduce ring fp32 g1 c1 n1320 B0 L3 [15]");
   EXPECT_EQ(stage1[19], "19 update compute update L-1 mb0 s0 f1320 b6600 L3 [16,18]");
-  // Buffers: 2 x 256 B boundary + 2 x the stage's one bucket.
-  EXPECT_EQ(RankLine(p.ranks[2]), "e2 stage s0 r1 | w80 g80 o80 a256 B672 ws768");
-  EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s1 r1 | w1320 g1320 o1320 a672 B3152 ws672");
+  // As the pipeline's stages; fp32 buckets are views of the gradient buffer (no buffers).
+  EXPECT_EQ(RankLine(p.ranks[2]), "e2 stage s0 r1 | w80 g80 o80 a1280 B512 ws80");
+  EXPECT_EQ(RankLine(p.ranks[3]), "e3 stage s1 r1 | w1320 g1320 o1320 a1472 B0 ws1320");
 }
 
 TEST(LowerHybrid, OneWeirdTrickTwoDevices) {
@@ -579,9 +594,9 @@ TEST(LowerHybrid, OneWeirdTrickTwoDevices) {
                       "13 update compute update L-1 mb0 s0 f740 b3700 L1,3 [11,12]"};
   for (int r = 0; r < 2; ++r) EXPECT_EQ(TaskLines(p.ranks[r]), want) << "rank " << r;
   // Held: conv1 20 + fc 330 / 2 = 185 parameters. Saved: conv1 192 x 4 + loss 40 x 8.
-  // Buffers: 2 x the gathered boundary (1024) + 2 x the conv bucket (80). Workspace: fc on 8
-  // samples, (128 + 40) x 2 x 8.
-  EXPECT_EQ(RankLine(p.ranks[1]), "e1 worker s-1 r1 | w740 g740 o740 a1088 B2208 ws2688");
+  // Buffers: 2 x the gathered boundary (1024) + 2 x the conv bucket (80). Workspace: fc's weight
+  // gradient (1320, more than its input gradient 128 x 8 = 1024).
+  EXPECT_EQ(RankLine(p.ranks[1]), "e1 worker s-1 r1 | w740 g740 o740 a1088 B2208 ws1320");
 }
 
 TEST(LowerHybrid, OneWeirdTrickFourDevices) {
@@ -597,7 +612,8 @@ TEST(LowerHybrid, OneWeirdTrickFourDevices) {
   EXPECT_EQ(t[4], "4 gather fc all-gather ring fp32 g0 c1 n640 [2,3]");
   EXPECT_EQ(t[9], "9 scatter grad fc reduce-scatter ring fp32 g0 c2 n2048 [4,7]");
   EXPECT_EQ(t[13], "13 update compute update L-1 mb0 s0 f410 b2050 L1,3 [11,12]");
-  EXPECT_EQ(RankLine(p.ranks[3]), "e3 worker s-1 r3 | w410 g410 o410 a1408 B4256 ws5376");
+  // Workspace: fc's input gradient on 16 samples (128 x 16 = 2048).
+  EXPECT_EQ(RankLine(p.ranks[3]), "e3 worker s-1 r3 | w410 g410 o410 a1408 B4256 ws2048");
 }
 
 // ---- the estimator's fast path ----

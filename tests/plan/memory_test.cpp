@@ -7,8 +7,10 @@
 //   output (2x4x4 = 32 el., 128 B, fc reads it through the flatten view), the loss's softmax
 //   probabilities (10 el., 40 B): 232 B per sample, charged 192 B to conv1 (input + output)
 //   and 40 B to the loss.
-//   workspace per sample: max over the non-view layers of (input + output) x 2:
-//   conv1 (64 + 128) x 2 = 384, fc (128 + 40) x 2 = 336, loss (40 + 4) x 2 = 88 -> 384.
+//   activations: the memory plan's peak (tests/plan/memory_plan_test.cpp works it out: 1472 B for
+//   4 samples in fp32; 768 B in fp16, where every tensor halves before rounding up to 64 B).
+//   workspace: the largest of a backward task's input gradient (fc: 32 el. x 4 B per sample;
+//   the loss: 10 x 4) and a weight gradient (fc: 330 x 4 = 1320 B, the largest at 4 samples).
 #include <gtest/gtest.h>
 
 #include "model/cost/estimate.h"
@@ -33,30 +35,30 @@ TEST(MemoryModel, DataParallelPrecisionsAndOneDevice) {
   FakeCluster cl(1, 2);
   StrategyOptions o;
   Plan p = LowerTiny(cl, o);
-  // weights, gradients 350 x 4; SGD momentum 1 copy; activations 232 x 4 samples;
-  // buffers 2 x the one 1400-byte bucket; workspace 384 x 4 (Adam: estimate_test.cpp).
+  // weights, gradients 350 x 4; SGD momentum 1 copy; activations 1472; no buffers (the fp32
+  // bucket is a view of the gradients); workspace 1320 (Adam: estimate_test.cpp).
   for (const Rank& r : p.ranks) {
-    EXPECT_EQ(RankLine(r).substr(RankLine(r).find('|')), "| w1400 g1400 o1400 a928 B2800 ws1536");
-    EXPECT_EQ(r.memory_peak(), 1400 * 3 + 928 + 2800 + 1536);
+    EXPECT_EQ(RankLine(r).substr(RankLine(r).find('|')), "| w1400 g1400 o1400 a1472 B0 ws1320");
+    EXPECT_EQ(r.memory_peak(), 1400 * 3 + 1472 + 0 + 1320);
   }
   o.optimizer = "adam";
-  o.precision = "fp16";  // + a 2-byte weight copy; activations, workspace halve
+  o.precision = "fp16";  // + a 2-byte weight copy; activations halve (before rounding)
   p = LowerTiny(cl, o);
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w2100 g1400 o2800 a464 B2800 ws768");
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w2100 g1400 o2800 a768 B0 ws1320");
   o.precision = "fp32";
   o.optimizer = "sgd";
-  o.grad_precision = CommPrecision::kFP16;  // the bucket travels as fp16: 700 bytes
+  o.grad_precision = CommPrecision::kFP16;  // the bucket is staged as fp16: 700 bytes
   p = LowerTiny(cl, o);
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o1400 a928 B1400 ws1536");
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o1400 a1472 B700 ws1320");
   FakeCluster one(1, 1);  // a single device: no communication buffers
   p = LowerTiny(one, StrategyOptions{});
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o1400 a928 B0 ws1536");
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o1400 a1472 B0 ws1320");
 }
 
 TEST(MemoryModel, PipelineStageRefusalNamesTheStageDevice) {
-  // mp, 2 stages: stage 1 (fc + loss) needs 1320 x 3 + (128 + 40) x 4 + 1024 + 1344 = 7000
-  // bytes on gpu1 (fc keeps the received conv1 output for its weight gradient); stage 0 (conv1)
-  // 80 x 3 + 64 x 4 + 1024 + 1536 = 3056 fits.
+  // mp, 2 stages: stage 1 (fc + loss) needs 1320 x 3 + 1472 + 0 + 1320 = 6752 bytes on gpu1
+  // (activations: lower_strategies_test.cpp, LowerMp.SequentialTwoStages); stage 0 (conv1)
+  // 80 x 3 + 1280 + 512 + 80 = 2112 fits.
   FakeCluster cl(1, 2);
   cl.gpu_type().memory_bytes = 6000;
   StrategyOptions o;
@@ -67,8 +69,8 @@ TEST(MemoryModel, PipelineStageRefusalNamesTheStageDevice) {
     FAIL() << "stage 1 fits";
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(),
-                 "endpoint node0/gpu1 needs 6.8 KiB but has 5.9 KiB (weights 1.3 KiB, gradients "
-                 "1.3 KiB, optimizer 1.3 KiB, activations 672 B, buffers 1.0 KiB, workspace "
+                 "endpoint node0/gpu1 needs 6.6 KiB but has 5.9 KiB (weights 1.3 KiB, gradients "
+                 "1.3 KiB, optimizer 1.3 KiB, activations 1.4 KiB, buffers 0 B, workspace "
                  "1.3 KiB); use a smaller --batch, more --stages or --micro-batches, or "
                  "--allow-oversubscribe");
   }

@@ -130,7 +130,8 @@ log "a cancelled array task: merge names shard 2/3"
 # 3. execute under srun against mpirun, 2 and 4 ranks.
 # The summaries of one plan run twice: the same keys everywhere; equal context (but the
 # timestamp and the clock's uncertainty), iteration counts, bytes, losses and, per rank, the
-# rank, its role, replica, host and tracked memory. Times differ from run to run.
+# rank, its role, replica, host and the allocator's memory (peak and categories). Times differ
+# from run to run.
 compare_summaries() {
   python3 - "$1" "$2" <<'EOF'
 import json, sys
@@ -161,7 +162,7 @@ for k in ("warmup", "measured"):
     same("iterations/" + k, a["iterations"][k], b["iterations"][k])
 same("iterations/times_s (count)", len(a["iterations"]["times_s"]), len(b["iterations"]["times_s"]))
 for ra, rb in zip(a["ranks"], b["ranks"]):
-    for k in ("rank", "role", "stage", "replica", "host", "memory_tracked_bytes"):
+    for k in ("rank", "role", "stage", "replica", "host", "memory_peak_bytes", "memory"):
         same(f"ranks/{ra['rank']}/{k}", ra[k], rb[k])
 EOF
 }
