@@ -55,6 +55,7 @@ struct ProfileArgs {
   int iterations = 10, warmup = 2, threads = 0;
   std::string sizes = "4KiB,64KiB,1MiB,4MiB,16MiB,64MiB";
   double peer_timeout_s = 30;
+  bool scale_to_iteration = false;
 };
 
 #ifdef CONVSCALE_HAVE_CPU_BACKEND
@@ -415,9 +416,10 @@ int RunProfile(const ProfileArgs& a) {
       host_s[size_t(k)] = now() - t0;
     };
     std::vector<std::vector<double>> fwd(net.size()), bd(net.size()), bw(net.size());
-    std::vector<double> upd;
+    std::vector<double> upd, whole;
     for (int i = 0; i < a.warmup + a.iterations; ++i) {
       std::fill(host_s.begin(), host_s.end(), 0.0);
+      const double start = now();
       for (int v = 1; v < n; ++v) timed(key(v, 0), [&] { backend->Forward(v, 0); });
       for (int v = n - 1; v >= 1; --v) {
         timed(key(v, 1), [&] { backend->BackwardData(v, 0); });
@@ -425,6 +427,7 @@ int RunProfile(const ProfileArgs& a) {
       }
       timed(update_key, [&] { backend->Update(all); });
       backend->Synchronize();
+      const double iteration_s = now() - start;
       std::vector<double> t = host_s;
       for (const auto& d : backend->TaskTimes(now())) t[size_t(d.task)] = d.end_s - d.start_s;
       if (i < a.warmup) continue;
@@ -434,15 +437,29 @@ int RunProfile(const ProfileArgs& a) {
         bw[size_t(v)].push_back(t[size_t(key(v, 2))]);
       }
       upd.push_back(t[size_t(update_key)]);
+      whole.push_back(iteration_s);
     }
+    // A task's median is its time when the rank runs throughout, which a layer shorter than a
+    // scheduling period usually does even when the rank runs only part of the time (a CPU quota
+    // throttles it for whole periods, other work preempts it): the medians then add up to less
+    // than an iteration takes. --scale-to-iteration multiplies every median by the ratio of the
+    // whole iteration's median to the medians' sum, spreading the time the rank did not run over
+    // the tasks in proportion to their own.
+    const double update_median = exec::Summarise(upd).median;
+    const double iteration_median = exec::Summarise(whole).median;
+    double sum = update_median;
+    for (size_t v = 1; v < net.size(); ++v)
+      sum += exec::Summarise(fwd[v]).median + exec::Summarise(bd[v]).median +
+             exec::Summarise(bw[v]).median;
+    const double scale = a.scale_to_iteration && sum > 0 ? iteration_median / sum : 1.0;
     Json layers = Json::array();
     for (size_t v = 1; v < net.size(); ++v) {
       const graph::Layer& L = net.layer(int(v));
       layers.push_back({{"name", L.name},
                         {"type", std::string(graph::LayerTypeName(L.type))},
-                        {"forward_s", exec::Summarise(fwd[v]).median},
-                        {"backward_data_s", exec::Summarise(bd[v]).median},
-                        {"backward_weight_s", exec::Summarise(bw[v]).median}});
+                        {"forward_s", scale * exec::Summarise(fwd[v]).median},
+                        {"backward_data_s", scale * exec::Summarise(bd[v]).median},
+                        {"backward_weight_s", scale * exec::Summarise(bw[v]).median}});
       // The kernels these times belong to, for `execute --profile` (cuDNN: the algorithms).
       const std::map<std::string, int> choices = backend->Choices(int(v));
       if (!choices.empty()) layers.back()["choices"] = choices;
@@ -521,7 +538,9 @@ int RunProfile(const ProfileArgs& a) {
       j["batch"] = a.batch;
       j["params"] = net.Totals().params;
       j["layers"] = layers;
-      j["update_s"] = exec::Summarise(upd).median;
+      j["update_s"] = scale * update_median;
+      j["iteration"] = {
+          {"median_s", iteration_median}, {"tasks_median_sum_s", sum}, {"layer_time_scale", scale}};
       if (size >= 2) {
         j["network"] = {{"latency_s", latency},
                         {"bandwidth_Bps", bandwidth},
@@ -601,6 +620,9 @@ void AddExecuteCommands(CLI::App& app, Action& action) {
       ->capture_default_str();
   p->add_option("--peer-timeout", pa->peer_timeout_s, "Seconds to wait for a peer")
       ->capture_default_str();
+  p->add_flag("--scale-to-iteration", pa->scale_to_iteration,
+              "Scale every task's median so that they add up to the median of a whole iteration "
+              "(a rank that runs only part of the time: a CPU quota, a shared core)");
   p->callback([pa, &action] { action = [pa] { return RunProfile(*pa); }; });
 }
 

@@ -88,10 +88,11 @@ const std::vector<std::tuple<int, int, double>>& PairBytes(Collective c, Algorit
 Profile ProfileFromJson(const Json& j, const std::string& file) {
   CheckDocumentKind(j, file, "profile");
   JsonObject root(j, file, "");
-  // The keys `convscale profile` writes; "measured" and "network" (the link fit and the
-  // point-to-point and all-reduce sweeps behind it) are informative here.
+  // The keys `convscale profile` writes; "measured", "network" (the link fit and the
+  // point-to-point and all-reduce sweeps behind it) and "iteration" (a whole iteration's median
+  // and the scale applied to the tasks) are informative here.
   root.CheckKeys({"context", "measured", "model", "device", "precision", "batch", "layers",
-                  "update_s", "params", "network"});
+                  "update_s", "params", "network", "iteration"});
   Profile p;
   p.model = root.String("model", "");
   p.device = root.String("device", "");

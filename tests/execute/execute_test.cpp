@@ -649,5 +649,58 @@ TEST_F(EndToEnd, PeakMemoryIsThePlannersArenaAndWithinTenPercentOfThePrediction)
   }
 }
 
+// --cpu-share: every host's processes (COMMAND on host 0, what mpirun launches on the others) run
+// in the host's own cgroup with the quota; every group is gone after a normal end and after the
+// script is killed mid-run; shares adding up to more than the CPUs are refused.
+TEST_F(EndToEnd, EmulatedClusterGivesEveryHostItsCpuShare) {
+  const std::string script = std::string(CONVSCALE_SOURCE_DIR) + "/scripts/emulated-cluster";
+  const ShellResult check = Shell(script + " --check --cpu-share 0.4");
+  if (check.rc != 0) GTEST_SKIP() << check.output;
+  const std::string prefix = "csq" + std::to_string(::getpid());
+  auto left = [&](const std::string& p) {
+    return Shell("{ ls /sys/fs/cgroup/cpu /sys/fs/cgroup/cpuset; ip netns list; } | grep -c '^" +
+                 p + "-' || true")
+        .output;
+  };
+  // Each rank reads, from inside its host, its cpu cgroup and that group's quota and period.
+  const std::string probe = (dir_ / "probe.sh").string();
+  std::ofstream(probe) << "g=$(sed -n 's/^[0-9]*:cpu://p' /proc/self/cgroup)\n"
+                          "echo \"$(hostname) in $g: quota $(cat $EMULATED_CPU_CGROUPS$g/"
+                          "cpu.cfs_quota_us) period $(cat $EMULATED_CPU_CGROUPS$g/"
+                          "cpu.cfs_period_us)\"\n";
+  ShellResult r = Shell(Guard(60) + script + " --prefix " + prefix +
+                        " --hosts 2 --cpu-share 0.4 --cpuset -- mpirun -np 2 -x "
+                        "EMULATED_CPU_CGROUPS sh " +
+                        probe);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  for (const std::string& h : {prefix + "-h0", prefix + "-h1"})
+    EXPECT_NE(r.output.find(h + " in /" + h + ": quota 4000 period 10000"), std::string::npos)
+        << r.output;
+  EXPECT_EQ(left(prefix), "0\n");
+
+  // Killed while COMMAND runs: the script ends COMMAND and removes every group and namespace.
+  const std::string killed = prefix + "k";
+  r = Shell("bash -c '" + script + " --prefix " + killed +
+            " --hosts 2 --cpu-share 0.4 -- sleep 60 & s=$!; t=/sys/fs/cgroup/cpu/" + killed +
+            "-h0/tasks; for i in $(seq 100); do [ -s $t ] && break; sleep 0.1; done; "
+            "p=$(head -n1 $t); kill -TERM $s; wait $s; echo rc=$?; "
+            "kill -0 $p 2>/dev/null && echo alive=$p; true'");
+  EXPECT_NE(r.output.find("rc=143"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("alive="), std::string::npos) << r.output;
+  EXPECT_EQ(left(killed), "0\n");
+
+  // Two more halves of a CPU than the machine has CPUs: refused before anything is made.
+  const int cpus = std::stoi(Shell("env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc").output);
+  const std::string hosts = std::to_string(2 * cpus + 1);
+  r = Shell(script + " --prefix " + prefix + " --hosts " + hosts + " --cpu-share 0.5 -- true");
+  EXPECT_EQ(r.rc, 2) << r.output;
+  EXPECT_NE(r.output.find("emulated-cluster: --hosts " + hosts +
+                          " --cpu-share 0.5: the hosts' shares add up to " + std::to_string(cpus) +
+                          ".5 CPUs, this machine has " + std::to_string(cpus) + "\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(left(prefix), "0\n");
+}
+
 }  // namespace
 }  // namespace convscale::exec
