@@ -15,7 +15,8 @@
 # the other hosts and the machine's other work do. Each row executes REPEATS times; the table
 # gives the median of the runs' median iterations and their spread (max - min over the median).
 #
-#   [CPU_SHARE=0.4] [CPUSET=0] [REPEATS=3] [ITERATIONS=10] [WARMUP=2] [BATCH=64] [OUT=FILE]
+#   [CPU_SHARE=0.4] [CPU_PERIOD=10000] [CPUSET=0] [REPEATS=3] [ITERATIONS=10] [WARMUP=2]
+#   [BATCH=64] [OUT=FILE]
 #   bench/validate-emulated.sh [BUILD_DIR]     (default build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +32,8 @@ warm=${WARMUP:-2}
 batch=${BATCH:-64}  # global batch
 share=${CPU_SHARE:-0.4}
 repeats=${REPEATS:-3}
-shares=(--cpu-share "$share")
+period=${CPU_PERIOD:-10000}
+shares=(--cpu-share "$share" --cpu-period "$period")
 [[ ${CPUSET:-0} == 1 ]] && shares+=(--cpuset)
 
 "$ec" --check "${shares[@]}" >/dev/null || { "$ec" --check "${shares[@]}"; exit 77; }
@@ -182,11 +184,11 @@ elapsed=$(( $(date +%s) - started ))
   echo
   echo "Machine: $(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared with other"
   echo "work (load average at the start: $load0); date $(date -u +%Y-%m-%dT%H:%MZ); convscale $("$bin" --version | cut -d' ' -f2-);"
-  echo "$elapsed s. Command: \`CPU_SHARE=$share CPUSET=${CPUSET:-0} REPEATS=$repeats ITERATIONS=$iters WARMUP=$warm bench/validate-emulated.sh\`"
+  echo "$elapsed s. Command: \`CPU_SHARE=$share CPU_PERIOD=$period CPUSET=${CPUSET:-0} REPEATS=$repeats ITERATIONS=$iters WARMUP=$warm bench/validate-emulated.sh\`"
   echo "(as root). Model fashion_cnn, global batch $batch, $iters measured iterations after $warm"
   echo "warm-up, OMP_NUM_THREADS=1 per rank, $repeats runs per row; hosts are network namespaces on"
   echo "one machine whose links are shaped with tc tbf, each owning $share of one CPU (cgroup v1 cfs"
-  echo "quota, 10 ms period). Predictions: \`convscale simulate\` (SimGrid) and \`convscale estimate\`"
+  echo "quota, $period us period). Predictions: \`convscale simulate\` (SimGrid) and \`convscale estimate\`"
   echo "(closed form), both with the profile measured first on the same emulated hosts under the"
   echo "same shares (layer medians scaled to the whole iteration, \`profile --scale-to-iteration\`)"
   echo "and the cluster description calibrated with the fitted link and the hosts' share. ps uses 3"
