@@ -1,8 +1,10 @@
 #!/bin/bash
 # Peak memory, measured against predicted, on the CPU backend: `convscale execute` of fashion_cnn
 # and ResNet-18 at 32x32 input (the zoo model with its input set to 3x32x32; 1000 classes) for dp,
-# ps (one dedicated server), mp (2 stages; gpipe and 1f1b, 4 micro-batches) and dp x pp (2
-# replicas x 2 stages, 2 micro-batches), all ranks on this machine under mpirun. Per rank:
+# ps (one dedicated server), ps with in-node aggregation (cpu-minicluster with 2 devices on each
+# of 2 nodes: 4 workers, one server on a host CPU), mp (2 stages; gpipe and 1f1b, 4
+# micro-batches) and dp x pp (2 replicas x 2 stages, 2 micro-batches), all ranks on this machine
+# under mpirun. Per rank:
 # the backend allocator's peak (memory_peak_bytes: weights, gradients, optimizer state, the
 # activation arena of the memory plan, staging buffers, workspace) against the memory model's
 # (memory_predicted_bytes) in the plan. Writes the Markdown table to stdout.
@@ -11,6 +13,7 @@
 set -euo pipefail
 build="${1:-build}"
 bin="$(cd "$build" && pwd)/cli/convscale"
+src="$(cd "$(dirname "$0")/.." && pwd)"
 build_arg="$build"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -20,13 +23,18 @@ cd "$work"
 "$bin" model export resnet18 -o - |
   python3 -c 'import json,sys; m=json.load(sys.stdin); m["name"]="resnet18_32.json"; m["input"]["height"]=m["input"]["width"]=32; json.dump(m,sys.stdout)' \
     >resnet18_32.json
+# cpu-minicluster as 2 nodes of 2 devices, for in-node aggregation.
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["name"]="cpu-2x2"; c["nodes"]=2; c["node_types"]["emulated-host"]["devices"]=2; json.dump(c,sys.stdout)' \
+  "$src/topologies/builtin/cpu-minicluster.json" >cpu-2x2.json
 
+# label|cluster|plan arguments
 strategies=(
-  "dp|--gpus 2 --global-batch 64"
-  "ps|--gpus 2 --global-batch 64 --strategy ps --servers 1"
-  "mp gpipe|--gpus 2 --global-batch 64 --strategy mp --micro-batches 4"
-  "mp 1f1b|--gpus 2 --global-batch 64 --strategy mp --micro-batches 4 --schedule 1f1b"
-  "dp x pp|--gpus 4 --global-batch 64 --strategy hybrid --stages 2 --micro-batches 2"
+  "dp|cpu-minicluster|--gpus 2 --global-batch 64"
+  "ps|cpu-minicluster|--gpus 2 --global-batch 64 --strategy ps --servers 1"
+  "ps node|cpu-2x2.json|--gpus 4 --global-batch 64 --strategy ps --servers 1 --ps-placement host --ps-aggregation node"
+  "mp gpipe|cpu-minicluster|--gpus 2 --global-batch 64 --strategy mp --micro-batches 4"
+  "mp 1f1b|cpu-minicluster|--gpus 2 --global-batch 64 --strategy mp --micro-batches 4 --schedule 1f1b"
+  "dp x pp|cpu-minicluster|--gpus 4 --global-batch 64 --strategy hybrid --stages 2 --micro-batches 2"
 )
 start=$(date +%s)
 load0=$(cut -d' ' -f1 /proc/loadavg)
@@ -35,7 +43,7 @@ echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
 echo "$(free -g | awk '/Mem:/ {print $2}') GiB. Date $(date -u +%Y-%m-%dT%H:%MZ); load average at the start"
 echo "$load0; convscale $("$bin" --version | cut -d' ' -f2-)."
-echo "Command: \`bench/memory.sh $build_arg\`. Cluster \`cpu-minicluster\`, fp32, SGD with momentum,"
+echo "Command: \`bench/memory.sh $build_arg\`. Cluster \`cpu-minicluster\` (ps node: 2 nodes of 2 devices), fp32, SGD with momentum,"
 echo "global batch 64, 2 iterations after 1 warm-up, \`OMP_NUM_THREADS=1\`."
 echo
 echo "Predicted: the memory model of the plan (\`memory_predicted_bytes\`; activations = the memory"
@@ -49,10 +57,9 @@ echo "|---|---|---|---|---|---|---|---|---|"
 for model in fashion_cnn resnet18_32.json; do
   name=$(basename "$model" .json)
   for entry in "${strategies[@]}"; do
-    label="${entry%%|*}"
-    args="${entry#*|}"
+    IFS='|' read -r label cluster args <<<"$entry"
     plan="$work/plan.json"
-    "$bin" plan --model "$model" --cluster cpu-minicluster --precision fp32 $args -o "$plan"
+    "$bin" plan --model "$model" --cluster "$cluster" --precision fp32 $args -o "$plan"
     ranks=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["ranks"]))' "$plan")
     OMP_NUM_THREADS=1 timeout 600 mpirun --allow-run-as-root --oversubscribe -np "$ranks" \
       "$bin" execute --plan "$plan" --iterations 2 --warmup 1 -o "$work/sum.json" >/dev/null

@@ -142,6 +142,11 @@ struct Runtime::Impl {
   }
   int64_t micro_batch = 1;
 
+  // Whether a parameter-server message carries parameters (odd tag: a pull, from a server or
+  // forwarded by a node's leader) rather than gradients (even tag: a push, to a server or to the
+  // node's leader), as the lowering numbers them (docs/plan-format.md).
+  static bool CarriesParameters(const plan::Task& t) { return t.tag % 2 != 0; }
+
   // The layers a message carries: its own `layers`, or those of the matching task on the peer
   // (the lowering names them on one side of a parameter-server exchange only).
   std::map<int, std::vector<int>> msg_layers;
@@ -253,11 +258,11 @@ struct Runtime::Impl {
       } else if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
         const std::vector<int>& tl = LayersOf(t);
         if (!tl.empty()) {
-          // Parameter-server traffic: workers push gradients and pull parameters; servers
-          // receive gradients into a slot of their own and send parameters.
-          const bool server = rp.role == Role::kServer;
-          const bool params = (t.kind == TaskKind::kSend) == server;
-          if (server && t.kind == TaskKind::kRecv) {
+          // Parameter-server traffic: workers push gradients and pull parameters; a gradient
+          // receive (a server's, or a node leader's from its node's other workers) lands in a
+          // slot of its own, which the aggregate depending on it sums.
+          const bool params = CarriesParameters(t);
+          if (!params && t.kind == TaskKind::kRecv) {
             CommBuffers cb;
             size_t bytes = 0;
             for (int l : tl) {
@@ -299,11 +304,12 @@ struct Runtime::Impl {
     return backend.Activation(b.layer, t.micro_batch);
   }
 
-  // For a server's gradient receive `r` (a worker's push): f(layer, the layer's gradient buffer,
-  // the pushed gradient of that layer in r's staging buffer). Other tasks: nothing.
+  // For a gradient receive `r` (a worker's push, on a server or on its node's leader): f(layer,
+  // the layer's gradient buffer, the pushed gradient of that layer in r's staging buffer). Other
+  // tasks: nothing.
   template <typename F>
   void ForEachPushedGradient(const plan::Task& r, F f) {
-    if (r.kind != TaskKind::kRecv || LayersOf(r).empty()) return;
+    if (r.kind != TaskKind::kRecv || LayersOf(r).empty() || CarriesParameters(r)) return;
     const std::vector<int>& rl = LayersOf(r);
     const CommBuffers& cb = buffers.at(r.id);
     size_t off = 0;
@@ -339,17 +345,15 @@ struct Runtime::Impl {
                                   [&](int, Buffer g, Buffer pushed) { backend.Copy(g, pushed); });
         backend.Update(UpdateLayers(t, owned));
         break;
-      case Phase::kAggregate: {
-        // Sum every gradient slot received for these layers (a server's pushes from workers).
-        std::set<int> layers(t.layers.begin(), t.layers.end());
-        if (layers.empty() && t.layer >= 0) layers.insert(t.layer);
-        for (const plan::Task& r : rp.tasks)
-          ForEachPushedGradient(r, [&](int layer, Buffer g, Buffer pushed) {
-            if (layers.empty() || layers.count(layer))
-              backend.Accumulate(g, pushed, DataType::kF32);
+      case Phase::kAggregate:
+        // Sum the gradient slots of the receives this task depends on into the gradients: a
+        // server's pushes from the workers (its gradients hold none of its own), or a node
+        // leader's from its node's other workers (added to the leader's own).
+        for (int d : t.deps)
+          ForEachPushedGradient(rp.tasks[size_t(d)], [&](int, Buffer g, Buffer pushed) {
+            backend.Accumulate(g, pushed, DataType::kF32);
           });
         break;
-      }
       case Phase::kCopy:
         break;
     }
@@ -463,7 +467,7 @@ struct Runtime::Impl {
             const plan::Task& t = tasks[size_t(id)];
             auto bit = buffers.find(id);
             if (t.kind == TaskKind::kRecv && bit != buffers.end()) {
-              if (!LayersOf(t).empty() && rp.role != Role::kServer) {
+              if (!LayersOf(t).empty() && CarriesParameters(t)) {
                 Unpack(bit->second);
               } else if (LayersOf(t).empty()) {
                 const plan::Boundary b = BoundaryOf(t);
@@ -472,8 +476,8 @@ struct Runtime::Impl {
                                      bit->second.staging, DataType::kF32);
               }
             }
-            if (t.kind == TaskKind::kSend && !LayersOf(t).empty() && rp.role != Role::kServer)
-              backend.ZeroGradients(LayersOf(t));  // pushed: the server owns the step now
+            if (t.kind == TaskKind::kSend && !LayersOf(t).empty() && !CarriesParameters(t))
+              backend.ZeroGradients(LayersOf(t));  // pushed: the receiver owns the step now
             timing[size_t(id)].end_s = comm.Now();
             it = in_flight.erase(it);
             if (t.kind == TaskKind::kSend)

@@ -79,6 +79,13 @@ struct Shard {
   int server;
   double bytes;  // communicated gradient bytes
 };
+
+// The buffers of a rank that sums other workers' pushes (a server, or a node's leader): each
+// gradient receive lands in a slot of its own, in fp32 whatever the gradients travel in (the
+// executor sums them there), so the rank holds the parameters it sums once per pusher.
+double PushSlotBytes(size_t pushers, double params) {
+  return static_cast<double>(pushers) * params * 4;
+}
 }  // namespace
 
 Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& opts) {
@@ -191,8 +198,6 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
   }
   std::vector<char> in_set(c.n, 0);
   for (int v : c.order) in_set[v] = 1;
-  double max_layer = 0;
-  for (int v : c.param_layers) max_layer = std::max(max_layer, c.params[v] * eb);
 
   for (int w = 0; w < W; ++w) {
     RankBuilder b(p.ranks[w]);
@@ -263,8 +268,8 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
     m.activations = PlannedActivations(c, p.ranks[w], o.batch);
     m.workspace = Workspace(c, c.order, o.batch);
     // Pushes and pulls read and write the gradient and parameter buffers in place; a leader also
-    // holds the gradients its node's other workers send.
-    m.buffers = static_cast<double>(peers[w].size()) * max_layer;
+    // holds every gradient its node's other workers push to it.
+    m.buffers = PushSlotBytes(peers[w].size(), c.total_params);
     m.precision = o.precision;
     m.optimizer = o.optimizer;
     m.optimizer_here = false;
@@ -318,7 +323,7 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
     MemoryInput m;
     m.params = params;
     // Every pusher's gradients land in a buffer of their own (the server sums or applies them).
-    m.buffers = P * params * 4;
+    m.buffers = PushSlotBytes(pushers.size(), params);
     m.precision = "fp32";
     m.optimizer = o.optimizer;
     FillMemory(p.ranks[W + k], m);

@@ -361,10 +361,11 @@ TEST(LowerPs, NodeAggregationPushesOncePerNode) {
                    "3 fc/update compute update L3 mb0 s0 f1320 b6600 L3 [2]",
                    "4 pull fc w0 send p0 t1 fp32 n1320 mb0 [3]",
                    "5 pull fc w2 send p2 t1 fp32 n1320 mb0 [3]"}));
-  // The leader buffers worker 1's largest gradient (1320 B). Its node aggregates run beside the
-  // backward (not chained to the compute order), so the memory plan reuses nothing there: every
-  // tensor is alive at once (1920).
-  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o0 a1920 B1320 ws1320");
+  // Each of worker 1's pushes lands in a slot of its own on the leader, in fp32: one copy of the
+  // gradients, 350 parameters x 4 = 1400 B. Its node aggregates run beside the backward (not
+  // chained to the compute order), so the memory plan reuses nothing there: every tensor is alive
+  // at once (1920).
+  EXPECT_EQ(RankLine(p.ranks[0]), "e0 worker s-1 r0 | w1400 g1400 o0 a1920 B1400 ws1320");
   EXPECT_EQ(RankLine(p.ranks[1]), "e1 worker s-1 r1 | w1400 g1400 o0 a1472 B0 ws1320");
   // Gradient bytes the workers send to the servers: 2 leaders x 1400 B, where every worker
   // pushing sends 4 x 1400 B.
