@@ -606,6 +606,130 @@ void Validate(const Plan& plan, const std::string& where) {
              cid + " (\"" + first.name + "\") is missing on rank " + std::to_string(m) +
                  ", a member of group " + std::to_string(first.group));
   }
+
+  // Waits across ranks. A send and its receive start together, once both are ready; a collective
+  // starts once every member is ready. Ranks whose tasks wait on each other in a cycle through
+  // such joints never start it: the plan deadlocks, whichever interpreter runs it. Each joint (a
+  // matched send and receive, a collective's member tasks) is one node here, every dependency
+  // an edge; what is left after peeling the nodes that can start is stuck.
+  {
+    std::vector<int64_t> offset(nranks + 1, 0);
+    for (int r = 0; r < nranks; ++r) offset[r + 1] = offset[r] + plan.ranks[r].tasks.size();
+    const int64_t n = offset[nranks];
+    std::vector<int64_t> root(n);
+    for (int64_t v = 0; v < n; ++v) root[v] = v;
+    auto find = [&](int64_t v) {
+      while (root[v] != v) v = root[v] = root[root[v]];
+      return v;
+    };
+    auto join = [&](int64_t a, int64_t b) {
+      a = find(a);
+      b = find(b);
+      if (a != b) root[std::max(a, b)] = std::min(a, b);
+    };
+    for (const auto& [k, at] : sends) {
+      const auto& rv = recvs.at(k);
+      join(offset[at.first] + at.second, offset[rv.first] + rv.second);
+    }
+    for (const auto& [id, at] : calls)
+      for (const auto& [r, ti] : at)
+        join(offset[at.front().first] + at.front().second, offset[r] + ti);
+    // Edges between joints, CSR by source.
+    std::vector<std::pair<int64_t, int64_t>> edges;
+    for (int r = 0; r < nranks; ++r)
+      for (const Task& t : plan.ranks[r].tasks)
+        for (int d : t.deps) {
+          const int64_t a = find(offset[r] + d), b = find(offset[r] + t.id);
+          if (a != b) edges.push_back({a, b});
+        }
+    std::vector<int64_t> indeg(n, 0);
+    std::vector<int64_t> begin(n + 1, 0);
+    for (const auto& [a, b] : edges) {
+      ++indeg[b];
+      ++begin[a + 1];
+    }
+    for (int64_t v = 0; v < n; ++v) begin[v + 1] += begin[v];
+    std::vector<int64_t> succ(edges.size()), cursor(begin.begin(), begin.end() - 1);
+    for (const auto& [a, b] : edges) succ[cursor[a]++] = b;
+    std::vector<int64_t> ready;
+    for (int64_t v = 0; v < n; ++v)
+      if (find(v) == v && indeg[v] == 0) ready.push_back(v);
+    int64_t started = 0, joints = 0;
+    for (int64_t v = 0; v < n; ++v) joints += find(v) == v;
+    while (!ready.empty()) {
+      const int64_t v = ready.back();
+      ready.pop_back();
+      ++started;
+      for (int64_t k = begin[v]; k < begin[v + 1]; ++k)
+        if (--indeg[succ[k]] == 0) ready.push_back(succ[k]);
+    }
+    if (started < joints) {
+      // A cycle among the stuck joints: walk back along stuck predecessors until one repeats.
+      std::vector<int64_t> pred(n, -1);
+      for (const auto& [a, b] : edges)
+        if (indeg[a] > 0 && indeg[b] > 0 && pred[b] < 0) pred[b] = a;
+      int64_t v = -1;
+      for (int64_t u = 0; u < n && v < 0; ++u)
+        if (find(u) == u && indeg[u] > 0) v = u;
+      std::vector<int64_t> seen(n, -1), path;
+      while (seen[v] < 0) {
+        seen[v] = static_cast<int64_t>(path.size());
+        path.push_back(v);
+        v = pred[v];
+      }
+      // Printed as the waits go, as a rank's dependency cycle is: "a -> b", a waits for b.
+      path.erase(path.begin(), path.begin() + seen[v]);
+      // A joint by what it is: a message between two ranks, a collective, or one rank's task.
+      auto rank_of = [&](int64_t g) {
+        return static_cast<int>(std::upper_bound(offset.begin(), offset.end(), g) -
+                                offset.begin()) -
+               1;
+      };
+      std::map<int64_t, std::string> joint_names;
+      for (const auto& [k, at] : sends) {
+        const auto& rv = recvs.at(k);
+        const Task& t = plan.ranks[at.first].tasks[at.second];
+        joint_names[find(offset[at.first] + at.second)] =
+            "the message \"" + t.name + "\" (rank " + std::to_string(at.first) + " " +
+            T(at.second) + " to rank " + std::to_string(rv.first) + " " + T(rv.second) + ")";
+      }
+      for (const auto& [id, at] : calls) {
+        const Task& t = plan.ranks[at.front().first].tasks[at.front().second];
+        joint_names[find(offset[at.front().first] + at.front().second)] =
+            "collective " + std::to_string(id) + " (\"" + t.name + "\")";
+      }
+      auto name = [&](int64_t g) {
+        auto it = joint_names.find(g);
+        if (it != joint_names.end()) return it->second;
+        const int r = rank_of(g);
+        const Task& t = plan.ranks[r].tasks[g - offset[r]];
+        return "rank " + std::to_string(r) + " " + T(t.id) + " (\"" + t.name + "\")";
+      };
+      // Runs of one rank's own tasks shown by their first and last.
+      std::string cycle;
+      path.push_back(path.front());
+      for (size_t i = 0; i < path.size(); ++i) {
+        const bool plain = !joint_names.count(path[i]);
+        size_t j = i;
+        while (plain && i + 1 < path.size() - 1 && j + 1 < path.size() - 1 &&
+               !joint_names.count(path[j + 1]) && rank_of(path[j + 1]) == rank_of(path[i]))
+          ++j;
+        cycle += (cycle.empty() ? "" : " -> ") + name(path[i]);
+        if (j > i) {
+          const int r = rank_of(path[j]);
+          const Task& t = plan.ranks[r].tasks[path[j] - offset[r]];
+          cycle += " ... " + T(t.id) + " (\"" + t.name + "\")";
+          i = j;
+        }
+      }
+      const int64_t g0 = path.front();
+      const int r0 = rank_of(g0);
+      fail(TaskPtr(r0, static_cast<int>(g0 - offset[r0])),
+           "the ranks wait for each other in a cycle, so the plan deadlocks (" +
+               std::to_string(joints - started) + " of its " + std::to_string(joints) +
+               " steps never start, a message or a collective being one step): " + cycle);
+    }
+  }
 }
 
 }  // namespace convscale::plan
