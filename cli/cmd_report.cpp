@@ -11,7 +11,6 @@
 // report.md, report.json and CSV files (reports/writer.h). Docs: docs/reports.md.
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -127,9 +126,8 @@ int RunMain(const MainArgs& a) {
     std::cerr << "convscale: selecting a strategy for " << model << " on " << s.gpus << " GPUs\n";
     r.selections.push_back(reports::Select(s, SimulateEvaluator()));
     std::cerr << "convscale: what-if sweep for " << model << "\n";
-    r.sweeps.push_back(reports::WhatIf(s, gpus, variants,
-                                       (std::filesystem::path(a.output) / "clusters").string(),
-                                       s.simulate_top != 0 ? SimulateEvaluator() : nullptr));
+    r.sweeps.push_back(
+        reports::WhatIf(s, gpus, variants, s.simulate_top != 0 ? SimulateEvaluator() : nullptr));
   }
   r.context["inputs"] = {{"models", {"resnet50", "vgg16"}},
                          {"cluster", "dgx-a100-hdr200"},
@@ -184,12 +182,8 @@ void AddReportCommands(CLI::App& app, Action& action) {
       reports::Report r;
       r.title = "What-if: " + s.model + " on " + s.cluster;
       r.context = ReportContext("whatif");
-      const std::string clusters =
-          what_args.output.empty()
-              ? ""
-              : (std::filesystem::path(what_args.output) / "clusters").string();
-      r.sweeps.push_back(reports::WhatIf(s, g, variants, clusters,
-                                         s.simulate_top != 0 ? SimulateEvaluator() : nullptr));
+      r.sweeps.push_back(
+          reports::WhatIf(s, g, variants, s.simulate_top != 0 ? SimulateEvaluator() : nullptr));
       return Finish(r, what_args.output);
     };
   });

@@ -79,7 +79,8 @@ struct Point {
   int index = 0;
   std::string strategy, variant;
   int gpus = 0;
-  std::string cluster;  // built-in name or cluster file (variant clusters)
+  std::string cluster;       // built-in name, cluster file, or DIR/clusters/VARIANT.json
+  std::string cluster_text;  // a variant's description (made in memory, written with the rest)
   int64_t batch = 0, global_batch = 0;
 };
 
@@ -178,6 +179,7 @@ reports::SweepPoint Evaluate(const SweepArgs& a, const Point& pt, const std::str
   try {
     PlanRequest r = a.request;
     r.cluster = pt.cluster;
+    r.cluster_text = pt.cluster_text;
     r.gpus = pt.gpus;
     r.strategy = pt.strategy;
     if (pt.strategy != "ps") r.ps_aggregation = "none";  // a parameter-server option only
@@ -303,9 +305,10 @@ class Progress {
   Clock::time_point start_;
 };
 
-// Runs `points`, `jobs` child processes at a time; returns the rows in the order of `points`.
+// Runs `points`, `jobs` child processes at a time, each writing its summary into `points_dir`;
+// returns the rows in the order of `points`.
 std::vector<reports::SweepPoint> RunPoints(const SweepArgs& a, const std::vector<Point>& points,
-                                           size_t total, const fs::path& dir, int jobs) {
+                                           size_t total, const fs::path& points_dir, int jobs) {
   struct Child {
     pid_t pid;
     int fd;
@@ -341,7 +344,7 @@ std::vector<reports::SweepPoint> RunPoints(const SweepArgs& a, const std::vector
         EndWithParent(parent);  // a killed sweep leaves no point running
         close(fds[0]);
         const reports::SweepPoint row =
-            Evaluate(a, points[at], (dir / "points" / PointFileName(points[at], total)).string());
+            Evaluate(a, points[at], (points_dir / PointFileName(points[at], total)).string());
         const std::string text = reports::ToJson(row).dump();
         size_t off = 0;
         while (off < text.size()) {
@@ -522,8 +525,11 @@ int RunSweep(const SweepArgs& a) {
       p.cluster = v.value;
       topo::LoadCluster(v.value, co);  // a bad name is exit 2 here
     } else {
-      p.cluster = reports::WriteVariantCluster(base_cluster->description_json(), v,
-                                               (dir / "clusters").string());
+      // Known by the file it is written to with the combined files; read from memory meanwhile.
+      const std::string file = reports::VariantClusterFile(v);
+      p.cluster = (dir / "clusters" / file).string();
+      p.cluster_text = reports::ApplyVariant(base_cluster->description_json(), v);
+      sw.variant_clusters.push_back({file, p.cluster_text});
     }
     runs.push_back({v.name, p});
   }
@@ -541,10 +547,23 @@ int RunSweep(const SweepArgs& a) {
   for (const Point& p : all)
     if (p.index % shard.count == shard.index - 1) mine.push_back(p);
 
+  // The points' summaries are written to DIR/.partial/points/ as they finish (a killed sweep
+  // leaves them there, and no sweep.json), then moved to DIR/points/ with the clusters and the
+  // combined files, all or nothing: a run that fails leaves an earlier sweep in DIR as it was,
+  // and removes what it made.
   std::error_code ec;
-  fs::create_directories(dir / "points", ec);
-  if (ec)
-    throw InputError((dir / "points").string() + ": cannot create the folder: " + ec.message());
+  struct Partial {
+    fs::path dir, partial;
+    bool made_dir = false;
+    ~Partial() {
+      std::error_code e;
+      fs::remove_all(partial, e);
+      if (made_dir) fs::remove(dir, e);  // only when empty: the run failed before writing
+    }
+  } staging{dir, dir / ".partial", !fs::exists(dir, ec)};
+  const fs::path points_dir = staging.partial / "points";
+  fs::create_directories(points_dir, ec);
+  if (ec) throw InputError(points_dir.string() + ": cannot create the folder: " + ec.message());
   const int jobs = a.jobs > 0 ? a.jobs : AvailableCpus();
   std::cerr << "convscale: sweep: " << mine.size() << " points"
             << (shard.count > 1
@@ -553,7 +572,7 @@ int RunSweep(const SweepArgs& a) {
                     : "")
             << ", " << std::min<size_t>(jobs, mine.size()) << " at a time, "
             << (a.estimate_only ? "estimated" : "simulated") << "\n";
-  sw.points = RunPoints(a, mine, all.size(), dir, jobs);
+  sw.points = RunPoints(a, mine, all.size(), points_dir, jobs);
   FinishPoints(sw);
 
   reports::Report r;
@@ -564,7 +583,19 @@ int RunSweep(const SweepArgs& a) {
   if (shard.count > 1)
     r.context["shard"] = std::to_string(shard.index) + "/" + std::to_string(shard.count);
   r.sweeps.push_back(sw);
-  WriteFolderAtomic(dir.string(), CombinedFiles(r));
+  OutputFiles files;
+  for (const Point& p : mine) {
+    // A point whose child could not write its file has the reason in its row.
+    std::ifstream in(points_dir / PointFileName(p, all.size()), std::ios::binary);
+    if (!in) continue;
+    std::ostringstream text;
+    text << in.rdbuf();
+    files.push_back({"points/" + PointFileName(p, all.size()), text.str()});
+  }
+  for (const auto& [file, text] : sw.variant_clusters) files.push_back({"clusters/" + file, text});
+  for (auto& f : CombinedFiles(r)) files.push_back(std::move(f));
+  WriteFolderAtomic(dir.string(), files);
+  staging.made_dir = false;
   Emit("", reports::MakeConsoleWriter()->Write(r).at(0).content);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   char took[64];

@@ -201,10 +201,14 @@ BuiltPlan BuildPlan(const PlanRequest& r) {
   topo::ClusterOptions co;
   co.gpus = r.gpus;
   co.nodes = r.nodes;
-  b.cluster = topo::LoadCluster(r.cluster, co);
+  auto load = [&r](const topo::ClusterOptions& o) {
+    return r.cluster_text.empty() ? topo::LoadCluster(r.cluster, o)
+                                  : topo::LoadClusterText(r.cluster_text, r.cluster, o);
+  };
+  b.cluster = load(co);
   if (const int hosts = plan::DedicatedServerHosts(b.options, *b.cluster); hosts > 0) {
     co.server_hosts = hosts;
-    b.cluster = topo::LoadCluster(r.cluster, co);  // again, with the servers' hosts
+    b.cluster = load(co);  // again, with the servers' hosts
   }
   b.network = std::make_unique<graph::Network>(
       graph::LoadModel(r.model, r.batch > 0 ? r.batch : plan::kDefaultBatchPerDevice));

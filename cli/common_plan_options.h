@@ -18,6 +18,9 @@ namespace convscale::cli {
 
 struct PlanRequest {
   std::string model, cluster;
+  // The cluster's JSON description when it was made in memory (a sweep's what-if variant);
+  // `cluster` is then the name it is known by. "" = load `cluster` by name or file.
+  std::string cluster_text;
   int gpus = 0, nodes = 0;
   int64_t batch = 0, global_batch = 0;
   std::string strategy = "dp";

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/util/json.h"
@@ -113,6 +114,10 @@ struct SweepReport {
   Facts facts;
   double threshold = 0.5;
   std::vector<SweepPoint> points;  // sorted by strategy, variant, gpus
+  // The changed cluster descriptions of the network and gpu variants as (file name, JSON text),
+  // so every point can be rerun: WriteReportDir writes them to the folder's clusters/ with the
+  // other files. They are not part of the report JSON.
+  std::vector<std::pair<std::string, std::string>> variant_clusters;
 };
 
 // One compared quantity: a phase of the iteration, or a point of a scaling curve.

@@ -1,10 +1,8 @@
 #include "reports/search.h"
 
-#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <limits>
 #include <map>
 
@@ -35,14 +33,19 @@ class ClusterCache {
     topo::ClusterOptions o;
     o.gpus = gpus;
     o.server_hosts = server_hosts;
-    auto c = topo::LoadCluster(name, o);
+    const auto text = texts_.find(name);
+    auto c = text == texts_.end() ? topo::LoadCluster(name, o)
+                                  : topo::LoadClusterText(text->second, name, o);
     const topo::Cluster& ref = *c;
     cache_.emplace(key, std::move(c));
     return ref;
   }
+  // Makes `name` stand for the description `text` (a what-if variant built in memory).
+  void Describe(const std::string& name, std::string text) { texts_[name] = std::move(text); }
 
  private:
   std::map<std::tuple<std::string, int, int>, std::unique_ptr<topo::Cluster>> cache_;
+  std::map<std::string, std::string> texts_;
 };
 
 // One estimator per cluster: each keeps the layer costs and the cluster's alpha-beta terms
@@ -605,22 +608,15 @@ std::string ApplyVariant(const std::string& description, const Variant& v) {
   return j.dump(2) + "\n";
 }
 
-std::string WriteVariantCluster(const std::string& description, const Variant& v,
-                                const std::string& dir) {
-  const std::string text = ApplyVariant(description, v);  // checked before anything is made
-  std::filesystem::create_directories(dir);
+std::string VariantClusterFile(const Variant& v) {
   std::string file = v.name;
   for (char& c : file)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
-  const std::string path = (std::filesystem::path(dir) / (file + ".json")).string();
-  WriteFileAtomic(path, text);
-  return path;
+  return file + ".json";
 }
 
 SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
-                   const std::vector<Variant>& variants, const std::string& cluster_dir,
-                   const Evaluator& simulate) {
-  namespace fs = std::filesystem;
+                   const std::vector<Variant>& variants, const Evaluator& simulate) {
   const int max_gpus = *std::max_element(gpus.begin(), gpus.end());
   auto base_cluster = topo::LoadCluster(spec.cluster, {max_gpus, 0, 0});
   graph::Network base_net = graph::LoadModel(spec.model, spec.batch);
@@ -631,16 +627,10 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
   r.facts.gpus = 0;
   r.facts.global_batch = 0;
 
-  // Variant clusters are written to a private temporary folder while the sweep runs and copied
-  // to `cluster_dir` only once it has succeeded: a failed sweep leaves cluster_dir as it was.
-  struct TemporaryDir {
-    fs::path path;
-    ~TemporaryDir() {
-      std::error_code ec;
-      if (!path.empty()) fs::remove_all(path, ec);
-    }
-  } dir;
-  std::vector<std::pair<std::string, std::string>> variant_files;  // file name, content
+  // A network or gpu variant's cluster is its description, changed, in memory: it is known by
+  // the flag ("--vary network.bandwidth=2x"), and written nowhere (the caller writes
+  // `variant_clusters` with the report, all or nothing).
+  std::map<std::string, std::string> variant_texts;  // the flag, the description
   std::vector<std::pair<Variant, SearchSpec>> runs;
   runs.push_back({Variant{"baseline", "", ""}, spec});
   for (const Variant& v : variants) {
@@ -652,18 +642,9 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
     } else if (v.key == "cluster") {
       s.cluster = v.value;
     } else {
-      if (dir.path.empty()) {
-        const fs::path tmp =
-            fs::temp_directory_path() / ("convscale-whatif-" + std::to_string(::getpid()));
-        std::error_code ec;
-        fs::create_directories(tmp, ec);
-        if (ec)
-          throw RuntimeError(tmp.string() + ": cannot create a temporary folder: " + ec.message());
-        dir.path = tmp;
-      }
-      s.cluster = WriteVariantCluster(base_cluster->description_json(), v, dir.path.string());
-      variant_files.push_back({fs::path(s.cluster).filename().string(),
-                               ApplyVariant(base_cluster->description_json(), v)});
+      s.cluster = "--vary " + v.name;
+      variant_texts[s.cluster] = ApplyVariant(base_cluster->description_json(), v);
+      r.variant_clusters.push_back({VariantClusterFile(v), variant_texts[s.cluster]});
     }
     runs.push_back({v, s});
   }
@@ -688,6 +669,8 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
   for (const auto& [variant, vspec] : runs) {
     states.push_back(std::make_unique<VariantState>());
     VariantState& vs = *states.back();
+    if (auto text = variant_texts.find(vspec.cluster); text != variant_texts.end())
+      vs.clusters.Describe(text->first, text->second);
     vs.net = std::make_unique<graph::Network>(graph::LoadModel(vspec.model, vspec.batch));
     vs.estimators = std::make_unique<EstimatorCache>(*vs.net);
     for (const std::string& strategy : vspec.strategies) {
@@ -751,15 +734,6 @@ SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
       any = true;
     }
     if (any) r.points.push_back(best);
-  }
-  if (!cluster_dir.empty() && !variant_files.empty()) {
-    std::error_code ec;
-    fs::create_directories(cluster_dir, ec);
-    if (ec || !fs::is_directory(cluster_dir, ec))
-      throw InputError(cluster_dir + ": cannot create the folder for the what-if clusters: " +
-                       (ec ? ec.message() : std::string("a file of that name exists")));
-    for (const auto& [file, text] : variant_files)
-      WriteFileAtomic((fs::path(cluster_dir) / file).string(), text);
   }
   if (x1 > 0) r.facts.single_device_throughput = x1;
   for (SweepPoint& p : r.points) {

@@ -46,8 +46,8 @@ using Evaluator = std::function<cost::Summary(const plan::Plan&, const topo::Clu
 // The largest relative difference between the estimated and the simulated iteration time of one
 // candidate that the agreement benchmark measured (bench/agreement-results.md: -20.1% to +12.1%
 // at 8 devices, asynchronous parameter servers and tree and halving-doubling all-reduce aside,
-// which are never pruned on their estimate, only on their lower bound), rounded up: the margin by which select and whatif trust an estimate
-// to rule a candidate out without simulating it.
+// which are never pruned on their estimate, only on their lower bound), rounded up: the margin by
+// which select and whatif trust an estimate to rule a candidate out without simulating it.
 inline constexpr double kEstimateDisagreement = 0.25;
 
 struct SearchSpec {
@@ -104,19 +104,16 @@ double VariantFactor(const Variant& v);
 // range is an InputError naming the flag: "--vary network.bandwidth=1e-320x: /node_types/...".
 std::string ApplyVariant(const std::string& description, const Variant& v);
 
-// Writes ApplyVariant(description, v) to `dir` (created if needed) as "<variant>.json", the
-// variant's name with characters other than letters, digits, '.' and '-' made '_'; returns the
-// path.
-std::string WriteVariantCluster(const std::string& description, const Variant& v,
-                                const std::string& dir);
+// The file name of a variant's cluster description: "<variant>.json", the variant's name with
+// characters other than letters, digits, '.' and '-' made '_' ("network.bandwidth_2x.json").
+std::string VariantClusterFile(const Variant& v);
 
 // The sweep: for each variant ("baseline" first), strategy and device count, the best options of
 // that strategy as one point: every option estimated (uncalibrated), those not pruned simulated
 // with `simulate` when given (as in Select), the fastest that fits kept with its predictor.
-// Variant clusters are written to `cluster_dir` (one JSON file per variant, so every point can be
-// reproduced) when it is non-empty, else to a temporary folder that is removed afterwards.
+// Variant clusters are built in memory (messages name the flag) and returned in
+// `variant_clusters`; nothing is written.
 SweepReport WhatIf(const SearchSpec& spec, const std::vector<int>& gpus,
-                   const std::vector<Variant>& variants, const std::string& cluster_dir = "",
-                   const Evaluator& simulate = nullptr);
+                   const std::vector<Variant>& variants, const Evaluator& simulate = nullptr);
 
 }  // namespace convscale::reports

@@ -1,6 +1,7 @@
 #include "reports/writer.h"
 
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "model/util/error.h"
@@ -29,6 +30,12 @@ std::string WriteReportDir(const Report& report, const std::string& dir) {
   for (const char* format : {"json", "csv", "markdown", "html"})
     for (OutputFile& f : MakeWriter(format)->Write(report))
       files.push_back({f.name, std::move(f.content)});
+  // The what-if clusters; sweeps of one report on one cluster share them (the main job's two
+  // models), so each file is written once.
+  std::set<std::string> clusters;
+  for (const SweepReport& s : report.sweeps)
+    for (const auto& [name, text] : s.variant_clusters)
+      if (clusters.insert(name).second) files.push_back({"clusters/" + name, text});
   WriteFolderAtomic(dir, files);
   return (std::filesystem::path(dir) / "index.html").string();
 }

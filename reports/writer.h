@@ -46,8 +46,8 @@ Json ToJson(const SweepPoint& point);
 SweepPoint SweepPointFromJson(const Json& j, const std::string& file, const std::string& pointer);
 SweepReport SweepFromJson(const Json& j, const std::string& file, const std::string& pointer);
 
-// Writes the json, csv, markdown and html files into `dir` (created if needed), all or nothing.
-// Returns the path of index.html.
+// Writes the json, csv, markdown and html files into `dir` (created if needed), with the sweeps'
+// variant clusters in clusters/, all or nothing. Returns the path of index.html.
 std::string WriteReportDir(const Report& report, const std::string& dir);
 
 }  // namespace convscale::reports

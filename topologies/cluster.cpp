@@ -489,9 +489,24 @@ std::vector<std::string> BuiltinClusterNames() {
   return names;
 }
 
-std::unique_ptr<Cluster> LoadCluster(const std::string& name_or_file, const ClusterOptions& opts) {
+namespace {
+
+void CheckCounts(const std::string& name, const ClusterOptions& opts) {
   if (opts.gpus < 0 || opts.nodes < 0 || opts.server_hosts < 0)
-    throw InputError(name_or_file + ": device, node and server counts must not be negative");
+    throw InputError(name + ": device, node and server counts must not be negative");
+}
+
+}  // namespace
+
+std::unique_ptr<Cluster> LoadClusterText(const std::string& text, const std::string& name,
+                                         const ClusterOptions& opts) {
+  CheckCounts(name, opts);
+  return std::make_unique<detail::ClusterImpl>(
+      detail::ParseClusterSpec(ParseJson(text, name), name), opts);
+}
+
+std::unique_ptr<Cluster> LoadCluster(const std::string& name_or_file, const ClusterOptions& opts) {
+  CheckCounts(name_or_file, opts);
   const auto& builtins = detail::BuiltinClusterTexts();
   Json j;
   std::string file;

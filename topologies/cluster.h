@@ -119,6 +119,10 @@ class Cluster {
 // Loads a built-in cluster by name or a JSON file by path. Throws InputError with located
 // messages on bad input.
 std::unique_ptr<Cluster> LoadCluster(const std::string& name_or_file, const ClusterOptions& opts);
+// Builds a cluster from the JSON text of a description made in memory (a what-if variant of a
+// loaded cluster); messages name it `name`, as the user knows it ("sweep/clusters/x.json").
+std::unique_ptr<Cluster> LoadClusterText(const std::string& text, const std::string& name,
+                                         const ClusterOptions& opts);
 std::vector<std::string> BuiltinClusterNames();
 
 }  // namespace convscale::topo

@@ -111,6 +111,79 @@ TEST(AtomicOutput, FailedWhatIfKeepsTheReportFolderAndItsClusters) {
   EXPECT_EQ(ReadTree(dir.path()), before);
 }
 
+// Every entry under `dir` (files and folders), relative to it: a failed run leaves no stray one.
+std::set<std::string> Entries(const std::filesystem::path& dir) {
+  std::set<std::string> names;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    names.insert(std::filesystem::relative(e.path(), dir).string());
+  return names;
+}
+
+TEST(AtomicOutput, WhatIfWritesItsClustersWithTheReport) {
+  if (!HasCommand("whatif")) GTEST_SKIP() << "convscale was built without the reports";
+  ScratchDir dir("atomic_whatif_late");
+  const std::string out = dir / "report";
+  const std::string args =
+      " --model resnet18 --gpus 1,2 --strategies dp --estimate-only "
+      "--vary network.bandwidth=2x -o '" +
+      out + "'";
+  ASSERT_EQ(RunCli("whatif --cluster dgx-a100" + args).code, 0);
+  // report.md cannot be replaced: the run fails after every variant cluster was made.
+  std::filesystem::remove(dir / "report/report.md");
+  std::filesystem::create_directory(dir / "report/report.md");
+  const auto before = ReadTree(dir.path());
+  const auto entries = Entries(dir.path());
+  ASSERT_EQ(before.count("report/clusters/network.bandwidth_2x.json"), 1u);
+  // Another cluster: its variant would differ from the one written.
+  const CliResult r = RunCli("whatif --cluster dgx-a100-hdr200" + args);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.substr(r.err.find("convscale: ")),
+            "convscale: " + dir / "report/report.md" +
+                ": cannot write: it is a directory; give a file name\n");
+  EXPECT_EQ(ReadTree(dir.path()), before);
+  EXPECT_EQ(Entries(dir.path()), entries);
+}
+
+TEST(AtomicOutput, FailedSweepKeepsTheEarlierSweepAndMakesNothing) {
+  if (!HasCommand("sweep")) GTEST_SKIP() << "convscale was built without the sweep";
+  ScratchDir dir("atomic_sweep");
+  const std::string out = dir / "sweep";
+  const std::string args =
+      " --model fashion_cnn --strategies dp --gpus 1,2 --estimate-only "
+      "--jobs 1 --vary network.bandwidth=2x";
+  ASSERT_EQ(RunCli("sweep --cluster cpu-minicluster" + args + " -o '" + out + "'").code, 0);
+  {
+    const auto written = ReadTree(dir.path());
+    EXPECT_EQ(written.count("sweep/clusters/network.bandwidth_2x.json"), 1u);
+    EXPECT_EQ(written.count("sweep/points/0003-dp-2gpu-network.bandwidth_2x.json"), 1u);
+    EXPECT_EQ(Entries(out).count(".partial"), 0u);
+  }
+  // sweep.csv cannot be replaced: the run fails once every point ran on another cluster (every
+  // point, the variant cluster and the combined files would change).
+  std::filesystem::remove(dir / "sweep/sweep.csv");
+  std::filesystem::create_directory(dir / "sweep/sweep.csv");
+  const auto before = ReadTree(dir.path());
+  const auto entries = Entries(dir.path());
+  const CliResult r = RunCli("sweep --cluster dgx-a100" + args + " -o '" + out + "'");
+  EXPECT_EQ(r.code, 2);
+  // The last line: the progress lines come first.
+  EXPECT_EQ(r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1),
+            "convscale: " + dir / "sweep/sweep.csv" +
+                ": cannot write: it is a directory; give a file name\n");
+  EXPECT_EQ(ReadTree(dir.path()), before);
+  EXPECT_EQ(Entries(dir.path()), entries);
+
+  // A new folder: the second variant is refused after the first variant's cluster was made, and
+  // no folder appears.
+  const CliResult s = RunCli("sweep --cluster cpu-minicluster" + args + " -o '" + dir / "new" +
+                             "' --vary cluster=missing.json");
+  EXPECT_EQ(s.code, 2);
+  EXPECT_EQ(s.err,
+            "convscale: \"missing.json\" is neither a built-in cluster nor a file (run "
+            "\"convscale clusters\" for the list)\n");
+  EXPECT_EQ(Entries(dir.path()), entries);
+}
+
 TEST(AtomicOutput, FailedCompareKeepsTheReportFolder) {
   if (!HasCommand("simulate") || !HasCommand("report compare"))
     GTEST_SKIP() << "convscale was built without the simulator or the reports";
