@@ -112,6 +112,15 @@ Shard ParseShard(const std::string& text) {
   return s;
 }
 
+// The bytes of a file the sweep or a shard wrote.
+std::string ReadText(const fs::path& f) {
+  std::ifstream in(f, std::ios::binary);
+  if (!in) throw InputError(f.string() + ": cannot open: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string FileSafe(const std::string& s) {
   std::string out = s;
   for (char& c : out)
@@ -586,11 +595,10 @@ int RunSweep(const SweepArgs& a) {
   OutputFiles files;
   for (const Point& p : mine) {
     // A point whose child could not write its file has the reason in its row.
-    std::ifstream in(points_dir / PointFileName(p, all.size()), std::ios::binary);
-    if (!in) continue;
-    std::ostringstream text;
-    text << in.rdbuf();
-    files.push_back({"points/" + PointFileName(p, all.size()), text.str()});
+    const fs::path f = points_dir / PointFileName(p, all.size());
+    std::error_code ec;
+    if (fs::is_regular_file(f, ec))
+      files.push_back({"points/" + PointFileName(p, all.size()), ReadText(f)});
   }
   for (const auto& [file, text] : sw.variant_clusters) files.push_back({"clusters/" + file, text});
   for (auto& f : CombinedFiles(r)) files.push_back(std::move(f));
@@ -606,7 +614,7 @@ int RunSweep(const SweepArgs& a) {
 }
 
 // Joins shard folders: the same combined files as one unsharded run (the context's timestamp
-// aside), plus every shard's points/ and clusters/ files.
+// aside), plus the summary in points/ of every point and every shard's clusters/ files.
 int RunMerge(const MergeArgs& m) {
   if (m.output.empty()) throw InputError("sweep merge: -o DIR is required (the output folder)");
   if (m.dirs.empty()) throw InputError("sweep merge: give the folders of the shards to merge");
@@ -652,7 +660,8 @@ int RunMerge(const MergeArgs& m) {
   const Json ref = comparable(parts[0].doc["context"]);
   for (size_t i = 1; i < parts.size(); ++i) {
     const Json c = comparable(parts[i].doc["context"]);
-    if (c == ref) continue;
+    // The order of keys is not compared (a shard rewritten by a JSON tool may sort them).
+    if (c == ref || nlohmann::json::parse(c.dump()) == nlohmann::json::parse(ref.dump())) continue;
     std::string where = "/context", mine = c.dump(), theirs = ref.dump();
     for (const auto& [key, value] : ref.items()) {
       if (!c.contains(key)) {
@@ -715,19 +724,43 @@ int RunMerge(const MergeArgs& m) {
     }
   // The shard count from the context ("I/N"; none: an unsharded run, one shard). Point k (in
   // the sweep's order: variants, strategies, device counts) belongs to shard k mod N + 1.
-  int shards = 1;
-  if (parts[0].doc["context"].contains("shard") && parts[0].doc["context"]["shard"].is_string()) {
-    const std::string s = parts[0].doc["context"]["shard"].get<std::string>();
-    shards = std::max(1, std::atoi(s.substr(s.find('/') + 1).c_str()));
+  // Every part must say the same N.
+  int shards = 0;
+  for (const Part& p : parts) {
+    const Json& c = p.doc["context"];
+    Shard mine;
+    if (c.contains("shard")) {
+      try {
+        mine = ParseShard(c["shard"].is_string() ? c["shard"].get<std::string>() : "?");
+      } catch (const InputError&) {
+        throw InputError(p.file, "/context/shard",
+                         "expected \"I/N\", the shard I of N (from 1), found " + c["shard"].dump());
+      }
+    }
+    if (shards == 0) shards = mine.count;
+    if (mine.count != shards)
+      throw InputError(p.file, "/context/shard",
+                       "a shard of " + std::to_string(mine.count) + ", " + parts[0].file +
+                           " one of " + std::to_string(shards) +
+                           "; only shards of one sweep can be merged");
   }
   std::vector<std::string> missing;
   std::set<int> missing_shards;
+  std::vector<std::pair<Point, fs::path>> found;  // each point, the folder that has it
   size_t total = 0;
   for (const std::string& v : variants)
     for (const std::string& st : grid_strategies)
       for (const int64_t g : grid_gpus) {
         const size_t index = total++;
-        if (seen.count({v, st, static_cast<int>(g)})) continue;
+        if (auto it = seen.find({v, st, static_cast<int>(g)}); it != seen.end()) {
+          Point pt;
+          pt.index = static_cast<int>(index);
+          pt.strategy = st;
+          pt.variant = v;
+          pt.gpus = static_cast<int>(g);
+          found.push_back({pt, fs::path(it->second).parent_path()});
+          continue;
+        }
         missing.push_back(st + " " + std::to_string(g) + " GPUs " + v);
         missing_shards.insert(static_cast<int>(index % size_t(shards)) + 1);
       }
@@ -759,26 +792,37 @@ int RunMerge(const MergeArgs& m) {
   r.context["timestamp"] = MakeContext("sweep", reports::kSchemaVersion)["timestamp"];
   FinishPoints(all);
   r.sweeps.push_back(all);
-  // The shards' points/ and clusters/ files and the combined files, written all or nothing.
+  // The points' summaries, the shards' clusters/ files and the combined files, written all or
+  // nothing. Each point of a sweep.json has its summary in points/ beside it (a point that did
+  // not run has one too, with its reason).
   const fs::path out = m.output;
   OutputFiles files;
-  for (const std::string& d : m.dirs)
-    for (const char* sub : {"points", "clusters"}) {
-      const fs::path from = fs::path(d) / sub;
-      std::error_code ec;
-      if (!fs::is_directory(from, ec)) continue;
-      std::vector<fs::path> found;
-      for (const auto& e : fs::directory_iterator(from, ec))
-        if (e.is_regular_file() && e.path().extension() == ".json") found.push_back(e.path());
-      std::sort(found.begin(), found.end());
-      for (const fs::path& f : found) {
-        std::ifstream in(f, std::ios::binary);
-        if (!in) throw InputError(f.string() + ": cannot open: " + std::strerror(errno));
-        std::ostringstream text;
-        text << in.rdbuf();
-        files.push_back({(fs::path(sub) / f.filename()).string(), text.str()});
-      }
-    }
+  for (const auto& [pt, d] : found) {
+    const std::string name = PointFileName(pt, total);
+    const fs::path f = d / "points" / name;
+    std::error_code ec;
+    if (!fs::is_regular_file(f, ec))
+      throw InputError("sweep merge: " + f.string() + ": " +
+                       (fs::exists(f, ec) ? "not a file" : "missing") + " (the summary of " +
+                       pt.strategy + ", " + std::to_string(pt.gpus) + " GPUs, " + pt.variant +
+                       " in " + (d / "sweep.json").string() + "); rerun that shard");
+    const Json doc = ReadJsonFile(f.string());  // located messages for an edited summary
+    if (!doc.is_object())
+      throw InputError(f.string(), "",
+                       std::string("expected an object, found ") + JsonTypeName(doc));
+    files.push_back({"points/" + name, ReadText(f)});
+  }
+  for (const std::string& d : m.dirs) {
+    const fs::path from = fs::path(d) / "clusters";
+    std::error_code ec;
+    if (!fs::is_directory(from, ec)) continue;
+    std::vector<fs::path> clusters;
+    for (const auto& e : fs::directory_iterator(from, ec))
+      if (e.is_regular_file() && e.path().extension() == ".json") clusters.push_back(e.path());
+    std::sort(clusters.begin(), clusters.end());
+    for (const fs::path& f : clusters)
+      files.push_back({("clusters" / f.filename()).string(), ReadText(f)});
+  }
   for (auto& f : CombinedFiles(r)) files.push_back(std::move(f));
   WriteFolderAtomic(out.string(), files);
   std::cerr << "convscale: sweep merge: " << Summary(all.points) << " from " << parts.size()

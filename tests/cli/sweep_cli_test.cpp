@@ -296,4 +296,79 @@ TEST(SweepCli, BadInputIsExitTwoWithAnExactMessage) {
                        (a / "sweep.json").string() + " (the same shard given twice?)\n");
 }
 
+// Shard folders edited by hand: a null or impossible shard, shards of different counts, a
+// point's summary missing, a folder or null in its place, a summary that is not JSON. Each is
+// refused with the file and the place, and no merged folder appears.
+TEST(SweepCli, MergeRefusesEditedShardFolders) {
+  if (!HasSweep()) GTEST_SKIP() << "convscale was built without sweep";
+  const std::string base =
+      "sweep --model fashion_cnn --cluster cpu-minicluster --estimate-only --strategies dp "
+      "--gpus 1,2 ";
+  const fs::path a = Fresh("sweep-edit-a"), b = Fresh("sweep-edit-b");
+  ASSERT_EQ(Convscale(base + "--shard 1/2 -o '" + a.string() + "' >/dev/null 2>&1").code, 0);
+  ASSERT_EQ(Convscale(base + "--shard 2/2 -o '" + b.string() + "' >/dev/null 2>&1").code, 0);
+  const std::string b_json = Read(b / "sweep.json");
+  const fs::path b_point = b / "points" / "0001-dp-2gpu-baseline.json";
+  const std::string b_point_text = Read(b_point);
+  const fs::path out = Fresh("sweep-edit-out");
+  auto merge = [&] {
+    CliRun r = Convscale("sweep merge '" + a.string() + "' '" + b.string() + "' -o '" +
+                         out.string() + "' 2>&1");
+    EXPECT_FALSE(fs::exists(out));
+    return r;
+  };
+  auto set_shard = [&](const json& value) {
+    json j = json::parse(b_json);
+    j["context"]["shard"] = value;
+    std::ofstream(b / "sweep.json") << j.dump(2);
+  };
+  const std::string where = "convscale: " + (b / "sweep.json").string() + ": /context/shard: ";
+  set_shard(nullptr);
+  CliRun r = merge();
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, where + "expected \"I/N\", the shard I of N (from 1), found null\n");
+  set_shard("3/2");
+  r = merge();
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, where + "expected \"I/N\", the shard I of N (from 1), found \"3/2\"\n");
+  set_shard("2/3");
+  r = merge();
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, where + "a shard of 3, " + (a / "sweep.json").string() +
+                       " one of 2; only shards of one sweep can be merged\n");
+  std::ofstream(b / "sweep.json") << b_json;
+
+  const std::string summary = "(the summary of dp, 2 GPUs, baseline in " +
+                              (b / "sweep.json").string() + "); rerun that shard\n";
+  fs::remove(b_point);
+  r = merge();
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "convscale: sweep merge: " + b_point.string() + ": missing " + summary);
+  fs::create_directory(b_point);
+  r = merge();
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "convscale: sweep merge: " + b_point.string() + ": not a file " + summary);
+  fs::remove(b_point);
+  std::ofstream(b_point) << "null\n";
+  r = merge();
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "convscale: " + b_point.string() + ": expected an object, found null\n");
+  std::ofstream(b_point) << "{\"context\": nul";
+  r = merge();
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(
+      r.out.rfind("convscale: " + b_point.string() + ": line 1, column 16: not valid JSON", 0), 0u)
+      << r.out;
+
+  // Restored, the shards merge; only the points of the sweep are copied.
+  std::ofstream(b_point) << b_point_text;
+  std::ofstream(b / "points" / "stray.json") << "{}\n";
+  r = Convscale("sweep merge '" + a.string() + "' '" + b.string() + "' -o '" + out.string() +
+                "' 2>/dev/null");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(Names(out / "points"),
+            (std::vector<std::string>{"0000-dp-1gpu-baseline.json", "0001-dp-2gpu-baseline.json"}));
+  EXPECT_EQ(Read(out / "points" / "0001-dp-2gpu-baseline.json"), b_point_text);
+}
+
 }  // namespace

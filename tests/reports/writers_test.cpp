@@ -118,6 +118,66 @@ TEST(JsonWriter, SweepsReadBackToTheSameBytes) {
   }
 }
 
+// A shard edited by hand: negative times, fractional or absurd device counts, a negative batch,
+// nulls and removed keys are refused with the file and the JSON pointer, as `sweep merge` reads
+// them.
+TEST(JsonWriter, SweepReaderRefusesImpossibleFigures) {
+  const Json good = ToJson(testing::SampleReport())["sweeps"][0];
+  auto message = [&good](const std::string& pointer, const Json& value) {
+    Json broken = good;
+    broken[Json::json_pointer(pointer)] = value;
+    try {
+      SweepFromJson(broken, "shard/sweep.json", "/sweeps/0");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(message("/points/2/iteration_time_s", -0.25),
+            "shard/sweep.json: /sweeps/0/points/2/iteration_time_s: must not be negative, found "
+            "-0.25");
+  EXPECT_EQ(message("/points/0/exposed_comm_time_s", -1),
+            "shard/sweep.json: /sweeps/0/points/0/exposed_comm_time_s: must not be negative, "
+            "found -1");
+  EXPECT_EQ(message("/points/1/gpus", 2.5),
+            "shard/sweep.json: /sweeps/0/points/1/gpus: expected an integer, found 2.5");
+  EXPECT_EQ(message("/points/1/gpus", 4294967296),
+            "shard/sweep.json: /sweeps/0/points/1/gpus: 4294967296 is out of range: must be "
+            "between 1 and 1048576");
+  EXPECT_EQ(message("/points/1/gpus", 0),
+            "shard/sweep.json: /sweeps/0/points/1/gpus: 0 is out of range: must be between 1 and "
+            "1048576");
+  // 0: not one value for the whole sweep (points of different batches); below it is refused.
+  EXPECT_EQ(message("/per_device_batch", 0), "accepted");
+  EXPECT_EQ(message("/per_device_batch", -1),
+            "shard/sweep.json: /sweeps/0/per_device_batch: -1 is out of range: must be between 0 "
+            "and 1099511627776");
+  EXPECT_EQ(message("/single_device_throughput_samples_per_s", -5),
+            "shard/sweep.json: /sweeps/0/single_device_throughput_samples_per_s: must not be "
+            "negative, found -5");
+  // Nulls and removed keys, as an editor leaves them.
+  EXPECT_EQ(message("/points/0/iteration_time_s", nullptr),
+            "shard/sweep.json: /sweeps/0/points/0/iteration_time_s: expected a number, found null");
+  EXPECT_EQ(message("/points/0/strategy", nullptr),
+            "shard/sweep.json: /sweeps/0/points/0/strategy: expected a string, found null");
+  EXPECT_EQ(message("/points/0", nullptr),
+            "shard/sweep.json: /sweeps/0/points/0: expected an object, found null");
+  EXPECT_EQ(message("/points", nullptr),
+            "shard/sweep.json: /sweeps/0/points: expected an array, found null");
+  EXPECT_EQ(message("/knee_threshold", nullptr),
+            "shard/sweep.json: /sweeps/0/knee_threshold: expected a number, found null");
+  Json no_status = good;
+  no_status["points"][0].erase("status");
+  try {
+    SweepFromJson(no_status, "shard/sweep.json", "/sweeps/0");
+    ADD_FAILURE() << "a point without a status was read";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "shard/sweep.json: /sweeps/0/points/0: missing \"status\"");
+  }
+  // The unedited sweep still reads.
+  EXPECT_EQ(message("/points/1/gpus", good["points"][1]["gpus"]), "accepted");
+}
+
 TEST(CsvWriter, ContextHeaderAndRows) {
   const Report r = testing::SampleReport();
   const auto lines = Lines(One("csv", r, "selection.csv"));
