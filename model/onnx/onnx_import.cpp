@@ -16,6 +16,7 @@
 #include <set>
 
 #include "model/util/error.h"
+#include "model/util/json.h"
 
 namespace convscale::graph {
 namespace {
@@ -103,6 +104,22 @@ std::string FormatNumber(double x) {
 
 std::string Quote(const std::string& s) {
   return "\"" + s + "\"";
+}
+
+// Whether `s` is UTF-8 text. Protobuf does not check the string fields of ONNX's proto2 schema,
+// so an exporter's bytes arrive as they are.
+bool IsUtf8(const std::string& s) {
+  try {
+    Json(s).dump();
+    return true;
+  } catch (const Json::type_error&) {
+    return false;
+  }
+}
+
+// `s` quoted, with U+FFFD in place of each byte that is not UTF-8, as a message can show it.
+std::string QuoteShown(const std::string& s) {
+  return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 class Importer {
@@ -247,6 +264,7 @@ class Importer {
 
   void ReadInput();
   void CheckOperators() const;
+  void CheckNamesAreUtf8() const;
   void ImportNode();
   void Conv();
   void Pool(LayerType type);
@@ -416,7 +434,39 @@ void Importer::CheckOperators() const {
   if (!lines.empty()) throw InputError(lines);
 }
 
+// Layer and tensor names become the network's layer names and reach JSON outputs (the model
+// format, plans, summaries), which hold UTF-8 text only: a name that is not UTF-8 is refused here,
+// naming where it is, before anything uses it.
+void Importer::CheckNamesAreUtf8() const {
+  const std::string why =
+      ": not UTF-8 text; layer and tensor names are written into JSON outputs, which hold UTF-8 "
+      "only (rename it in the exporter)";
+  for (const auto& in : g_.input())
+    if (!IsUtf8(in.name())) throw FailGraph("graph input " + QuoteShown(in.name()) + why);
+  for (const auto& t : g_.initializer())
+    if (!IsUtf8(t.name())) throw FailGraph("initializer " + QuoteShown(t.name()) + why);
+  for (int i = 0; i < g_.node_size(); ++i) {
+    const auto& n = g_.node(i);
+    const std::string node = file_ + ": node " + std::to_string(i);
+    if (!IsUtf8(n.name())) throw InputError(node + ": its name " + QuoteShown(n.name()) + why);
+    const std::string where = node + (n.name().empty() ? "" : " (" + Quote(n.name()) + ")");
+    if (!IsUtf8(n.op_type()))
+      throw InputError(where + ": its operator " + QuoteShown(n.op_type()) + why);
+    for (int k = 0; k < n.input_size(); ++k)
+      if (!IsUtf8(n.input(k)))
+        throw InputError(where + ": input " + std::to_string(k) + " " + QuoteShown(n.input(k)) +
+                         why);
+    for (int k = 0; k < n.output_size(); ++k)
+      if (!IsUtf8(n.output(k)))
+        throw InputError(where + ": output " + std::to_string(k) + " " + QuoteShown(n.output(k)) +
+                         why);
+  }
+  for (const auto& o : g_.output())
+    if (!IsUtf8(o.name())) throw FailGraph("graph output " + QuoteShown(o.name()) + why);
+}
+
 Network Importer::Run() {
+  CheckNamesAreUtf8();
   ReadInput();
   CheckOperators();
   for (const auto& t : g_.initializer()) consts_[t.name()] = FromTensor(t);

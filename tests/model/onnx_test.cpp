@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "model/graph/model_json.h"
@@ -322,6 +323,37 @@ TEST(OnnxImport, TruncatedAndGarbageFiles) {
                                 "truncated, or another format?)");
   const std::string missing = ::testing::TempDir() + "no_such_model.onnx";
   EXPECT_EQ(ErrorOf(missing), missing + ": cannot open: No such file or directory");
+}
+
+// Names that are not UTF-8 would reach JSON outputs: each place a name can be is refused with
+// the node or the graph entry, the name shown with U+FFFD for the bad byte.
+TEST(OnnxImport, NamesThatAreNotUtf8) {
+  const std::string bytes = ExportOnnxBytes(BuildZooModel("fashion_cnn"));
+  const std::string why =
+      ": not UTF-8 text; layer and tensor names are written into JSON outputs, which hold UTF-8 "
+      "only (rename it in the exporter)";
+  auto error = [&bytes](const std::function<void(pb::GraphProto&)>& edit) {
+    pb::ModelProto m;
+    EXPECT_TRUE(m.ParseFromString(bytes));
+    edit(*m.mutable_graph());
+    const std::string path = ::testing::TempDir() + "not_utf8.onnx";
+    std::ofstream(path, std::ios::binary) << m.SerializeAsString();
+    return ErrorOf(path);
+  };
+  const std::string file = ::testing::TempDir() + "not_utf8.onnx: ";
+  EXPECT_EQ(error([](pb::GraphProto& g) { g.mutable_node(0)->set_name("conv\xff"); }),
+            file + "node 0: its name \"conv\xef\xbf\xbd\"" + why);
+  EXPECT_EQ(error([](pb::GraphProto& g) { g.mutable_node(2)->set_input(0, "\xc3"); }),
+            file + "node 2 (\"pool1\"): input 0 \"\xef\xbf\xbd\"" + why);
+  EXPECT_EQ(error([](pb::GraphProto& g) { g.mutable_node(1)->set_op_type("Rel\x80"); }),
+            file + "node 1 (\"relu1\"): its operator \"Rel\xef\xbf\xbd\"" + why);
+  EXPECT_EQ(error([](pb::GraphProto& g) { g.mutable_initializer(0)->set_name("w\xe9"); }),
+            file + "initializer \"w\xef\xbf\xbd\"" + why);
+  EXPECT_EQ(error([](pb::GraphProto& g) { g.mutable_output(0)->set_name("fc2\xff"); }),
+            file + "graph output \"fc2\xef\xbf\xbd\"" + why);
+  // Multi-byte UTF-8 names are text, and import.
+  EXPECT_EQ(error([](pb::GraphProto& g) { g.mutable_node(0)->set_name("conv\xc3\xa9"); }),
+            "no error");
 }
 
 TEST(OnnxImport, AttributeErrors) {
