@@ -130,6 +130,11 @@ class ComputeBackend {
   // One optimizer step on the parameters of `layers` using their accumulated gradients, then
   // zeroes those gradients. Layers without parameters are ignored.
   virtual void Update(const std::vector<int>& layers) = 0;
+  // The same step on elements [offset, offset + elements) of one layer's parameters (weights
+  // then bias, as Parameters lays them out) alone, then zeroes those gradients: a parameter
+  // server holding one shard of a layer (plan::Task::slice_offset). The slice lies inside the
+  // layer (the runtime checks it against Parameters first).
+  virtual void UpdateSlice(int layer, int64_t offset, int64_t elements) = 0;
   // Zeroes accumulated gradients of `layers` without stepping (parameter-server workers, whose
   // server runs the optimizer).
   virtual void ZeroGradients(const std::vector<int>& layers) = 0;

@@ -115,6 +115,9 @@ struct Runtime::Impl {
   std::map<int, CommBuffers> buffers;
   std::vector<int> collectives;  // task ids sorted by collective_id
   SendQueues send_queues;        // sends to one peer one after the other
+  // Gradient pushes per layer (a layer split over servers is pushed once per shard): a worker
+  // zeroes a layer's gradients once every push of it is done.
+  std::map<int, int> pushes_of_layer;
 
   // Per-iteration state.
   std::vector<int> deps_left;
@@ -147,19 +150,62 @@ struct Runtime::Impl {
   // node's leader), as the lowering numbers them (docs/plan-format.md).
   static bool CarriesParameters(const plan::Task& t) { return t.tag % 2 != 0; }
 
-  // The layers a message carries: its own `layers`, or those of the matching task on the peer
-  // (the lowering names them on one side of a parameter-server exchange only).
-  std::map<int, std::vector<int>> msg_layers;
-  const std::vector<int>& LayersOf(const plan::Task& t) {
-    auto it = msg_layers.find(t.id);
-    if (it != msg_layers.end()) return it->second;
-    std::vector<int> layers = t.layers;
-    if (layers.empty() && t.peer >= 0 && t.peer < int(plan.ranks.size())) {
+  // What a message carries: its own `layers` and slice, or those of the matching task on the
+  // peer (the lowering names them on one side of a parameter-server exchange only).
+  struct Carried {
+    std::vector<int> layers;
+    int64_t slice_offset = 0, slice_elements = 0;  // as plan::Task; elements 0: whole layers
+  };
+  std::map<int, Carried> carried;
+  const Carried& CarriedBy(const plan::Task& t) {
+    auto it = carried.find(t.id);
+    if (it != carried.end()) return it->second;
+    const plan::Task* named = &t;
+    if (t.layers.empty() && t.peer >= 0 && t.peer < int(plan.ranks.size())) {
       const TaskKind want = t.kind == TaskKind::kSend ? TaskKind::kRecv : TaskKind::kSend;
       for (const plan::Task& o : plan.ranks[size_t(t.peer)].tasks)
-        if (o.kind == want && o.peer == rank && o.tag == t.tag) layers = o.layers;
+        if (o.kind == want && o.peer == rank && o.tag == t.tag) named = &o;
     }
-    return msg_layers[t.id] = layers;
+    return carried[t.id] = {named->layers, named->slice_offset, named->slice_elements};
+  }
+  const std::vector<int>& LayersOf(const plan::Task& t) { return CarriedBy(t).layers; }
+
+  // The parameters (or gradients) of each layer a parameter-server message carries: the layers'
+  // whole buffers, or the slice of the one layer. A slice beyond the layer, or a message whose
+  // elements differ from its comm_bytes, is a plan that does not fit the model.
+  std::vector<Buffer> CarriedParts(const plan::Task& t, bool parameters) {
+    const Carried& c = CarriedBy(t);
+    std::vector<Buffer> parts;
+    for (int l : c.layers)
+      parts.push_back(parameters ? backend.Parameters(l) : backend.Gradients(l));
+    if (c.slice_elements > 0)
+      parts = {SliceOf(t, c.layers.at(0), parts.at(0), c.slice_offset, c.slice_elements)};
+    size_t elements = 0;
+    for (const Buffer& b : parts) elements += b.bytes / 4;
+    const double want = t.comm_bytes / plan::BytesPerElement(t.precision);
+    if (double(elements) != want)
+      throw InputError(
+          Where(t) + ": carries " + std::to_string(elements) +
+          " parameters of its layers, but its comm_bytes say " +
+          (want == std::floor(want) ? std::to_string(int64_t(want)) : Json(want).dump()) +
+          " elements of " + plan::Name(t.precision));
+    return parts;
+  }
+
+  std::string Where(const plan::Task& t) const {
+    return "rank " + std::to_string(rank) + ": task " + std::to_string(t.id) + " (\"" + t.name +
+           "\")";
+  }
+
+  // Elements [offset, offset + elements) of `whole`, the parameters or gradients of `layer`
+  // (fp32), for task `t`; a slice beyond the layer is a plan that does not fit the model.
+  Buffer SliceOf(const plan::Task& t, int layer, Buffer whole, int64_t offset, int64_t elements) {
+    const int64_t have = int64_t(whole.bytes / 4);
+    if (offset > have || elements > have - offset)
+      throw InputError(Where(t) + ": elements " + std::to_string(offset) + ".." +
+                       std::to_string(offset + elements) + " of layer \"" + net.layer(layer).name +
+                       "\", which has " + std::to_string(have) + " parameters");
+    return whole.Slice(size_t(offset) * 4, size_t(elements) * 4);
   }
 
   CommGroup Group(const plan::Task& t) const {
@@ -182,17 +228,19 @@ struct Runtime::Impl {
     return owned;
   }
 
-  // Prepares the buffer of a collective or parameter-server message.
-  void PrepareLayerBuffers(const plan::Task& t, bool parameters, DataType wire) {
+  // Prepares the buffer of a collective (`parts` empty: the gradients of its layers) or of a
+  // parameter-server message (`parts`: what it carries).
+  void PrepareLayerBuffers(const plan::Task& t, bool parameters, DataType wire,
+                           std::vector<Buffer> parts = {}) {
     CommBuffers cb;
     cb.wire = wire;
+    if (parts.empty())
+      for (int l : t.layers)
+        parts.push_back(parameters ? backend.Parameters(l) : backend.Gradients(l));
+    cb.parts = std::move(parts);
     size_t bytes = 0;
-    for (int l : t.layers) {
-      Buffer b = parameters ? backend.Parameters(l) : backend.Gradients(l);
-      cb.parts.push_back(b);
-      bytes += b.bytes;
-    }
-    if (t.layers.empty()) {
+    for (const Buffer& b : cb.parts) bytes += b.bytes;
+    if (cb.parts.empty()) {
       // No layers named: a payload of the plan's size (collective benchmarks, padding messages).
       const size_t e = size_t(SizeOf(wire));
       cb.staging = backend.Allocate(std::max<size_t>(e, size_t(t.comm_bytes) / e * e));
@@ -252,7 +300,10 @@ struct Runtime::Impl {
     }
     send_queues = SendQueues(std::move(fifo));
     for (const plan::Task& t : tasks) {
-      if (t.kind == TaskKind::kCollective) {
+      if (t.kind == TaskKind::kCompute && t.slice_elements > 0) {
+        SliceOf(t, t.layers.at(0), backend.Parameters(t.layers.at(0)), t.slice_offset,
+                t.slice_elements);
+      } else if (t.kind == TaskKind::kCollective) {
         collectives.push_back(t.id);
         PrepareLayerBuffers(t, false, FromCommPrecision(t.precision));
       } else if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
@@ -264,17 +315,15 @@ struct Runtime::Impl {
           const bool params = CarriesParameters(t);
           if (!params && t.kind == TaskKind::kRecv) {
             CommBuffers cb;
+            cb.parts = CarriedParts(t, false);
             size_t bytes = 0;
-            for (int l : tl) {
-              cb.parts.push_back(backend.Gradients(l));
-              bytes += cb.parts.back().bytes;
-            }
+            for (const Buffer& b : cb.parts) bytes += b.bytes;
             cb.staging = backend.Allocate(bytes);
             buffers[t.id] = cb;
           } else {
-            plan::Task copy = t;
-            copy.layers = tl;
-            PrepareLayerBuffers(copy, params, DataType::kF32);
+            if (!params && t.kind == TaskKind::kSend)
+              for (int l : tl) ++pushes_of_layer[l];
+            PrepareLayerBuffers(t, params, DataType::kF32, CarriedParts(t, params));
           }
         } else {
           const plan::Boundary b = BoundaryOf(t);
@@ -343,7 +392,10 @@ struct Runtime::Impl {
           for (int d : t.deps)
             ForEachPushedGradient(rp.tasks[size_t(d)],
                                   [&](int, Buffer g, Buffer pushed) { backend.Copy(g, pushed); });
-        backend.Update(UpdateLayers(t, owned));
+        if (t.slice_elements > 0)
+          backend.UpdateSlice(t.layers.at(0), t.slice_offset, t.slice_elements);
+        else
+          backend.Update(UpdateLayers(t, owned));
         break;
       case Phase::kAggregate:
         // Sum the gradient slots of the receives this task depends on into the gradients: a
@@ -408,6 +460,7 @@ struct Runtime::Impl {
 
     std::set<int> ready_compute;
     std::map<int, Request> in_flight;  // p2p task -> request
+    std::map<int, int> pushes_left = pushes_of_layer;
     send_queues.Clear();
     auto post_send = [&](int id) {
       const plan::Task& t = tasks[size_t(id)];
@@ -476,8 +529,10 @@ struct Runtime::Impl {
                                      bit->second.staging, DataType::kF32);
               }
             }
-            if (t.kind == TaskKind::kSend && !LayersOf(t).empty() && !CarriesParameters(t))
-              backend.ZeroGradients(LayersOf(t));  // pushed: the receiver owns the step now
+            if (t.kind == TaskKind::kSend && !CarriesParameters(t))
+              for (int l : LayersOf(t))
+                if (--pushes_left[l] == 0)
+                  backend.ZeroGradients({l});  // pushed whole: the receivers own the step now
             timing[size_t(id)].end_s = comm.Now();
             it = in_flight.erase(it);
             if (t.kind == TaskKind::kSend)

@@ -19,7 +19,9 @@
 //  - send/recv with Task::layers set are parameter-server traffic: a worker sends the gradients
 //    of those layers and receives their parameters; a server receives gradients (one slot per
 //    worker) and sends parameters. A server's aggregate task sums the received slots; its update
-//    task steps the optimizer.
+//    task steps the optimizer. A shard of a layer split over servers (Task::slice_offset,
+//    slice_elements, on the message or on its peer's matching task) carries, sums and steps
+//    that slice alone; a worker zeroes a layer's gradients once every push of it is done.
 #pragma once
 
 #include <cstdint>

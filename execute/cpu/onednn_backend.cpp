@@ -439,35 +439,44 @@ class OneDnnBackend final : public ComputeBackend {
   }
 
   void Update(const std::vector<int>& layers) override {
+    for (int v : layers) Step(v, 0, int64_t(State(v).param_count));
+  }
+
+  void UpdateSlice(int layer, int64_t offset, int64_t elements) override {
+    Step(layer, offset, elements);
+  }
+
+  // One optimizer step on elements [first, first + count) of `layer`'s parameters.
+  void Step(int layer, int64_t first, int64_t count) {
     const OptimizerConfig& o = cfg_.optimizer;
     if (opt1_.size() != param_total_) {
       opt1_.Resize(param_total_, tracker_, "optimizer");
       if (o.kind == "adam") opt2_.Resize(param_total_, tracker_, "optimizer");
     }
-    for (int v : layers) {
-      LayerState& s = State(v);
-      if (!s.param_count) continue;
-      float* w = params_.data() + s.param_offset;
-      float* g = grads_.data() + s.param_offset;
-      float* m1 = opt1_.data() + s.param_offset;
-      const double wd = o.weight_decay;
-      if (o.kind == "adam") {
-        float* m2 = opt2_.data() + s.param_offset;
-        const int t = ++steps_[size_t(v)];
-        const double c1 = 1 - std::pow(o.beta1, t), c2 = 1 - std::pow(o.beta2, t);
-        for (size_t i = 0; i < s.param_count; ++i) {
-          const double gi = g[i] + wd * w[i];
-          m1[i] = float(o.beta1 * m1[i] + (1 - o.beta1) * gi);
-          m2[i] = float(o.beta2 * m2[i] + (1 - o.beta2) * gi * gi);
-          w[i] -= float(o.learning_rate * (m1[i] / c1) / (std::sqrt(m2[i] / c2) + o.epsilon));
-          g[i] = 0;
-        }
-      } else {
-        for (size_t i = 0; i < s.param_count; ++i) {
-          m1[i] = float(o.momentum * m1[i] + g[i] + wd * w[i]);
-          w[i] -= float(o.learning_rate * m1[i]);
-          g[i] = 0;
-        }
+    LayerState& s = State(layer);
+    if (!s.param_count) return;
+    const size_t at = s.param_offset + size_t(first);
+    float* w = params_.data() + at;
+    float* g = grads_.data() + at;
+    float* m1 = opt1_.data() + at;
+    const double wd = o.weight_decay;
+    const auto n = size_t(count);
+    if (o.kind == "adam") {
+      float* m2 = opt2_.data() + at;
+      const int t = ++steps_[size_t(layer)];
+      const double c1 = 1 - std::pow(o.beta1, t), c2 = 1 - std::pow(o.beta2, t);
+      for (size_t i = 0; i < n; ++i) {
+        const double gi = g[i] + wd * w[i];
+        m1[i] = float(o.beta1 * m1[i] + (1 - o.beta1) * gi);
+        m2[i] = float(o.beta2 * m2[i] + (1 - o.beta2) * gi * gi);
+        w[i] -= float(o.learning_rate * (m1[i] / c1) / (std::sqrt(m2[i] / c2) + o.epsilon));
+        g[i] = 0;
+      }
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        m1[i] = float(o.momentum * m1[i] + g[i] + wd * w[i]);
+        w[i] -= float(o.learning_rate * m1[i]);
+        g[i] = 0;
       }
     }
   }

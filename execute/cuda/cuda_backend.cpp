@@ -196,6 +196,7 @@ class CudaBackend final : public exec::ComputeBackend {
   void BackwardData(int layer, int mb) override;
   void BackwardWeight(int layer, int mb) override;
   void Update(const std::vector<int>& layers) override;
+  void UpdateSlice(int layer, int64_t offset, int64_t elements) override;
   void ZeroGradients(const std::vector<int>& layers) override;
   double Loss(int mb) override;
   int64_t Correct(int mb) override;
@@ -219,6 +220,9 @@ class CudaBackend final : public exec::ComputeBackend {
 
  private:
   LayerState& State(int layer, const char* what);
+  // One optimizer step on elements [first, first + count) of `s`'s parameters, whose gradients
+  // it then zeroes.
+  void Step(const LayerState& s, int64_t first, int64_t count);
   void SetupLayer(LayerState& s);
   void SelectConvAlgorithms(LayerState& s, const TensorDesc& in_desc);
   // Takes the algorithms a profile recorded for `s` (BackendConfig::choices); false, changing
@@ -1222,37 +1226,55 @@ void CudaBackend::Update(const std::vector<int>& layers) {
   for (int v : layers) {
     auto it = states_.find(v);
     if (it == states_.end() || !it->second->owned) continue;
-    LayerState& s = *it->second;
-    const int64_t n = s.weight_count + s.bias_count;
-    if (n == 0) continue;
-    float* w = master_.as<float>() + s.param_offset;
-    const float* g = reinterpret_cast<const float*>(GradsLp(s));
-    if (dtype_ != DType::kF32) {
-      float* g32 = grads32_.as<float>() + s.param_offset;
-      Axpby(DType::kF32, g32, dtype_, GradsLp(s), n, 0.f, stream_);
-      g = g32;
-    }
-    void* lowp = dtype_ != DType::kF32 ? ParamsLp(s) : nullptr;
-    // Weight decay applies to weights only (biases and batch-norm parameters are excluded as
-    // in the usual ResNet recipe), so weights and the rest are stepped separately.
-    const int64_t nw = s.layer->type == LayerType::kBatchNorm ? 0 : s.weight_count;
-    for (int part = 0; part < 2; ++part) {
-      const int64_t off = part == 0 ? 0 : nw, cnt = part == 0 ? nw : n - nw;
-      const float wd = part == 0 ? static_cast<float>(opt_.weight_decay) : 0.f;
-      void* lp = lowp ? static_cast<char*>(lowp) + off * SizeOf(dtype_) : nullptr;
-      float* m = opt_m_.as<float>() + s.param_offset + off;
-      if (opt_.kind == "adam")
-        AdamUpdate(w + off, g + off, m, opt_v_.as<float>() + s.param_offset + off, cnt,
-                   static_cast<float>(opt_.learning_rate), static_cast<float>(opt_.beta1),
-                   static_cast<float>(opt_.beta2), static_cast<float>(opt_.epsilon), wd, step_,
-                   dtype_, lp, stream_);
-      else
-        SgdMomentumUpdate(w + off, g + off, m, cnt, static_cast<float>(opt_.learning_rate),
-                          static_cast<float>(opt_.momentum), wd, dtype_, lp, stream_);
-    }
+    const LayerState& s = *it->second;
+    Step(s, 0, s.weight_count + s.bias_count);
   }
-  ZeroGradients(layers);
   EndCall();
+}
+
+void CudaBackend::UpdateSlice(int layer, int64_t offset, int64_t elements) {
+  ++step_;
+  BeginCall();
+  auto it = states_.find(layer);
+  if (it != states_.end() && it->second->owned) Step(*it->second, offset, elements);
+  EndCall();
+}
+
+void CudaBackend::Step(const LayerState& s, int64_t first, int64_t count) {
+  const int64_t n = s.weight_count + s.bias_count;
+  if (n == 0 || count <= 0) return;
+  float* w = master_.as<float>() + s.param_offset;
+  const float* g = reinterpret_cast<const float*>(GradsLp(s));
+  if (dtype_ != DType::kF32) {
+    float* g32 = grads32_.as<float>() + s.param_offset;
+    Axpby(DType::kF32, g32 + first, dtype_, GradsLp(s) + first * SizeOf(dtype_), count, 0.f,
+          stream_);
+    g = g32;
+  }
+  void* lowp = dtype_ != DType::kF32 ? ParamsLp(s) : nullptr;
+  // Weight decay applies to weights only (biases and batch-norm parameters are excluded as
+  // in the usual ResNet recipe), so weights and the rest are stepped separately; each part is
+  // cut to [first, first + count).
+  const int64_t nw = s.layer->type == LayerType::kBatchNorm ? 0 : s.weight_count;
+  for (int part = 0; part < 2; ++part) {
+    const int64_t lo = std::max(first, part == 0 ? int64_t{0} : nw);
+    const int64_t hi = std::min(first + count, part == 0 ? nw : n);
+    if (hi <= lo) continue;
+    const int64_t off = lo, cnt = hi - lo;
+    const float wd = part == 0 ? static_cast<float>(opt_.weight_decay) : 0.f;
+    void* lp = lowp ? static_cast<char*>(lowp) + off * SizeOf(dtype_) : nullptr;
+    float* m = opt_m_.as<float>() + s.param_offset + off;
+    if (opt_.kind == "adam")
+      AdamUpdate(w + off, g + off, m, opt_v_.as<float>() + s.param_offset + off, cnt,
+                 static_cast<float>(opt_.learning_rate), static_cast<float>(opt_.beta1),
+                 static_cast<float>(opt_.beta2), static_cast<float>(opt_.epsilon), wd, step_,
+                 dtype_, lp, stream_);
+    else
+      SgdMomentumUpdate(w + off, g + off, m, cnt, static_cast<float>(opt_.learning_rate),
+                        static_cast<float>(opt_.momentum), wd, dtype_, lp, stream_);
+  }
+  CUDA_CHECK(cudaMemsetAsync(GradsLp(s) + first * SizeOf(dtype_), 0,
+                             static_cast<size_t>(count) * SizeOf(dtype_), stream_));
 }
 
 void CudaBackend::ZeroGradients(const std::vector<int>& layers) {

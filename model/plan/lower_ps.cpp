@@ -78,7 +78,16 @@ struct Shard {
   int layer;
   int server;
   double bytes;  // communicated gradient bytes
+  // The elements of the layer's parameters it holds; elements 0: the whole layer.
+  int64_t offset = 0, elements = 0;
 };
+
+// Marks a message or an update as touching shard `s` of its layer.
+void SetShard(Task& t, const Shard& s) {
+  t.layers = {s.layer};
+  t.slice_offset = s.offset;
+  t.slice_elements = s.elements;
+}
 
 // The buffers of a rank that sums other workers' pushes (a server, or a node's leader): each
 // gradient receive lands in a slot of its own, in fp32 whatever the gradients travel in (the
@@ -157,9 +166,14 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
   for (int v : by_size) {
     const double g = c.params[v] * eb;
     if (g > kPartitionBytes && S > 1) {
+      // Whole elements: server k holds [k n / S, (k + 1) n / S), rounded down.
+      const auto n = static_cast<int64_t>(c.params[v]);
       for (int k = 0; k < S; ++k) {
-        shards_of[v].push_back({v, k, g / S});
-        load[k] += g / S;
+        const int64_t first = n / S * k + n % S * k / S;
+        const int64_t end = n / S * (k + 1) + n % S * (k + 1) / S;
+        const double bytes = static_cast<double>(end - first) * eb;
+        shards_of[v].push_back({v, k, bytes, first, end - first});
+        load[k] += bytes;
       }
     } else {
       const int k = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
@@ -214,14 +228,14 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
             b.Send("local push " + c.net.layer(s.layer).name + " s" + std::to_string(s.server),
                    leader[w], local + static_cast<int64_t>(i) * 2, s.bytes, o.grad_precision,
                    {pass.bwd_weight[s.layer]});
-        b.task(t).layers = {s.layer};
+        SetShard(b.task(t), s);
       }
       for (size_t i = 0; i < shards.size(); ++i) {
         const Shard& s = shards[i];
         const int t = b.Recv(
             "local pull " + c.net.layer(s.layer).name + " s" + std::to_string(s.server), leader[w],
             local + static_cast<int64_t>(i) * 2 + 1, s.bytes, o.grad_precision, {});
-        b.task(t).layers = {s.layer};
+        SetShard(b.task(t), s);
       }
     } else {
       const auto& mine = peers[w];
@@ -243,23 +257,23 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
           // orders it), not after the whole backward.
           std::sort(deps.begin(), deps.end());
           b.task(ready).deps = deps;
-          b.task(ready).layers = {s.layer};
+          SetShard(b.task(ready), s);
         }
         const int t = b.Send("push " + name + " s" + std::to_string(s.server), W + s.server,
                              static_cast<int64_t>(i) * 2, s.bytes, o.grad_precision, {ready});
-        b.task(t).layers = {s.layer};
+        SetShard(b.task(t), s);
       }
       for (size_t i = 0; i < shards.size(); ++i) {
         const Shard& s = shards[i];
         const std::string name = c.net.layer(s.layer).name;
         const int t = b.Recv("pull " + name + " s" + std::to_string(s.server), W + s.server,
                              static_cast<int64_t>(i) * 2 + 1, s.bytes, o.grad_precision, {});
-        b.task(t).layers = {s.layer};
+        SetShard(b.task(t), s);
         for (int v : mine) {
           const int l =
               b.Send("local pull " + name + " w" + std::to_string(v), v,
                      local + static_cast<int64_t>(i) * 2 + 1, s.bytes, o.grad_precision, {t});
-          b.task(l).layers = {s.layer};
+          SetShard(b.task(l), s);
         }
       }
     }
@@ -296,11 +310,11 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
                                o.grad_precision, {}));
         const int agg = b.Compute(name + "/aggregate", Phase::kAggregate, s.layer, 0, 0,
                                   elems * (P - 1), s.bytes * (P + 1), got);
-        b.task(agg).layers = {s.layer};
+        SetShard(b.task(agg), s);
         const int up = b.Compute(name + "/update", Phase::kUpdate, s.layer, 0, 0,
                                  elems * UpdateFlopsPerParam(o.optimizer),
                                  elems * UpdateBytesPerParam(o.optimizer), {agg});
-        b.task(up).layers = {s.layer};
+        SetShard(b.task(up), s);
         for (int w : pushers)
           b.Send("pull " + name + " w" + std::to_string(w), w, tag + 1, s.bytes, o.grad_precision,
                  {up});
@@ -311,7 +325,7 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
           const int up = b.Compute(name + "/update w" + std::to_string(w), Phase::kUpdate, s.layer,
                                    0, 0, elems * UpdateFlopsPerParam(o.optimizer),
                                    elems * UpdateBytesPerParam(o.optimizer), {got});
-          b.task(up).layers = {s.layer};
+          SetShard(b.task(up), s);
           // Only its push: the server applies pushes in arrival order, one at a time (its
           // compute stream), so a slow worker never holds up a fast one's update.
           b.task(up).deps = {got};

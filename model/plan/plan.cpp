@@ -155,6 +155,10 @@ Json TaskToJson(const Task& t) {
   }
   if (!t.layers.empty()) j["layers"] = t.layers;
   if (t.bucket >= 0) j["bucket"] = t.bucket;
+  if (t.slice_elements > 0) {
+    j["slice_offset"] = t.slice_offset;
+    j["slice_elements"] = t.slice_elements;
+  }
   return j;
 }
 
@@ -174,7 +178,7 @@ Task TaskFromJson(const JsonObject& o) {
   switch (t.kind) {
     case TaskKind::kCompute:
       o.CheckKeys({"id", "kind", "name", "deps", "phase", "layer", "layers", "micro_batch",
-                   "samples", "flops", "bytes", "bucket"});
+                   "samples", "flops", "bytes", "bucket", "slice_offset", "slice_elements"});
       break;
     case TaskKind::kCollective:
       o.CheckKeys({"id", "kind", "name", "deps", "collective", "algorithm", "precision", "group",
@@ -183,7 +187,7 @@ Task TaskFromJson(const JsonObject& o) {
     case TaskKind::kSend:
     case TaskKind::kRecv:
       o.CheckKeys({"id", "kind", "name", "deps", "peer", "tag", "precision", "comm_bytes",
-                   "micro_batch", "bucket", "layers"});
+                   "micro_batch", "bucket", "layers", "slice_offset", "slice_elements"});
       break;
   }
   t.id = static_cast<int>(o.Int("id", 0, INT32_MAX));
@@ -195,6 +199,8 @@ Task TaskFromJson(const JsonObject& o) {
   t.bucket = static_cast<int>(o.Int("bucket", -1, -1, INT32_MAX));
   if (o.Has("layers"))
     for (int64_t l : o.IntArray("layers", 0, INT32_MAX)) t.layers.push_back(static_cast<int>(l));
+  t.slice_offset = o.Int("slice_offset", 0, 0, INT64_MAX);
+  t.slice_elements = o.Int("slice_elements", 0, 0, INT64_MAX);
   switch (t.kind) {
     case TaskKind::kCompute:
       t.phase = Located(o, "phase", ParsePhase);
@@ -234,6 +240,15 @@ std::string TooLarge(double v, const std::string& unit, double bound) {
       bound == kMaxTaskBytes ? "2^60 = 1152921504606846976" : Json(bound).dump();
   return Json(v).dump() + " " + unit + " is more than convscale accepts (at most " + limit + " " +
          unit + "; see docs/limits.md)";
+}
+
+// "layers [5] elements 0..512000": the parameters a message carries, for messages.
+std::string Carried(const Task& t) {
+  std::string s = "layers " + Json(t.layers).dump();
+  if (t.slice_elements > 0)
+    s += " elements " + std::to_string(t.slice_offset) + ".." +
+         std::to_string(t.slice_offset + t.slice_elements);
+  return s;
 }
 
 std::string T(int id) {
@@ -507,6 +522,21 @@ void Validate(const Plan& plan, const std::string& where) {
       } else if (t.comm_bytes > kMaxTaskBytes) {
         fail(tp + "/comm_bytes", TooLarge(t.comm_bytes, "bytes", kMaxTaskBytes));
       }
+      if (t.slice_elements > 0 && t.layers.size() != 1)
+        fail(tp + "/layers", "a slice (slice_elements " + std::to_string(t.slice_elements) +
+                                 ") is of one layer, and `layers` names " +
+                                 std::to_string(t.layers.size()));
+      if (t.slice_elements == 0 && t.slice_offset != 0)
+        fail(tp + "/slice_offset", "slice_offset " + std::to_string(t.slice_offset) +
+                                       " without slice_elements (a slice needs both)");
+      if (t.slice_elements > 0 && t.slice_offset > INT64_MAX - t.slice_elements)
+        fail(tp + "/slice_elements", "the slice ends beyond 2^63 - 1 elements");
+      if (t.slice_elements > 0 && (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) &&
+          t.comm_bytes != double(t.slice_elements) * BytesPerElement(t.precision))
+        fail(tp + "/comm_bytes",
+             Json(t.comm_bytes).dump() + " bytes, but the slice is " +
+                 std::to_string(t.slice_elements) + " elements of " + Name(t.precision) + " (" +
+                 Json(double(t.slice_elements) * BytesPerElement(t.precision)).dump() + " bytes)");
       if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
         if (t.peer < 0 || t.peer >= nranks)
           fail(tp + "/peer", "peer rank " + std::to_string(t.peer) + " is out of range" + nr);
@@ -560,6 +590,13 @@ void Validate(const Plan& plan, const std::string& where) {
            "receive of " + Json(rv.comm_bytes).dump() + " bytes does not match the send of " +
                Json(s.comm_bytes).dump() + " bytes (rank " + std::to_string(at.first) + " " +
                T(at.second) + ")");
+    // Where both ends name their layers, they name the same layers and the same slice.
+    if (!rv.layers.empty() && !s.layers.empty() &&
+        (rv.layers != s.layers || rv.slice_offset != s.slice_offset ||
+         rv.slice_elements != s.slice_elements))
+      fail(TaskPtr(it->second.first, it->second.second) + "/layers",
+           "receive of " + Carried(rv) + " does not match the send of " + Carried(s) + " (rank " +
+               std::to_string(at.first) + " " + T(at.second) + ")");
   }
   for (const auto& [k, at] : recvs)
     if (!sends.count(k)) {

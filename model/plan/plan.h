@@ -79,6 +79,13 @@ struct Task {
   int64_t tag = 0;             // send/recv: matched with (src, dst, tag)
   double comm_bytes = 0;  // collectives: the buffer size (nccl-tests "size"); p2p: message size
   int bucket = -1;        // gradient bucket this communication belongs to
+
+  // A parameter-server shard of one layer: the task touches only elements [slice_offset,
+  // slice_offset + slice_elements) of the parameters of the one layer in `layers` (weights then
+  // bias, as the executor's backends lay them out). slice_elements 0: every element of every
+  // layer in `layers`. A message with a slice carries slice_elements elements.
+  int64_t slice_offset = 0;
+  int64_t slice_elements = 0;
 };
 
 // A rank's task list: a std::vector<Task> whose copies share one list until one of them is

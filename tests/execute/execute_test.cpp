@@ -13,17 +13,24 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "../common/trace_schema.h"
 #include "../common/two_rank_timeline.h"
+#include "execute/cpu/onednn_backend.h"
 #include "execute/cpu/schedules.h"
+#include "execute/data.h"
 #include "execute/measured.h"
 #include "execute/runtime.h"
+#include "model/graph/model_json.h"
 #include "model/graph/zoo.h"
 #include "model/plan/memory_plan.h"
+#include "model/util/error.h"
 
 namespace convscale::exec {
 namespace {
@@ -311,6 +318,17 @@ class EndToEnd : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
   std::string Bin() const { return CONVSCALE_BINARY; }
+  // A cpu-minicluster of 2 nodes of 2 cores each (in-node aggregation needs 2 workers a node).
+  std::string TwoByTwo() {
+    Json cluster = Json::parse(std::ifstream(std::string(CONVSCALE_SOURCE_DIR) +
+                                             "/topologies/builtin/cpu-minicluster.json"));
+    cluster["name"] = "cpu-2x2";
+    cluster["node_types"]["emulated-host"]["devices"] = 2;
+    cluster["nodes"] = 2;
+    const std::string file = (dir_ / "cpu-2x2.json").string();
+    std::ofstream(file) << cluster.dump();
+    return file;
+  }
   std::string Plan(const std::string& name, const std::string& args) {
     const std::string path = (dir_ / (name + ".json")).string();
     const ShellResult r = Shell(Bin() + " plan --model fashion_cnn --cluster cpu-minicluster " +
@@ -428,13 +446,7 @@ TEST_F(EndToEnd, ParameterServerSyncMatchesSingleProcess) {
 // + fc2 1,290), 1,686,568 B, as the memory model predicts; the other workers stage nothing, the
 // server one copy per leader.
 TEST_F(EndToEnd, ParameterServerNodeAggregationMatchesSingleProcess) {
-  Json cluster = Json::parse(std::ifstream(std::string(CONVSCALE_SOURCE_DIR) +
-                                           "/topologies/builtin/cpu-minicluster.json"));
-  cluster["name"] = "cpu-2x2";
-  cluster["node_types"]["emulated-host"]["devices"] = 2;
-  cluster["nodes"] = 2;
-  const std::string cluster_file = (dir_ / "cpu-2x2.json").string();
-  std::ofstream(cluster_file) << cluster.dump();
+  const std::string cluster_file = TwoByTwo();
   const std::string plan = (dir_ / "psnode.json").string();
   const ShellResult made =
       Shell(Bin() + " plan --model fashion_cnn --cluster " + cluster_file +
@@ -477,6 +489,241 @@ TEST_F(EndToEnd, ParameterServerAsyncWithOneWorkerMatchesSingleProcess) {
     EXPECT_EQ(compared, 4u) << "rank " << r;
     EXPECT_LT(d, 5e-5) << "rank " << r;
   }
+}
+
+// ---- A layer split over parameter servers --------------------------------------------------
+
+// A model whose fc1 (1024 inputs, 1025 outputs) has 1,024 x 1,025 + 1,025 = 1,050,625 fp32
+// parameters, 4,202,500 B: above the 4,096,000 B partition, so the ps lowering splits it over
+// every server. Over 2 servers the shards are elements 0..525312 and 525312..1050625, pushed and
+// pulled as 2,101,248 B and 2,101,252 B. fc2 (10,260 parameters) goes whole to one server.
+constexpr int64_t kSplitParams = 1024 * 1025 + 1025;
+constexpr int64_t kShard0 = kSplitParams / 2, kShard1 = kSplitParams - kSplitParams / 2;
+const char* kSplitModel = R"({
+  "format": "convscale-model", "version": 1, "name": "split_fc",
+  "input": {"channels": 1, "height": 32, "width": 32}, "num_classes": 10,
+  "layers": [
+    {"name": "flat", "type": "flatten", "inputs": ["input"]},
+    {"name": "fc1", "type": "linear", "inputs": ["flat"], "out_features": 1025},
+    {"name": "relu", "type": "relu", "inputs": ["fc1"]},
+    {"name": "fc2", "type": "linear", "inputs": ["relu"], "out_features": 10},
+    {"name": "loss", "type": "loss", "inputs": ["fc2"]}
+  ]
+})";
+
+// A communicator for one rank alone: every message completes at once (receives leave their
+// buffers as they were) and is recorded with the bytes the runtime handed over.
+class RecordingCommunicator final : public Communicator {
+ public:
+  RecordingCommunicator(int rank, int size) : rank_(rank), size_(size) {}
+  struct Message {
+    bool send;
+    int peer;
+    int64_t tag;
+    size_t bytes;
+  };
+  std::vector<Message> messages;
+  std::string name() const override { return "recording"; }
+  std::string method() const override { return "records point-to-point messages"; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void Collective(plan::Collective, plan::Algorithm, Buffer, DataType, const CommGroup&, int,
+                  int64_t) override {
+    ADD_FAILURE() << "a parameter-server plan runs no collective";
+  }
+  Request Send(Buffer buf, int peer, int64_t tag) override { return Post(true, buf, peer, tag); }
+  Request Recv(Buffer buf, int peer, int64_t tag) override { return Post(false, buf, peer, tag); }
+  bool Test(Request&) override { return true; }
+  void Wait(Request&) override {}
+  void Barrier() override {}
+  double Now() const override {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  double clock_offset_s() const override { return 0; }
+  double clock_uncertainty_s() const override { return 0; }
+  std::vector<double> AllGatherDoubles(const std::vector<double>& mine) override {
+    std::vector<double> all;
+    for (int r = 0; r < size_; ++r) all.insert(all.end(), mine.begin(), mine.end());
+    return all;
+  }
+  std::vector<std::string> GatherStrings(const std::string& mine) override { return {mine}; }
+
+ private:
+  Request Post(bool send, Buffer buf, int peer, int64_t tag) {
+    messages.push_back({send, peer, tag, buf.bytes});
+    return {int64_t(messages.size())};
+  }
+  int rank_, size_;
+};
+
+class SplitLayer : public EndToEnd {
+ protected:
+  // A ps plan of kSplitModel on `cluster` (a file or a built-in name) with `args`.
+  std::string SplitPlan(const std::string& name, const std::string& cluster,
+                        const std::string& args) {
+    const std::string model = (dir_ / "split_fc.json").string();
+    if (!fs::exists(model)) std::ofstream(model) << kSplitModel;
+    const std::string path = (dir_ / (name + ".json")).string();
+    const ShellResult r = Shell(Bin() + " plan --model " + model + " --cluster " + cluster +
+                                " --global-batch 32 " + args + " -o " + path);
+    EXPECT_EQ(r.rc, 0) << r.output;
+    return path;
+  }
+  // Every rank of `out` (`workers` workers, then two servers) holds what it trains within 5e-5
+  // of the single-process run `single`: a worker both layers, server k its shard of fc1 (and fc2
+  // where it serves it; the rest of its copy of fc1 is never stepped).
+  void ExpectWeightsOf(const std::string& single, const std::string& out, int workers) {
+    const Weights ref = Load(single + "/rank0.weights");
+    ASSERT_EQ(ref.size(), 2u);
+    ASSERT_EQ(ref.at("fc1").size(), size_t(kSplitParams));
+    for (int r = 0; r < workers + 2; ++r) {
+      const Weights got = Load(out + "/rank" + std::to_string(r) + ".weights");
+      const bool server = r >= workers;
+      const size_t lo = r == workers + 1 ? size_t(kShard0) : 0;
+      const size_t hi = r == workers ? size_t(kShard0) : size_t(kSplitParams);
+      double d = 0;
+      size_t compared = 0;
+      for (const auto& [name, w] : got) {
+        const std::vector<float>& want = ref.at(name);
+        ASSERT_EQ(w.size(), want.size()) << name;
+        const bool sliced = server && name == "fc1";
+        for (size_t i = sliced ? lo : 0; i < (sliced ? hi : w.size()); ++i)
+          d = std::max(d, double(std::fabs(w[i] - want[i])));
+        compared += sliced ? (hi - lo) : w.size();
+      }
+      // Workers hold both layers (1,060,885 parameters); server 0 its shard of fc1 and fc2
+      // (the least loaded after the split), server 1 its shard.
+      const size_t expect = !server        ? size_t(kSplitParams) + 10260
+                            : r == workers ? size_t(kShard0) + 10260
+                                           : size_t(kShard1);
+      EXPECT_EQ(compared, expect) << "rank " << r;
+      EXPECT_LT(d, 5e-5) << "rank " << r;
+      std::printf("rank %d: %zu parameters compared, largest difference %.3g\n", r, compared, d);
+    }
+  }
+};
+
+// Runs every rank of `plan_file` alone on the CPU backend for one iteration and checks that each
+// message hands the communicator exactly the plan's comm_bytes; returns every rank's messages.
+std::vector<std::vector<RecordingCommunicator::Message>> RunEveryRankAlone(
+    const std::string& plan_file) {
+  const plan::Plan p = plan::LoadPlan(plan_file);
+  graph::Network net = graph::ModelFromJson(p.context.network, plan_file);
+  net.Infer(p.global_batch, plan_file);
+  std::vector<std::vector<RecordingCommunicator::Message>> all;
+  for (int r = 0; r < int(p.ranks.size()); ++r) {
+    RecordingCommunicator comm(r, int(p.ranks.size()));
+    std::unique_ptr<ComputeBackend> backend = cpu::MakeOneDnnBackend();
+    Runtime rt(p, net, *backend, comm, OptimizerConfig{}, 1);
+    auto data = MakeSyntheticData(net.input_shape(), net.num_classes(), 1);
+    rt.RunIteration(0, *data);
+    std::map<std::tuple<bool, int, int64_t>, double> planned;
+    for (const plan::Task& t : p.ranks[size_t(r)].tasks)
+      if (t.kind == plan::TaskKind::kSend || t.kind == plan::TaskKind::kRecv)
+        planned[{t.kind == plan::TaskKind::kSend, t.peer, t.tag}] = t.comm_bytes;
+    EXPECT_EQ(comm.messages.size(), planned.size()) << "rank " << r;
+    for (const auto& m : comm.messages)
+      EXPECT_EQ(double(m.bytes), planned.at({m.send, m.peer, m.tag}))
+          << "rank " << r << (m.send ? " send to " : " receive from ") << m.peer << " tag "
+          << m.tag;
+    all.push_back(comm.messages);
+  }
+  return all;
+}
+
+// Sync, 2 workers and 2 servers on host CPUs: each worker pushes fc1 as two shards, one to each
+// server, and fc2 whole; every message carries its shard's bytes, the plan's comm_bytes.
+TEST_F(SplitLayer, EveryMessageCarriesThePlansBytes) {
+  const std::string plan = SplitPlan("sync", "cpu-minicluster",
+                                     "--gpus 2 --strategy ps --servers 2 --ps-placement host");
+  const auto messages = RunEveryRankAlone(plan);
+  ASSERT_EQ(messages.size(), 4u);
+  // Worker 0's pushes: fc1's shards (tags 0 and 2, as the lowering numbers them in push order
+  // after fc2's tag) and fc2.
+  std::multiset<size_t> pushed;
+  for (const auto& m : messages[0])
+    if (m.send) pushed.insert(m.bytes);
+  EXPECT_EQ(pushed, (std::multiset<size_t>{size_t(kShard0) * 4, size_t(kShard1) * 4, 10260 * 4}));
+  EXPECT_EQ(kShard0 * 4, 2101248);
+  EXPECT_EQ(kShard1 * 4, 2101252);
+  // Each server receives 2 pushes and sends 2 pulls of its fc1 shard (and one of them fc2).
+  for (int server : {2, 3}) {
+    size_t fc1 = 0;
+    for (const auto& m : messages[size_t(server)])
+      if (m.bytes == size_t(server == 2 ? kShard0 : kShard1) * 4) ++fc1;
+    EXPECT_EQ(fc1, 4u) << "server rank " << server;
+  }
+  // In-node aggregation: the leader receives its peer's shards and forwards its pulls, each of
+  // the shard's bytes.
+  RunEveryRankAlone(SplitPlan("node", TwoByTwo(),
+                              "--gpus 4 --strategy ps --servers 2 --ps-placement host "
+                              "--ps-aggregation node"));
+  RunEveryRankAlone(SplitPlan("async", "cpu-minicluster",
+                              "--gpus 1 --strategy ps --servers 2 --ps-placement host --async"));
+}
+
+// What a plan cannot check without the model, the runtime refuses before anything runs: a slice
+// beyond its layer, and a message whose elements are not its comm_bytes'.
+TEST_F(SplitLayer, SliceBeyondTheLayerOrBytesThatAreNotItsElementsAreRefused) {
+  const std::string file = SplitPlan("sync", "cpu-minicluster",
+                                     "--gpus 2 --strategy ps --servers 2 --ps-placement host");
+  const plan::Plan good = plan::LoadPlan(file);
+  graph::Network net = graph::ModelFromJson(good.context.network, file);
+  net.Infer(good.global_batch, file);
+  auto refusal = [&](const std::string& task, auto change) {
+    plan::Plan p = good;
+    int id = -1;
+    for (plan::Task& t : p.ranks[0].tasks)
+      if (t.name == task) {
+        change(t);
+        id = t.id;
+      }
+    EXPECT_GE(id, 0) << task;
+    RecordingCommunicator comm(0, int(p.ranks.size()));
+    std::unique_ptr<ComputeBackend> backend = cpu::MakeOneDnnBackend();
+    try {
+      Runtime rt(p, net, *backend, comm, OptimizerConfig{}, 1);
+    } catch (const InputError& e) {
+      return std::string(e.what()).replace(0, ("rank 0: task " + std::to_string(id)).size(),
+                                           "rank 0: task N");
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(refusal("push fc1 s1", [](plan::Task& t) { ++t.slice_offset; }),
+            "rank 0: task N (\"push fc1 s1\"): elements 525313..1050626 of layer \"fc1\", which "
+            "has 1050625 parameters");
+  EXPECT_EQ(refusal("push fc2 s0", [](plan::Task& t) { t.comm_bytes -= 4; }),
+            "rank 0: task N (\"push fc2 s0\"): carries 10260 parameters of its layers, but its "
+            "comm_bytes say 10259 elements of fp32");
+  EXPECT_EQ(refusal("push fc2 s0", [](plan::Task&) {}), "accepted");
+}
+
+// Three SGD-momentum steps with fc1 split over 2 servers reach the weights of single-process
+// training: sync with 2 workers, sync with in-node aggregation (4 workers on 2 nodes), and async
+// with one worker (nothing to be stale against). Before shards carried their slices, a worker
+// pushed the whole layer per shard and zeroed its gradients after the first push, so the
+// second server stepped on zeros and its pull overwrote the first's.
+TEST_F(SplitLayer, ParameterServerMatchesSingleProcess) {
+  const std::string steps = "--iterations 3 --warmup 0 --lr 0.05";
+  const std::string single = Execute(SplitPlan("single", "cpu-minicluster", "--gpus 1"), 1, steps);
+  ExpectWeightsOf(single,
+                  Execute(SplitPlan("sync", "cpu-minicluster",
+                                    "--gpus 2 --strategy ps --servers 2 --ps-placement host"),
+                          4, steps),
+                  2);
+  ExpectWeightsOf(single,
+                  Execute(SplitPlan("node", TwoByTwo(),
+                                    "--gpus 4 --strategy ps --servers 2 --ps-placement host "
+                                    "--ps-aggregation node"),
+                          6, steps),
+                  4);
+  ExpectWeightsOf(single,
+                  Execute(SplitPlan("async", "cpu-minicluster",
+                                    "--gpus 1 --strategy ps --servers 2 --ps-placement host "
+                                    "--async"),
+                          3, steps),
+                  1);
 }
 
 TEST_F(EndToEnd, PipelineMatchesSingleProcess) {

@@ -416,6 +416,55 @@ TEST(LowerPs, NodeAggregationOnEightGpuNodesCrossesTheNicsWithOneEighthOfTheByte
   EXPECT_EQ(none.ranks[16].tasks.size(), 34u);
 }
 
+// A layer above BytePS's 4,096,000 B partition is split over every server in whole elements:
+// fc1 (1024 -> 1025, bias) has 1,050,625 parameters (4,202,500 B), so server 0 holds elements
+// [0, 525312) and server 1 [525312, 1050625), 2,101,248 B and 2,101,252 B; fc2 (10,260
+// parameters, 41,040 B) goes whole to the less loaded server 0. Tags in push order: fc2 0,
+// then fc1's shards 2 and 4. Each shard's messages and update name their slice, and the plan
+// keeps them through JSON.
+TEST(LowerPs, SplitLayerShardsAreWholeElementsAndNameTheirSlices) {
+  graph::Network net("split", {1, 32, 32}, 10);
+  graph::Builder b{net};
+  int x = b.Flatten("flatten", 0);
+  x = b.Linear("fc1", x, 1025);
+  x = b.Linear("fc2", x, 10);
+  b.Loss("loss", x);
+  net.Infer(4);
+  FakeCluster cl(1, 2, 2);
+  StrategyOptions o = Ps(false, PsPlacement::kDedicated);
+  o.batch = 4;
+  const Plan p = Lower(net, cl, o);
+  EXPECT_EQ(p.context.options["server_bytes"].dump(), "[2142288.0,2101252.0]");
+  // Without their dependencies: the messages of worker 0.
+  auto messages = [](const Rank& r) {
+    Lines out;
+    for (const std::string& l : TaskLines(r))
+      if (l.find(" send p") != std::string::npos || l.find(" recv p") != std::string::npos)
+        out.push_back(l.substr(l.find(' ') + 1, l.rfind(" [") - l.find(' ') - 1));
+    return out;
+  };
+  EXPECT_EQ(messages(p.ranks[0]),
+            (Lines{"push fc2 s0 send p2 t0 fp32 n41040 mb0 L3",
+                   "push fc1 s0 send p2 t2 fp32 n2101248 mb0 L2 E0+525312",
+                   "push fc1 s1 send p3 t4 fp32 n2101252 mb0 L2 E525312+525313",
+                   "pull fc2 s0 recv p2 t1 fp32 n41040 mb0 L3",
+                   "pull fc1 s0 recv p2 t3 fp32 n2101248 mb0 L2 E0+525312",
+                   "pull fc1 s1 recv p3 t5 fp32 n2101252 mb0 L2 E525312+525313"}));
+  // Server 1 sums and steps its 525,313 elements: 4 FLOPs and 20 B per parameter to update.
+  EXPECT_EQ(TaskLines(p.ranks[3]),
+            (Lines{"0 push fc1 w0 recv p0 t4 fp32 n2101252 mb0 []",
+                   "1 push fc1 w1 recv p1 t4 fp32 n2101252 mb0 []",
+                   "2 fc1/aggregate compute aggregate L2 mb0 s0 f525313 b6303756 L2 "
+                   "E525312+525313 [0,1]",
+                   "3 fc1/update compute update L2 mb0 s0 f2101252 b10506260 L2 E525312+525313 [2]",
+                   "4 pull fc1 w0 send p0 t5 fp32 n2101252 mb0 [3]",
+                   "5 pull fc1 w1 send p1 t5 fp32 n2101252 mb0 [3]"}));
+  EXPECT_EQ(RankLine(p.ranks[3]), "e4 server s-1 r-1 | w2101252 g2101252 o2101252 a0 B4202504 ws0");
+  const Plan back = FromJson(ToJson(p), "split.json");
+  for (size_t r = 0; r < p.ranks.size(); ++r)
+    EXPECT_EQ(TaskLines(back.ranks[r]), TaskLines(p.ranks[r])) << "rank " << r;
+}
+
 // Where there is nothing to sum inside a node, the option is refused, naming it.
 TEST(LowerPs, NodeAggregationIsRefusedWithoutParameterServersOrWithOneWorkerPerNode) {
   auto refused = [](const topo::Cluster& cl, StrategyOptions o) {

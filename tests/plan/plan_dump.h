@@ -48,6 +48,8 @@ inline std::string TaskLine(const plan::Task& t) {
       break;
   }
   if (!t.layers.empty()) s += " L" + Ints(t.layers);
+  if (t.slice_elements > 0)
+    s += " E" + std::to_string(t.slice_offset) + "+" + std::to_string(t.slice_elements);
   return s + " [" + Ints(t.deps) + "]";
 }
 
