@@ -202,12 +202,7 @@ Json BuildMeasuredSummary(const plan::Plan& plan, const std::vector<RankRecord>&
                {"phases", phases},
                {"memory_process_bytes", ranks[r].memory_process_bytes},
                {"memory_predicted_bytes", rp.memory_peak()},
-               {"memory_predicted", Json{{"weights_bytes", rp.memory_weights},
-                                         {"gradients_bytes", rp.memory_gradients},
-                                         {"optimizer_bytes", rp.memory_optimizer},
-                                         {"activations_bytes", rp.memory_activations},
-                                         {"buffers_bytes", rp.memory_buffers},
-                                         {"workspace_bytes", rp.memory_workspace}}}};
+               {"memory_predicted", plan::MemoryJson(rp)}};
     mem_peak = std::max(mem_peak, ranks[r].memory_peak_bytes);
   }
   s.devices = int(devices.size());

@@ -118,6 +118,17 @@ size_t Plan::num_tasks() const {
 
 // ---- JSON ----
 
+const MemoryField kMemoryFields[6] = {
+    {"weights_bytes", &Rank::memory_weights},     {"gradients_bytes", &Rank::memory_gradients},
+    {"optimizer_bytes", &Rank::memory_optimizer}, {"activations_bytes", &Rank::memory_activations},
+    {"buffers_bytes", &Rank::memory_buffers},     {"workspace_bytes", &Rank::memory_workspace}};
+
+Json MemoryJson(const Rank& rank) {
+  Json j = Json::object();
+  for (const MemoryField& f : kMemoryFields) j[f.key] = rank.*f.bytes;
+  return j;
+}
+
 namespace {
 
 Json TaskToJson(const Task& t) {
@@ -296,11 +307,8 @@ Json ToJson(const Plan& plan) {
     jr["role"] = Name(rk.role);
     jr["stage"] = rk.stage;
     jr["replica"] = rk.replica;
-    jr["memory"] =
-        Json{{"weights_bytes", rk.memory_weights},     {"gradients_bytes", rk.memory_gradients},
-             {"optimizer_bytes", rk.memory_optimizer}, {"activations_bytes", rk.memory_activations},
-             {"buffers_bytes", rk.memory_buffers},     {"workspace_bytes", rk.memory_workspace},
-             {"peak_bytes", rk.memory_peak()}};
+    jr["memory"] = MemoryJson(rk);
+    jr["memory"]["peak_bytes"] = rk.memory_peak();
     Json tasks = Json::array();
     for (const auto& t : rk.tasks) tasks.push_back(TaskToJson(t));
     jr["tasks"] = std::move(tasks);
@@ -392,8 +400,10 @@ Plan FromJson(const Json& j, const std::string& file) {
     rk.replica = static_cast<int>(o.Int("replica", -1, -1, INT32_MAX));
     if (o.Has("memory")) {
       JsonObject m = o.Object("memory");
-      m.CheckKeys({"weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes",
-                   "buffers_bytes", "workspace_bytes", "peak_bytes"});
+      std::vector<std::string> keys;
+      for (const MemoryField& f : kMemoryFields) keys.push_back(f.key);
+      keys.push_back("peak_bytes");  // written for readers, ignored when read
+      m.CheckKeys(keys);
       auto bytes = [&m](const char* key) {
         const double v = m.Number(key, 0.0);
         if (v < 0) {
@@ -404,12 +414,7 @@ Plan FromJson(const Json& j, const std::string& file) {
         if (v > kMaxTaskBytes) throw m.Error(key, TooLarge(v, "bytes", kMaxTaskBytes));
         return v;
       };
-      rk.memory_weights = bytes("weights_bytes");
-      rk.memory_gradients = bytes("gradients_bytes");
-      rk.memory_optimizer = bytes("optimizer_bytes");
-      rk.memory_activations = bytes("activations_bytes");
-      rk.memory_buffers = bytes("buffers_bytes");
-      rk.memory_workspace = bytes("workspace_bytes");
+      for (const MemoryField& f : kMemoryFields) rk.*f.bytes = bytes(f.key);
     }
     auto tasks = o.ObjectArray("tasks");
     rk.tasks.reserve(tasks.size());

@@ -167,6 +167,17 @@ struct Rank {
   }
 };
 
+// A rank's six predicted memory figures, each under its key of the plan format's `memory`
+// object (docs/plan-format.md), in the order the plan writes them. The plan's reader and writer
+// and the measured summary's prediction all go through this table.
+struct MemoryField {
+  const char* key;      // "weights_bytes", ...
+  double Rank::*bytes;  // &Rank::memory_weights, ...
+};
+extern const MemoryField kMemoryFields[6];
+// The six figures of `rank` as a JSON object keyed as above (bytes).
+Json MemoryJson(const Rank& rank);
+
 struct Group {
   std::vector<int> ranks;  // members in collective order (ring order for ring algorithms)
 };
