@@ -23,9 +23,11 @@ for n in 64 1024; do
     echo "select --model resnet50 --cluster dgx-a100-hdr200 --gpus $n $mode"
     /usr/bin/time -f "wall %e s, user %U s, system %S s, max RSS %M KiB" \
       "$B" select --model resnet50 --cluster dgx-a100-hdr200 --gpus "$n" $mode >"$T/out"
-    # The heading's predictor counts; the rows ruled out by their lower bound; the answer.
+    # The heading's predictor counts; the rows ruled out by their lower bound (after lowering
+    # the whole plan, or from a parameter-server plan's outline); the answer.
     head -n 1 "$T/out" | sed 's/.*predicted by/predicted by/'
     echo "ruled out by their lower bound: $(grep -c 'not simulated' "$T/out" || true)"
+    echo "of which from the outline: $(grep -c 'neither lowered in full nor simulated' "$T/out" || true)"
     sed -n 3p "$T/out" | cut -c1-110
   done
 done

@@ -130,7 +130,9 @@ std::string Explain(const Facts& facts, const Candidate& c, const Candidate& bes
   const bool is_best = &c == &best || (c.label == best.label && c.strategy == best.strategy &&
                                        c.iteration_time_s == best.iteration_time_s);
   std::string why;
-  if (IsOneWeirdTrick(c) && facts.fc_parameter_fraction >= 0.5) {
+  if (c.outline_only) {
+    why = "bounded from its outline, neither lowered in full nor simulated: " + c.not_simulated;
+  } else if (IsOneWeirdTrick(c) && facts.fc_parameter_fraction >= 0.5) {
     why = model + "'s fully connected layers hold " + Percent(facts.fc_parameter_fraction) +
           " of the parameters: one weird trick keeps them off the network";
     if (comm >= 0.2) why += ", yet exposed communication is still " + Percent(comm);
@@ -167,7 +169,7 @@ std::string Explain(const Facts& facts, const Candidate& c, const Candidate& bes
         ": stale gradients change convergence, so its samples/s overstate training progress "
         "against sync";
   }
-  if (!c.not_simulated.empty()) why += "; not simulated: " + c.not_simulated;
+  if (!c.not_simulated.empty() && !c.outline_only) why += "; not simulated: " + c.not_simulated;
   if (is_best) return "fastest: " + why;
   if (c.throughput_samples_per_s <= 0) return why;
   const double ratio = best.throughput_samples_per_s / c.throughput_samples_per_s;

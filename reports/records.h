@@ -63,6 +63,9 @@ struct Candidate {
   // why it cannot rank first).
   std::optional<double> lower_bound_s;
   std::string not_simulated;
+  // Known by its plan's outline only (plan::PsOutline): neither lowered in full nor simulated,
+  // its figures are the outline's lower bound and `not_simulated` says why it cannot rank first.
+  bool outline_only = false;
   std::string reason;  // why it wins or loses (Explain fills it)
   std::string error;   // set when the strategy cannot run here; numbers are then meaningless
 };

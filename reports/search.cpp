@@ -364,7 +364,7 @@ std::vector<size_t> ToSimulate(const std::vector<Candidate>& estimates, double m
   std::vector<size_t> order;
   for (size_t i = 0; i < estimates.size(); ++i)
     if (estimates[i].error.empty() && estimates[i].fits &&
-        estimates[i].throughput_samples_per_s > 0)
+        estimates[i].throughput_samples_per_s > 0 && estimates[i].predicted_by != "bound")
       order.push_back(i);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return estimates[a].throughput_samples_per_s > estimates[b].throughput_samples_per_s;
@@ -499,6 +499,43 @@ void SimulateSearch(const std::vector<SearchGroup>& groups, const SearchSpec& sp
   SimulateCandidates(second, simulate, spec.jobs);
 }
 
+// The candidate with the highest estimated throughput among those whose estimate is trusted
+// (not UntrustedEstimate) and that run and fit; null when none.
+struct BestEstimate {
+  const Candidate* candidate = nullptr;
+};
+BestEstimate BestTrustedEstimate(const std::vector<Candidate>& candidates) {
+  BestEstimate best;
+  for (const Candidate& c : candidates)
+    if (c.error.empty() && c.fits && c.predicted_by == "estimate" &&
+        c.throughput_samples_per_s > 0 && !UntrustedEstimate(c) &&
+        (!best.candidate || c.throughput_samples_per_s > best.candidate->throughput_samples_per_s))
+      best.candidate = &c;
+  return best;
+}
+
+// A candidate known only by its plan's outline and lower bound `b`: its figures are the bound's
+// (the fastest it can be), its memory the outline's; `single_samples_per_s` is one device's
+// throughput, for the speedup.
+Candidate BoundCandidate(const plan::StrategyOptions& o, const plan::PsOutline& outline,
+                         const cost::IterationBound& b, const topo::Cluster& cluster,
+                         double single_samples_per_s) {
+  cost::Summary s;
+  s.source = "bound";
+  s.iteration_time_s = b.seconds;
+  s.compute_time_s = b.compute_s;
+  s.comm_time_s = b.link_s;
+  s.throughput_samples_per_s = static_cast<double>(outline.plan.global_batch) / b.seconds;
+  s.speedup = single_samples_per_s > 0 ? s.throughput_samples_per_s / single_samples_per_s : 0;
+  int workers = 0;
+  for (const plan::Rank& r : outline.plan.ranks) workers += r.role != plan::Role::kServer;
+  s.scaling_efficiency = workers > 0 ? s.speedup / workers : 0;
+  for (const plan::PsOutline::Traffic& t : outline.traffic) s.comm_bytes_total += t.bytes;
+  Candidate c = ToCandidate(o, outline.plan, s, cluster);
+  c.lower_bound_s = b.seconds;
+  return c;
+}
+
 }  // namespace
 
 SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate) {
@@ -514,41 +551,85 @@ SelectionReport Select(const SearchSpec& spec, const Evaluator& simulate) {
   std::vector<Trial> trials;  // parallel to r.candidates
   double single = 0;
   std::map<int64_t, double> single_at;  // one device's time at a pipeline replica's batch
+  auto estimate = [&](const plan::StrategyOptions& o, const topo::Cluster& c) {
+    cost::StrategyEstimator& estimator = estimators.For(c);
+    cost::Summary s = estimator.Estimate(o, single);
+    // A pipeline replica trains more than `spec.batch` samples of the global batch: its
+    // speedup is over one device training that many, as `estimate` has it.
+    const Json& po = estimator.last_plan().context.options;
+    const int64_t b = po.contains("batch") ? po["batch"].get<int64_t>() : spec.batch;
+    if (b != spec.batch && s.devices > 0 && s.iteration_time_s > 0) {
+      double& one = single_at[b];
+      if (one <= 0) one = cost::SingleDeviceTime(net, c, o, b, {});
+      s.single_device_time_s = one;
+      s.speedup = s.throughput_samples_per_s / (static_cast<double>(b) / one);
+      s.scaling_efficiency = s.speedup / s.devices;
+    }
+    return ToCandidate(o, estimator.last_plan(), s, c);
+  };
+  auto failed = [&](const plan::StrategyOptions& o, const InputError& e) {
+    Candidate cand;
+    cand.strategy = o.strategy;
+    cand.options = DistinguishingOptions(o);
+    cand.label = Label(o, base);
+    cand.error = e.what();
+    return cand;
+  };
+  // Parameter-server candidates are estimated last, once the others say how fast the best can
+  // be: a plan of workers x shards messages is millions of tasks at scale, so its outline is
+  // bounded first (cost::LowerBound) and a candidate that cannot rank first is not lowered in full.
+  const bool outline_first = spec.prune_margin >= 0 && spec.prune_margin < 1;
+  std::vector<size_t> last;
   for (const std::string& strategy : spec.strategies) {
     for (const plan::StrategyOptions& o : CandidateOptions(strategy, spec, base)) {
       try {
         const topo::Cluster& c =
             clusters.Get(spec.cluster, spec.gpus, plan::DedicatedServerHosts(o, base));
         if (single <= 0) single = cost::SingleDeviceTime(net, c, o, spec.batch, {});
-        cost::StrategyEstimator& estimator = estimators.For(c);
-        cost::Summary s = estimator.Estimate(o, single);
-        // A pipeline replica trains more than `spec.batch` samples of the global batch: its
-        // speedup is over one device training that many, as `estimate` has it.
-        const Json& po = estimator.last_plan().context.options;
-        const int64_t b = po.contains("batch") ? po["batch"].get<int64_t>() : spec.batch;
-        if (b != spec.batch && s.devices > 0 && s.iteration_time_s > 0) {
-          double& one = single_at[b];
-          if (one <= 0) one = cost::SingleDeviceTime(net, c, o, b, {});
-          s.single_device_time_s = one;
-          s.speedup = s.throughput_samples_per_s / (static_cast<double>(b) / one);
-          s.scaling_efficiency = s.speedup / s.devices;
-        }
-        Candidate cand = ToCandidate(o, estimator.last_plan(), s, c);
-        if (r.facts.single_device_throughput <= 0 && single > 0)
-          r.facts.single_device_throughput = spec.batch / single;
-        r.candidates.push_back(cand);
         trials.push_back({o, &c});
+        if (outline_first && o.strategy == "ps") {
+          last.push_back(r.candidates.size());
+          r.candidates.emplace_back();
+          continue;
+        }
+        r.candidates.push_back(estimate(o, c));
       } catch (const InputError& e) {
-        Candidate cand;
-        cand.strategy = o.strategy;
-        cand.options = DistinguishingOptions(o);
-        cand.label = Label(o, base);
-        cand.error = e.what();
-        r.candidates.push_back(cand);
-        trials.push_back({o, nullptr});
+        if (trials.size() == r.candidates.size()) trials.push_back({o, nullptr});
+        r.candidates.push_back(failed(o, e));
       }
     }
   }
+  const BestEstimate best = BestTrustedEstimate(r.candidates);
+  for (size_t i : last) {
+    const plan::StrategyOptions& o = trials[i].options;
+    const topo::Cluster& c = *trials[i].cluster;
+    try {
+      if (best.candidate) {
+        const plan::PsOutline outline = plan::OutlineParameterServer(net, c, o);
+        const cost::IterationBound b = cost::LowerBound(outline, c);
+        const double fastest = static_cast<double>(outline.plan.global_batch) / b.seconds;
+        const double slowest_best =
+            best.candidate->throughput_samples_per_s * (1 - spec.prune_margin);
+        if (fastest < slowest_best) {
+          r.candidates[i] = BoundCandidate(o, outline, b, c, spec.batch / single);
+          r.candidates[i].outline_only = true;
+          r.candidates[i].not_simulated =
+              "it takes at least " + units::FormatTime(b.seconds) + " (" +
+              b.Describe(outline.plan, c) + "), slower than " + best.candidate->label + " even " +
+              Num(spec.prune_margin * 100, 3) + "% below its estimated throughput (" +
+              units::FormatTime(static_cast<double>(outline.plan.global_batch) / slowest_best) +
+              ")";
+          continue;
+        }
+      }
+      r.candidates[i] = estimate(o, c);
+    } catch (const InputError& e) {
+      r.candidates[i] = failed(o, e);
+    }
+  }
+  if (single > 0 && std::any_of(r.candidates.begin(), r.candidates.end(),
+                                [](const Candidate& c) { return c.error.empty(); }))
+    r.facts.single_device_throughput = spec.batch / single;
   if (simulate && spec.simulate_top != 0)
     SimulateSearch({{&r.candidates, &trials, &net, single}}, spec, simulate);
   Rank(r.candidates);

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <queue>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
@@ -28,6 +29,12 @@ using plan::Task;
 using plan::TaskKind;
 
 namespace {
+
+// A link direction's slot in per-direction tables: 2 x link + 1 forward, 2 x link backward; a
+// shared link (a bus) pools both directions in its even slot.
+int LinkSlot(const topo::Cluster& cluster, const topo::Hop& h) {
+  return h.link * 2 + (cluster.links()[h.link].shared ? 0 : (h.forward ? 1 : 0));
+}
 
 int PrecisionIndex(const std::string& p) {
   if (p == "tf32") return 1;
@@ -594,10 +601,7 @@ struct Estimator::Impl {
       }
   }
 
-  // A link direction's queue: the key Flows uses (a shared link has one pool for both ways).
-  int Slot(const topo::Hop& h) const {
-    return h.link * 2 + (cl.links()[h.link].shared ? 0 : (h.forward ? 1 : 0));
-  }
+  int Slot(const topo::Hop& h) const { return LinkSlot(cl, h); }
 
   // The busiest-link bound. A plan with point-to-point transfers (parameter servers, pipelines,
   // hybrids) has traffic the closed forms do not see together: many workers pushing into one
@@ -982,44 +986,82 @@ std::string ProfileAboveRooflineNote(const graph::Network& net, const topo::Clus
   return buf;
 }
 
+namespace {
+
+// Seconds of a rank's compute tasks one after another on endpoint `ep`, with the losses the
+// interpreters apply to workers and stages (not to servers); `skip_aggregates` leaves out the
+// sums a node leader runs for its node.
+double SerialCompute(const plan::TaskList& tasks, const topo::Endpoint& ep, const plan::Plan& plan,
+                     const Calibration& cal, bool lossy, bool skip_aggregates = false) {
+  const int precision = PrecisionIndex(plan.precision);
+  double s = 0;
+  bool any = false;
+  for (const Task& t : tasks) {
+    if (t.kind != TaskKind::kCompute) continue;
+    if (skip_aggregates && t.phase == plan::Phase::kAggregate) continue;
+    const double d = cal.profile ? ComputeTime(t, ep, plan.precision, cal, LayerNameOf(t.name))
+                                 : RooflineTime(t, ep, precision, cal);  // the same, unnamed
+    s += lossy ? d * plan.compute_factor : d;
+    any = true;
+  }
+  if (any && lossy) s += plan.iteration_overhead_s;
+  return s;
+}
+
+void RaiseCompute(IterationBound& b, double s, int rank) {
+  if (s > b.compute_s) {
+    b.compute_s = s;
+    b.rank = rank;
+  }
+}
+
+// Bytes per link direction (LinkSlot), from endpoint-to-endpoint transfers.
+class LinkBytes {
+ public:
+  explicit LinkBytes(const topo::Cluster& cluster)
+      : cluster_(cluster), bytes_(2 * cluster.links().size(), 0) {}
+  void Add(int from, int to, double n) {
+    if (from == to || n <= 0) return;
+    for (const topo::Hop& h : cluster_.route(from, to).hops) bytes_[LinkSlot(cluster_, h)] += n;
+  }
+  // The busiest link direction into `b`, and b.seconds.
+  void Finish(IterationBound& b) const {
+    const auto& links = cluster_.links();
+    for (size_t k = 0; k < bytes_.size(); ++k) {
+      const double s = bytes_[k] / links[k / 2].bandwidth_Bps;
+      if (bytes_[k] > 0 && s > b.link_s) {
+        b.link_s = s;
+        b.link_bytes = bytes_[k];
+        b.link = static_cast<int>(k / 2);
+        b.forward = k % 2 == 1;
+      }
+    }
+    b.seconds = std::max(b.compute_s, b.link_s);
+  }
+
+ private:
+  const topo::Cluster& cluster_;
+  std::vector<double> bytes_;
+};
+
+}  // namespace
+
 IterationBound LowerBound(const plan::Plan& plan, const topo::Cluster& cluster,
                           const Calibration& cal) {
   IterationBound b;
-  const int precision = PrecisionIndex(plan.precision);
   for (size_t r = 0; r < plan.ranks.size(); ++r) {
     const plan::Rank& rk = plan.ranks[r];
-    const topo::Endpoint& ep = cluster.endpoint(rk.endpoint);
-    // Losses as the interpreters apply them: to workers and stages, not to servers.
-    const bool lossy = rk.role != plan::Role::kServer;
-    double s = 0;
-    bool any = false;
-    for (const Task& t : rk.tasks) {
-      if (t.kind != TaskKind::kCompute) continue;
-      const double d = cal.profile ? ComputeTime(t, ep, plan.precision, cal, LayerNameOf(t.name))
-                                   : RooflineTime(t, ep, precision, cal);  // the same, unnamed
-      s += lossy ? d * plan.compute_factor : d;
-      any = true;
-    }
-    if (any && lossy) s += plan.iteration_overhead_s;
-    if (s > b.compute_s) {
-      b.compute_s = s;
-      b.rank = static_cast<int>(r);
-    }
+    RaiseCompute(b,
+                 SerialCompute(rk.tasks, cluster.endpoint(rk.endpoint), plan, cal,
+                               rk.role != plan::Role::kServer),
+                 static_cast<int>(r));
   }
-  // Bytes per link direction: slot 2 x link + 1 forward, 2 x link backward; a shared link (a
-  // bus) pools both directions in its even slot.
-  const auto& links = cluster.links();
-  std::vector<double> bytes(2 * links.size(), 0);
-  auto route = [&](int from, int to, double n) {
-    if (from == to || n <= 0) return;
-    for (const topo::Hop& h : cluster.route(from, to).hops)
-      bytes[h.link * 2 + (links[h.link].shared ? 0 : (h.forward ? 1 : 0))] += n;
-  };
+  LinkBytes bytes(cluster);
   std::vector<int> endpoints, node_of;
   for (size_t r = 0; r < plan.ranks.size(); ++r) {
     for (const Task& t : plan.ranks[r].tasks) {
       if (t.kind == TaskKind::kSend) {
-        route(plan.ranks[r].endpoint, plan.ranks[t.peer].endpoint, t.comm_bytes);
+        bytes.Add(plan.ranks[r].endpoint, plan.ranks[t.peer].endpoint, t.comm_bytes);
       } else if (t.kind == TaskKind::kCollective) {
         // Each collective once: on its group's first member.
         const auto& members = plan.groups[t.group].ranks;
@@ -1031,20 +1073,44 @@ IterationBound LowerBound(const plan::Plan& plan, const topo::Cluster& cluster,
           for (int e : endpoints) node_of.push_back(cluster.endpoint(e).node);
         for (const auto& [a, c, per_byte] :
              PairBytes(t.collective, t.algorithm, static_cast<int>(endpoints.size()), node_of))
-          route(endpoints[a], endpoints[c], per_byte * t.comm_bytes);
+          bytes.Add(endpoints[a], endpoints[c], per_byte * t.comm_bytes);
       }
     }
   }
-  for (size_t k = 0; k < bytes.size(); ++k) {
-    const double s = bytes[k] / links[k / 2].bandwidth_Bps;
-    if (bytes[k] > 0 && s > b.link_s) {
-      b.link_s = s;
-      b.link_bytes = bytes[k];
-      b.link = static_cast<int>(k / 2);
-      b.forward = k % 2 == 1;
-    }
+  bytes.Finish(b);
+  return b;
+}
+
+IterationBound LowerBound(const plan::PsOutline& outline, const topo::Cluster& cluster,
+                          const Calibration& cal) {
+  const plan::Plan& plan = outline.plan;
+  IterationBound b;
+  // Workers: rank 0's program, in full on rank 0 and without a leader's sums on every other
+  // worker (once per kind of device).
+  std::set<std::pair<const void*, double>> seen;
+  for (size_t r = 0; r < plan.ranks.size(); ++r) {
+    const plan::Rank& rk = plan.ranks[r];
+    if (rk.role == plan::Role::kServer) continue;
+    const topo::Endpoint& ep = cluster.endpoint(rk.endpoint);
+    if (r > 0 && !seen.insert({ep.type, ep.speed_factor}).second) continue;
+    RaiseCompute(b, SerialCompute(plan.ranks[0].tasks, ep, plan, cal, true, r > 0),
+                 static_cast<int>(r));
   }
-  b.seconds = std::max(b.compute_s, b.link_s);
+  // Servers: each shard's tasks as many times as an iteration runs them.
+  const int precision = PrecisionIndex(plan.precision);
+  std::map<int, double> server_s;
+  for (const plan::PsOutline::Repeated& c : outline.server_compute) {
+    const topo::Endpoint& ep = cluster.endpoint(plan.ranks[c.rank].endpoint);
+    const double d = cal.profile
+                         ? ComputeTime(c.task, ep, plan.precision, cal, LayerNameOf(c.task.name))
+                         : RooflineTime(c.task, ep, precision, cal);
+    server_s[c.rank] += d * static_cast<double>(c.times);
+  }
+  for (const auto& [rank, s] : server_s) RaiseCompute(b, s, rank);
+  LinkBytes bytes(cluster);
+  for (const plan::PsOutline::Traffic& t : outline.traffic)
+    bytes.Add(plan.ranks[t.from].endpoint, plan.ranks[t.to].endpoint, t.bytes);
+  bytes.Finish(b);
   return b;
 }
 

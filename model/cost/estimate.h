@@ -162,6 +162,10 @@ struct IterationBound {
 };
 IterationBound LowerBound(const plan::Plan& plan, const topo::Cluster& cluster,
                           const Calibration& cal = {});
+// The same bound from a parameter-server plan's outline (plan::OutlineParameterServer), without
+// lowering the whole plan: equal to the whole plan's bound on a cluster of one kind of device.
+IterationBound LowerBound(const plan::PsOutline& outline, const topo::Cluster& cluster,
+                          const Calibration& cal = {});
 
 // Seconds of one training iteration of the network on one device (endpoint 0) at `batch` samples:
 // the reference for speedup.

@@ -542,6 +542,20 @@ Plan Lower(const graph::Network& net, const topo::Cluster& cluster,
   return p;
 }
 
+PsOutline OutlineParameterServer(const graph::Network& net, const topo::Cluster& cluster,
+                                 const StrategyOptions& options) {
+  StrategyOptions o = options;
+  o.precision = ComputePrecision(options, cluster);
+  if (o.strategy != "ps")
+    throw InputError("--strategy " + o.strategy + ": only a parameter-server plan has an outline");
+  detail::NetCosts costs(net, o.precision);
+  CheckOptions(o);
+  PsOutline outline;
+  detail::LowerParameterServer(costs, cluster, o, &outline);
+  ApplyLosses(outline.plan, cluster, o);
+  return outline;
+}
+
 namespace detail {
 Plan LowerForEstimate(const graph::Network& net, const topo::Cluster& cluster,
                       const StrategyOptions& o, std::vector<int>& same_as) {

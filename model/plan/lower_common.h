@@ -171,7 +171,10 @@ Plan LowerDataParallel(const NetCosts& c, const topo::Cluster& cl, const Strateg
 void LowerDataParallelInto(Plan& p, const NetCosts& c, const topo::Cluster& cl,
                            const StrategyOptions& o, std::vector<int>* same_as, bool named);
 Plan LowerPipeline(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
-Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
+// With `outline`, the plan goes there in outline (OutlineParameterServer) and an empty plan is
+// returned.
+Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o,
+                          PsOutline* outline = nullptr);
 Plan LowerOneWeirdTrick(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& o);
 
 // DDP-style buckets over the given parameter layers (reverse order), closed when the bucket

@@ -20,7 +20,9 @@
 // sends the new parameters to the node's other workers. The servers then hear from one worker per
 // node. Local messages use tags 2 x shards + 2i (gradient) and 2 x shards + 2i + 1 (parameters).
 #include <algorithm>
+#include <map>
 #include <numeric>
+#include <utility>
 
 #include "model/plan/lower_common.h"
 #include "model/util/error.h"
@@ -95,9 +97,27 @@ void SetShard(Task& t, const Shard& s) {
 double PushSlotBytes(size_t pushers, double params) {
   return static_cast<double>(pushers) * params * 4;
 }
+
+// A worker's memory: its parameters and gradients (the optimizer runs on the servers), the
+// planned activations of its program, and the slots of the peers that push to it (a leader).
+void FillWorkerMemory(Rank& r, const NetCosts& c, const StrategyOptions& o, double activations,
+                      size_t peers) {
+  MemoryInput m;
+  m.params = c.total_params;
+  m.activations = activations;
+  m.workspace = Workspace(c, c.order, o.batch);
+  // Pushes and pulls read and write the gradient and parameter buffers in place; a leader also
+  // holds every gradient its node's other workers push to it.
+  m.buffers = PushSlotBytes(peers, c.total_params);
+  m.precision = o.precision;
+  m.optimizer = o.optimizer;
+  m.optimizer_here = false;
+  FillMemory(r, m);
+}
 }  // namespace
 
-Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& opts) {
+Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const StrategyOptions& opts,
+                          PsOutline* outline) {
   const int W = DevicesUsed(cl, opts);
   StrategyOptions o = ResolveBatch(opts, W);
   o.gpus = W;
@@ -213,7 +233,21 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
   std::vector<char> in_set(c.n, 0);
   for (int v : c.order) in_set[v] = 1;
 
+  // Without in-node sums every worker runs the same program (the same pushes to the same
+  // servers under the same tags): the workers share rank 0's task list (Rank::tasks is copy on
+  // write). An outline keeps rank 0's program alone; the other workers' memory comes from the
+  // first worker of the same kind (a leader with as many peers, or a worker that pushes to its
+  // leader), whose program is built, measured and dropped.
+  std::map<std::pair<bool, size_t>, double> activations_of;
   for (int w = 0; w < W; ++w) {
+    if (w > 0 && (outline || !node_sum)) {
+      const auto it = activations_of.find({leader[w] == w, peers[w].size()});
+      if (it != activations_of.end()) {
+        if (!outline) p.ranks[w].tasks = p.ranks[0].tasks;
+        FillWorkerMemory(p.ranks[w], c, o, it->second, peers[w].size());
+        continue;
+      }
+    }
     RankBuilder b(p.ranks[w]);
     p.ranks[w].tasks.reserve(2 * c.order.size() + (3 + 2 * peers[w].size()) * shards.size());
     Pass pass(c.n);
@@ -277,24 +311,37 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
         }
       }
     }
-    MemoryInput m;
-    m.params = c.total_params;
-    m.activations = PlannedActivations(c, p.ranks[w], o.batch);
-    m.workspace = Workspace(c, c.order, o.batch);
-    // Pushes and pulls read and write the gradient and parameter buffers in place; a leader also
-    // holds every gradient its node's other workers push to it.
-    m.buffers = PushSlotBytes(peers[w].size(), c.total_params);
-    m.precision = o.precision;
-    m.optimizer = o.optimizer;
-    m.optimizer_here = false;
-    FillMemory(p.ranks[w], m);
+    const double activations = PlannedActivations(c, p.ranks[w], o.batch);
+    FillWorkerMemory(p.ranks[w], c, o, activations, peers[w].size());
+    activations_of.emplace(std::make_pair(leader[w] == w, peers[w].size()), activations);
+    if (outline && w > 0) p.ranks[w].tasks.clear();
   }
+  if (outline) {
+    // Each pusher sends every server the shards it holds and receives them back; a node's other
+    // workers send their leader every shard and receive every shard back.
+    double all = 0;
+    for (const Shard& s : shards) all += s.bytes;
+    for (int w : pushers)
+      for (int k = 0; k < S; ++k)
+        if (load[k] > 0) {
+          outline->traffic.push_back({w, W + k, load[k]});
+          outline->traffic.push_back({W + k, w, load[k]});
+        }
+    for (int w = 0; w < W; ++w)
+      if (leader[w] != w) {
+        outline->traffic.push_back({w, leader[w], all});
+        outline->traffic.push_back({leader[w], w, all});
+      }
+  }
+  // An outline's servers have no tasks: their compute, one task per shard with its count.
+  Rank scratch;
   for (int k = 0; k < S; ++k) {
-    RankBuilder b(p.ranks[W + k]);
+    scratch.tasks.clear();
+    RankBuilder b(outline ? scratch : p.ranks[W + k]);
     size_t held = 0;
     for (const Shard& s : shards) held += s.server == k ? 1 : 0;
     const int P = static_cast<int>(pushers.size());
-    p.ranks[W + k].tasks.reserve(held * (o.async ? 3 * P : 2 * P + 2));
+    if (!outline) p.ranks[W + k].tasks.reserve(held * (o.async ? 3 * P : 2 * P + 2));
     double params = 0;
     for (size_t i = 0; i < shards.size(); ++i) {
       const Shard& s = shards[i];
@@ -305,7 +352,7 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
       const int64_t tag = static_cast<int64_t>(i) * 2;
       if (!o.async) {
         std::vector<int> got;
-        for (int w : pushers)
+        for (int w : outline ? std::vector<int>() : pushers)
           got.push_back(b.Recv("push " + name + " w" + std::to_string(w), w, tag, s.bytes,
                                o.grad_precision, {}));
         const int agg = b.Compute(name + "/aggregate", Phase::kAggregate, s.layer, 0, 0,
@@ -315,9 +362,20 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
                                  elems * UpdateFlopsPerParam(o.optimizer),
                                  elems * UpdateBytesPerParam(o.optimizer), {agg});
         SetShard(b.task(up), s);
+        if (outline) {
+          outline->server_compute.push_back({W + k, b.task(agg), 1});
+          outline->server_compute.push_back({W + k, b.task(up), 1});
+          continue;
+        }
         for (int w : pushers)
           b.Send("pull " + name + " w" + std::to_string(w), w, tag + 1, s.bytes, o.grad_precision,
                  {up});
+      } else if (outline) {
+        const int up = b.Compute(name + "/update w0", Phase::kUpdate, s.layer, 0, 0,
+                                 elems * UpdateFlopsPerParam(o.optimizer),
+                                 elems * UpdateBytesPerParam(o.optimizer), {});
+        SetShard(b.task(up), s);
+        outline->server_compute.push_back({W + k, b.task(up), W});
       } else {
         for (int w = 0; w < W; ++w) {
           const int got = b.Recv("push " + name + " w" + std::to_string(w), w, tag, s.bytes,
@@ -343,7 +401,9 @@ Plan LowerParameterServer(const NetCosts& c, const topo::Cluster& cl, const Stra
     FillMemory(p.ranks[W + k], m);
     p.ranks[W + k].memory_weights = params * 4;
   }
-  return p;
+  if (!outline) return p;
+  outline->plan = std::move(p);
+  return Plan();
 }
 
 }  // namespace detail

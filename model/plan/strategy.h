@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/graph/network.h"
 #include "model/plan/plan.h"
@@ -93,6 +94,30 @@ struct StrategyOptions {
 void ApplyLosses(Plan& p, const topo::Cluster& cluster, const StrategyOptions& o);
 
 Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const StrategyOptions& o);
+
+// A parameter-server plan in outline: what its lower bound (cost::LowerBound) needs, without the
+// workers x shards messages that make the whole plan millions of tasks at scale. `plan` holds
+// every rank as Lower gives it (endpoint, role, memory, the plan's header and losses) but only
+// rank 0 has tasks: every worker runs the same forward and backward, and rank 0 also sums its
+// node's pushes when it leads a node (--ps-aggregation node). `traffic` holds the bytes each
+// ordered pair of ranks sends per iteration, summed over its messages; `server_compute` each
+// server's compute tasks, one per shard, with how many times an iteration runs it.
+struct PsOutline {
+  struct Traffic {
+    int from = 0, to = 0;  // ranks
+    double bytes = 0;
+  };
+  struct Repeated {
+    int rank = 0;
+    Task task;
+    int64_t times = 1;
+  };
+  Plan plan;
+  std::vector<Traffic> traffic;
+  std::vector<Repeated> server_compute;
+};
+PsOutline OutlineParameterServer(const graph::Network& net, const topo::Cluster& cluster,
+                                 const StrategyOptions& o);
 
 // Parameter servers, decided here only. Without --servers a plan has one server per node its
 // workers use, whatever the placement: a dedicated host per node, each node's host CPU, or the

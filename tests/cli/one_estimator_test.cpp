@@ -42,6 +42,14 @@ TEST(OneEstimator, SelectCandidatesShowWhatEstimateGives) {
   ASSERT_EQ(sel.code, 0) << sel.err;
   const json report = ReadJson(dir / "report/report.json");
   const json& candidates = report.at("selections").at(0).at("candidates");
+  // Parameter-server candidates come after the others and are estimated only when their outline
+  // does not already prove them slower than the best estimated one (then they show the bound);
+  // alone, every one is estimated.
+  const CliResult ps = RunCli(
+      "select " + where + " --batch 32 --simulate-top 0 --strategies ps -o '" + dir / "ps" + "'");
+  ASSERT_EQ(ps.code, 0) << ps.err;
+  const json ps_report = ReadJson(dir / "ps/report.json");
+  const json& ps_candidates = ps_report.at("selections").at(0).at("candidates");
   // A candidate of every strategy (label as select prints it) and the estimate flags of the same
   // options. 26.2 MB and 105 MB are the 25 MiB and 100 MiB buckets. Every candidate trains the
   // header's global batch, 16 x 32 = 512 (a pipeline replica takes its share whole).
@@ -58,9 +66,19 @@ TEST(OneEstimator, SelectCandidatesShowWhatEstimateGives) {
       {"hybrid dp x 4-stage pipeline ring",
        "--strategy hybrid --hybrid dp-pp --stages 4 --micro-batches 8 --schedule 1f1b"},
   };
+  int bounded = 0;
   for (const auto& [label, flags] : cases) {
     SCOPED_TRACE(label);
+    const bool is_ps = label.rfind("ps ", 0) == 0;
     const json* c = Find(candidates, label);
+    if (is_ps) {
+      ASSERT_NE(c, nullptr) << "no candidate labelled \"" << label << "\"";
+      if (c->at("predicted_by") == "bound") {
+        ++bounded;
+        EXPECT_EQ(c->at("iteration_time_s"), c->at("lower_bound_s"));
+        c = Find(ps_candidates, label);
+      }
+    }
     ASSERT_NE(c, nullptr) << "no candidate labelled \"" << label << "\"";
     EXPECT_EQ(c->at("predicted_by"), "estimate");
     const json e = Estimate(where + " --global-batch 512 " + flags);
@@ -71,6 +89,7 @@ TEST(OneEstimator, SelectCandidatesShowWhatEstimateGives) {
       EXPECT_EQ(c->at(k).get<double>(), e.at(k).get<double>()) << k;
     }
   }
+  EXPECT_EQ(bounded, 1) << "the dedicated servers are proved slower by their outline";
 }
 
 TEST(OneEstimator, WhatIfPointShowsWhatEstimateGives) {

@@ -2,6 +2,7 @@
 // (plan::DefaultServers); colocated servers spread over the nodes; labels say where they are.
 #include <gtest/gtest.h>
 
+#include "model/cost/estimate.h"
 #include "model/graph/zoo.h"
 #include "model/plan/strategy.h"
 #include "topologies/cluster.h"
@@ -73,6 +74,62 @@ TEST(PsPlacement, LabelSaysWhereTheServersAre) {
   EXPECT_EQ(ServerPlacement(Ps(64, PsPlacement::kColocated, 3), *cl),
             "3 servers, 0-1 per node, colocated");
   EXPECT_EQ(ServerPlacement(Ps(64, PsPlacement::kDedicated, 1), *cl), "1 server, dedicated hosts");
+}
+
+// The outline of a parameter-server plan (what select bounds before lowering it in full) gives
+// the whole plan's lower bound: the same busiest link with the same bytes, the same busiest
+// compute, the same memory per rank, the same bytes sent, for every option select tries.
+TEST(PsOutline, BoundsLikeTheWholePlan) {
+  const graph::Network net = graph::LoadModel("resnet50", 4);
+  struct Case {
+    PsPlacement placement;
+    int servers;
+    bool async;
+    PsAggregation aggregation;
+  };
+  const Case cases[] = {
+      {PsPlacement::kColocated, 0, false, PsAggregation::kNone},
+      {PsPlacement::kColocated, 8, true, PsAggregation::kNone},
+      {PsPlacement::kHost, 0, false, PsAggregation::kNone},
+      {PsPlacement::kHost, 0, false, PsAggregation::kNode},
+      {PsPlacement::kDedicated, 0, false, PsAggregation::kNone},
+      {PsPlacement::kDedicated, 3, true, PsAggregation::kNone},
+      {PsPlacement::kColocated, 1, false, PsAggregation::kNode},
+  };
+  for (const Case& k : cases) {
+    StrategyOptions o = Ps(32, k.placement, k.servers);
+    o.async = k.async;
+    o.ps_aggregation = k.aggregation;
+    o.compute_cv = 0.1;  // a loss, so the header's factor is checked too
+    const auto cl = Dgx(32, DedicatedServerHosts(o, *Dgx(32)));
+    const std::string what = std::string(Name(k.placement)) + " " + std::to_string(k.servers) +
+                             (k.async ? " async " : " sync ") + Name(k.aggregation);
+    const Plan whole = Lower(net, *cl, o);
+    const PsOutline outline = OutlineParameterServer(net, *cl, o);
+    ASSERT_EQ(outline.plan.ranks.size(), whole.ranks.size()) << what;
+    EXPECT_EQ(outline.plan.compute_factor, whole.compute_factor) << what;
+    EXPECT_EQ(outline.plan.ranks[0].tasks.size(), whole.ranks[0].tasks.size()) << what;
+    double sent = 0, outlined = 0;
+    for (size_t r = 0; r < whole.ranks.size(); ++r) {
+      EXPECT_EQ(outline.plan.ranks[r].endpoint, whole.ranks[r].endpoint) << what << " rank " << r;
+      EXPECT_EQ(outline.plan.ranks[r].role, whole.ranks[r].role) << what << " rank " << r;
+      EXPECT_DOUBLE_EQ(outline.plan.ranks[r].memory_peak(), whole.ranks[r].memory_peak())
+          << what << " rank " << r;
+      if (r > 0) EXPECT_TRUE(outline.plan.ranks[r].tasks.empty()) << what << " rank " << r;
+      for (const Task& t : whole.ranks[r].tasks)
+        if (t.kind == TaskKind::kSend) sent += t.comm_bytes;
+    }
+    for (const PsOutline::Traffic& t : outline.traffic) outlined += t.bytes;
+    EXPECT_NEAR(outlined, sent, 1e-9 * sent) << what;
+    const cost::IterationBound a = cost::LowerBound(whole, *cl);
+    const cost::IterationBound b = cost::LowerBound(outline, *cl);
+    EXPECT_NEAR(b.seconds, a.seconds, 1e-9 * a.seconds) << what;
+    EXPECT_NEAR(b.compute_s, a.compute_s, 1e-9 * a.compute_s) << what;
+    EXPECT_NEAR(b.link_bytes, a.link_bytes, 1e-9 * a.link_bytes) << what;
+    EXPECT_EQ(b.link, a.link) << what;
+    EXPECT_EQ(b.forward, a.forward) << what;
+    EXPECT_GT(a.link_s, 0) << what;
+  }
 }
 
 }  // namespace
