@@ -11,6 +11,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -621,7 +622,9 @@ Runtime::Runtime(const plan::Plan& plan, const graph::Network& net, ComputeBacke
     throw InputError("the plan has " + std::to_string(plan.ranks.size()) +
                      " ranks but the job was started with " + std::to_string(comm.size()) +
                      " (run it with mpirun -np " + std::to_string(plan.ranks.size()) + ")");
-  impl_ = new Impl(plan, net, backend, comm, options);
+  // A constructor that throws runs no destructor: the state is owned here until the end.
+  std::unique_ptr<Impl> owner(new Impl(plan, net, backend, comm, options));
+  impl_ = owner.get();
   Impl& m = *impl_;
   owned_ = OwnedLayers(m.rp);
 
@@ -679,6 +682,7 @@ Runtime::Runtime(const plan::Plan& plan, const graph::Network& net, ComputeBacke
       net, m.rp, micro_batch_, plan::detail::ActivationBytes(plan.precision), true));
   backend.Setup(net, {param_layers.begin(), param_layers.end()}, cfg);
   m.Prepare();
+  owner.release();
 }
 
 Runtime::~Runtime() {
