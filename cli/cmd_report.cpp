@@ -1,11 +1,14 @@
 // select  --model M --cluster C --gpus N [--strategies dp,ps,mp,hybrid] [--batch B]
 //         [--precision P] [--estimate-only | --simulate-top K] [--simulate-all] [--jobs J]
-//         [--gpu-hour-price USD] [-o DIR]
+//         [--gpu-hour-price USD] [-o DIR] [LOSSES]
 // whatif  --model M --cluster C --gpus 1,2,4,...,64 [--strategies ...] [--vary KEY=VALUE]...
 //         [--batch B] [--estimate-only] [--simulate-all] [--jobs J] [--gpu-hour-price USD]
-//         [-o DIR]
+//         [-o DIR] [LOSSES]
 // report compare PREDICTED.json MEASURED.json [-o DIR]
 // report main [-o DIR] [--simulate-top K]
+//
+// LOSSES: --no-losses, or --loaded-node-efficiency E --compute-cv C --iteration-overhead T
+// (default: the calibrated values, plan::Losses), the same for every candidate.
 //
 // Each command prints its tables on the console; with -o DIR it also writes DIR/index.html,
 // report.md, report.json and CSV files (reports/writer.h). Docs: docs/reports.md.
@@ -41,6 +44,7 @@ struct SearchArgs {
   int jobs = 0;
   double price = 0;
   std::vector<std::string> vary;
+  LossRequest losses;
 };
 
 struct CompareArgs {
@@ -60,6 +64,7 @@ reports::SearchSpec Spec(const SearchArgs& a) {
   s.cluster = a.cluster;
   s.batch = a.batch;
   s.precision = a.precision;
+  s.losses = ToLosses(a.losses);
   s.simulate_top = a.estimate_only ? 0 : a.simulate_top;
   if (a.simulate_all) s.prune_margin = -1;
   s.jobs = a.jobs;
@@ -96,6 +101,7 @@ void AddSearchOptions(CLI::App* c, SearchArgs& a, bool gpu_list) {
   c->add_option("--strategies", a.strategies, "strategies to try: dp,ps,mp,hybrid");
   c->add_option("--batch", a.batch, "samples per device")->check(CLI::PositiveNumber);
   c->add_option("--precision", a.precision, kPrecisionHelp);
+  AddLossOptions(c, a.losses);
   c->add_option("--gpu-hour-price", a.price,
                 "US dollars per device-hour (overrides the cluster's price_per_device_hour)")
       ->check(CLI::NonNegativeNumber);

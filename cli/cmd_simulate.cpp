@@ -71,7 +71,8 @@ constexpr const char* kBuildFlags[] = {"--model",
                                        "--allow-oversubscribe",
                                        "--loaded-node-efficiency",
                                        "--compute-cv",
-                                       "--iteration-overhead"};
+                                       "--iteration-overhead",
+                                       "--no-losses"};
 
 // The cluster a plan file was lowered for: its context's cluster (or `name`) sized by its
 // options (or `gpus`, `nodes`), checked against the endpoint count the plan records.

@@ -489,6 +489,7 @@ int RunSweep(const SweepArgs& a) {
   spec.batch = base_batch;
   spec.precision = req.precision;
   spec.optimizer = req.optimizer;
+  spec.losses = ToLosses(req.losses);
   reports::SweepReport sw;
   sw.facts = reports::MakeFacts(net, *base_cluster, spec);
   sw.facts.gpus = 0;

@@ -14,6 +14,17 @@ const char* const kPrecisionHelp =
     "compute precision: fp32, tf32, fp16, bf16 (default: mixed precision where the devices have "
     "tensor cores for it, bf16 on A100/H100, fp16 on V100; else fp32)";
 
+namespace {
+template <class F>
+auto Flag(const std::string& flag, const std::string& value, F parse) {
+  try {
+    return parse(value);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(flag + " " + value + ": " + e.what());
+  }
+}
+}  // namespace
+
 void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
   auto* m = app->add_option("--model", r.model, "zoo model name or model file (.json/.onnx)");
   auto* c = app->add_option("--cluster", r.cluster, "built-in cluster name or cluster file");
@@ -33,18 +44,48 @@ void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model) {
   app->add_option("--profile", r.profile, "per-layer profile (convscale profile) to use");
   app->add_flag("--allow-oversubscribe", r.allow_oversubscribe,
                 "keep a plan that does not fit in device memory");
-  app->add_option("--loaded-node-efficiency", r.loaded_node_efficiency,
-                  "speed of a device while other devices of its node compute, as a fraction of "
-                  "its speed alone (1 = no loss; docs/simulator.md, \"Losses\")")
-      ->capture_default_str();
-  app->add_option("--compute-cv", r.compute_cv,
-                  "coefficient of variation of a rank's compute time: a synchronous step waits "
-                  "sqrt(2 ln N) standard deviations for the slowest of N ranks (0 = none)")
-      ->capture_default_str();
-  app->add_option("--iteration-overhead", r.iteration_overhead,
-                  "framework time per iteration of a run of 2 or more ranks, with a unit "
-                  "(2.5ms; 0s = none)")
-      ->capture_default_str();
+}
+
+void AddLossOptions(CLI::App* app, LossRequest& r) {
+  auto* e = app->add_option("--loaded-node-efficiency", r.loaded_node_efficiency,
+                            "speed of a device while other devices of its node compute, as a "
+                            "fraction of its speed alone (default: 0.97 on GPUs, 1 on CPUs; "
+                            "docs/simulator.md, \"Losses\")");
+  auto* c = app->add_option("--compute-cv", r.compute_cv,
+                            "coefficient of variation of a rank's compute time: a synchronous "
+                            "step waits sqrt(2 ln N) standard deviations for the slowest of N "
+                            "ranks (default: 0.01 on GPUs, 0 on CPUs)");
+  auto* t = app->add_option("--iteration-overhead", r.iteration_overhead,
+                            "framework time per iteration of a run of 2 or more ranks, with a "
+                            "unit (default: 2.5ms on GPUs, 0s on CPUs)");
+  app->add_flag("--no-losses", r.none,
+                "model none of the losses (the three flags above at 1, 0 and 0s): the network "
+                "and the roofline alone")
+      ->excludes(e)
+      ->excludes(c)
+      ->excludes(t);
+}
+
+plan::LossOptions ToLosses(const LossRequest& r) {
+  if (r.none) return plan::LossOptions::None();
+  auto number = [](const std::string& text) {
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size()) throw std::invalid_argument("not a number");
+    return v;
+  };
+  plan::LossOptions l;
+  if (!r.loaded_node_efficiency.empty())
+    l.loaded_node_efficiency = Flag("--loaded-node-efficiency", r.loaded_node_efficiency, number);
+  if (!r.compute_cv.empty()) l.compute_cv = Flag("--compute-cv", r.compute_cv, number);
+  if (!r.iteration_overhead.empty())
+    l.iteration_overhead_s = Flag("--iteration-overhead", r.iteration_overhead, units::ParseTime);
+  return l;
 }
 
 void AddStrategyOptions(CLI::App* app, PlanRequest& r) {
@@ -85,18 +126,8 @@ void AddStrategyOptions(CLI::App* app, PlanRequest& r) {
       ->capture_default_str();
   app->add_flag("--async", r.async, "asynchronous parameter server");
   app->add_option("--staleness", r.staleness, "async: staleness bound (-1 = unbounded)");
+  AddLossOptions(app, r.losses);
 }
-
-namespace {
-template <class F>
-auto Flag(const std::string& flag, const std::string& value, F parse) {
-  try {
-    return parse(value);
-  } catch (const std::invalid_argument& e) {
-    throw InputError(flag + " " + value + ": " + e.what());
-  }
-}
-}  // namespace
 
 plan::StrategyOptions ToStrategyOptions(const PlanRequest& r) {
   plan::StrategyOptions o;
@@ -120,9 +151,7 @@ plan::StrategyOptions ToStrategyOptions(const PlanRequest& r) {
   o.ps_aggregation = Flag("--ps-aggregation", r.ps_aggregation, plan::ParsePsAggregation);
   o.async = r.async;
   o.staleness = r.staleness;
-  o.loaded_node_efficiency = r.loaded_node_efficiency;
-  o.compute_cv = r.compute_cv;
-  o.iteration_overhead_s = Flag("--iteration-overhead", r.iteration_overhead, units::ParseTime);
+  o.losses = ToLosses(r.losses);
   if (r.batch < 0) throw InputError("--batch " + std::to_string(r.batch) + ": must be positive");
   // A bound far above any device's memory, so that sizes stay exact in doubles.
   constexpr int64_t kMaxBatch = int64_t{1} << 24;
@@ -177,18 +206,15 @@ std::string AssumptionRows(const plan::Plan& p, const std::string& predictor) {
   };
   row("predicted by", predictor);
   row("assumed", assumed);
-  std::string losses;
-  auto loss = [&](const char* key, const char* text) {
-    if (!o.contains(key) || !o[key].is_number()) return;
-    char buf[96];
-    std::snprintf(buf, sizeof buf, text, o[key].get<double>());
-    losses += (losses.empty() ? "" : ", ") + std::string(buf);
+  plan::Losses l = plan::Losses::None();
+  auto loss = [&o](const char* key, double& value) {
+    if (o.contains(key) && o[key].is_number()) value = o[key].get<double>();
   };
-  loss("loaded_node_efficiency", "loaded-node efficiency %g");
-  loss("compute_cv", "compute-time CV %g");
-  loss("iteration_overhead_s", "iteration overhead %g s");
-  if (!losses.empty()) losses += " (compute x" + FormatFactor(p.compute_factor) + ")";
-  row("losses", losses.empty() ? "none modelled" : losses);
+  loss("loaded_node_efficiency", l.loaded_node_efficiency);
+  loss("compute_cv", l.compute_cv);
+  loss("iteration_overhead_s", l.iteration_overhead_s);
+  row("losses",
+      plan::Describe(l) + (l.none() ? "" : " (compute x" + FormatFactor(p.compute_factor) + ")"));
   if (o.contains("notes") && o["notes"].is_array())
     for (const Json& n : o["notes"])
       if (n.is_string()) row("note", n.get<std::string>());

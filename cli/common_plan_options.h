@@ -16,6 +16,20 @@
 
 namespace convscale::cli {
 
+// Losses (docs/simulator.md, "Losses"): --loaded-node-efficiency, --compute-cv,
+// --iteration-overhead as given ("" = the devices' default, plan::ResolveLosses); --no-losses
+// models none.
+struct LossRequest {
+  std::string loaded_node_efficiency, compute_cv, iteration_overhead;
+  bool none = false;
+};
+
+// Adds --loaded-node-efficiency, --compute-cv, --iteration-overhead and --no-losses.
+void AddLossOptions(CLI::App* app, LossRequest& r);
+
+// The losses the flags ask for (InputError naming the flag on a bad value).
+plan::LossOptions ToLosses(const LossRequest& r);
+
 struct PlanRequest {
   std::string model, cluster;
   // The cluster's JSON description when it was made in memory (a sweep's what-if variant);
@@ -40,11 +54,7 @@ struct PlanRequest {
   double single_gpu_throughput = 0;  // samples/s of one device; 0 = not given
   std::string profile;               // profile file; "" = none
   bool allow_oversubscribe = false;
-  // Losses (docs/simulator.md, "Losses"): --loaded-node-efficiency, --compute-cv,
-  // --iteration-overhead.
-  double loaded_node_efficiency = 1;
-  double compute_cv = 0;
-  std::string iteration_overhead = "0s";
+  LossRequest losses;
 };
 
 // The help text of --precision (every command that takes one says the same default).
@@ -53,14 +63,14 @@ extern const char* const kPrecisionHelp;
 // Adds --model --cluster --gpus --nodes --batch --global-batch --strategy --algorithm
 // --bucket-size --grad-precision --precision --optimizer --stages --micro-batches --schedule
 // --hybrid --servers --ps-placement --ps-aggregation --async --staleness --single-gpu-throughput
-// --profile --allow-oversubscribe --loaded-node-efficiency --compute-cv --iteration-overhead.
+// --profile --allow-oversubscribe and the losses (AddLossOptions).
 // `require_model` makes --model and --cluster required.
 void AddPlanOptions(CLI::App* app, PlanRequest& r, bool require_model = true);
 
 // The options that tune a strategy, without choosing the model, cluster, size or strategy
 // (`sweep` covers those itself): --batch --global-batch --algorithm --bucket-size
 // --grad-precision --precision --optimizer --stages --micro-batches --schedule --hybrid --servers
-// --ps-placement --ps-aggregation --async --staleness.
+// --ps-placement --ps-aggregation --async --staleness and the losses (AddLossOptions).
 void AddStrategyOptions(CLI::App* app, PlanRequest& r);
 
 // The strategy options the flags ask for (InputError naming the flag on a bad value).

@@ -212,6 +212,7 @@ std::string Assumptions(const Facts& f) {
     parts.push_back("global batch " + std::to_string(f.global_batch) + " (" + per + ")");
   else if (f.per_device_batch > 0)
     parts.push_back("batch " + per);
+  if (!f.losses.empty()) parts.push_back("losses: " + f.losses);
   std::string s;
   for (const std::string& p : parts) s += (s.empty() ? "" : ", ") + p;
   return s;

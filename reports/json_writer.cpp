@@ -20,6 +20,7 @@ Json FactsJson(const Facts& f) {
   j["per_device_batch"] = f.per_device_batch;
   j["compute_precision"] = f.compute_precision;
   j["grad_precision"] = f.grad_precision;
+  if (!f.losses.empty()) j["losses"] = f.losses;
   j["parameters"] = f.parameters;
   j["fc_parameter_fraction"] = f.fc_parameter_fraction;
   j["network"] = f.network;
@@ -254,6 +255,7 @@ SweepReport SweepFromJson(const Json& j, const std::string& file, const std::str
   if (j.contains("compute_precision"))
     f.compute_precision = Str(j, file, pointer, "compute_precision");
   if (j.contains("grad_precision")) f.grad_precision = Str(j, file, pointer, "grad_precision");
+  if (j.contains("losses")) f.losses = Str(j, file, pointer, "losses");
   f.parameters = Size(j, file, pointer, "parameters");
   f.fc_parameter_fraction = Size(j, file, pointer, "fc_parameter_fraction");
   f.network = Str(j, file, pointer, "network");

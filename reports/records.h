@@ -29,7 +29,10 @@ struct Facts {
   int64_t per_device_batch = 0;
   std::string compute_precision;  // "bf16": what every candidate computes in
   std::string grad_precision;     // "fp32": gradients on the wire, unless a candidate names its own
-  double parameters = 0;          // trainable parameters of the model
+  // The losses every candidate models (plan::Describe): "loaded-node efficiency 0.97, ..." or
+  // "none modelled"; "" in reports written before losses were stated.
+  std::string losses;
+  double parameters = 0;                     // trainable parameters of the model
   double fc_parameter_fraction = 0;          // share of the parameters in fully connected layers
   double inter_node_bandwidth_Bps = 0;       // per-node network bandwidth (0: single node)
   std::string network;                       // "200 Gbit/s InfiniBand (HDR)": for sentences

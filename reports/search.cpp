@@ -165,6 +165,7 @@ std::vector<plan::StrategyOptions> CandidateOptions(const std::string& strategy,
   base.global_batch = spec.batch * spec.gpus;
   base.precision = spec.precision;
   base.optimizer = spec.optimizer;
+  base.losses = spec.losses;
   std::vector<plan::StrategyOptions> out;
   const int nodes = NodesFor(spec.gpus, cluster);
   if (strategy == "dp") {
@@ -236,6 +237,7 @@ Facts MakeFacts(const graph::Network& net, const topo::Cluster& cluster, const S
   o.precision = spec.precision;
   f.compute_precision = plan::ComputePrecision(o, cluster);
   f.grad_precision = plan::Name(o.grad_precision);
+  f.losses = plan::Describe(plan::ResolveLosses(spec.losses, cluster));
   if (cluster.num_devices() > 0 && cluster.endpoint(0).type)
     f.device = cluster.endpoint(0).type->name;
   double total = 0, fc = 0;

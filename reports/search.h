@@ -57,6 +57,7 @@ struct SearchSpec {
   int64_t batch = plan::kDefaultBatchPerDevice;  // samples per device
   std::string precision;  // "" = the devices' default (plan::ComputePrecision)
   std::string optimizer = "sgd";
+  plan::LossOptions losses;  // every candidate's (docs/simulator.md, "Losses")
   std::vector<std::string> strategies = {"dp", "ps", "mp", "hybrid"};
   // Candidates re-evaluated with the slow evaluator (when given): -1 every one that runs and
   // fits and is not pruned; K >= 0 at most the best K of those by estimate (0: estimates only).

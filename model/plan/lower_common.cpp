@@ -103,10 +103,30 @@ Json OptionsToJson(const StrategyOptions& o) {
     j["grad_precision"] = Name(o.grad_precision);
   }
   // Recorded only when modelled, so plans without losses keep their bytes.
-  if (o.loaded_node_efficiency != 1) j["loaded_node_efficiency"] = o.loaded_node_efficiency;
-  if (o.compute_cv != 0) j["compute_cv"] = o.compute_cv;
-  if (o.iteration_overhead_s != 0) j["iteration_overhead_s"] = o.iteration_overhead_s;
   return j;
+}
+
+Losses ResolveLosses(const LossOptions& o, const topo::Cluster& cluster) {
+  const bool gpus = cluster.num_devices() > 0 && cluster.endpoint(0).type &&
+                    cluster.endpoint(0).type->kind == "gpu";
+  Losses l = gpus ? Losses{} : Losses::None();
+  if (o.loaded_node_efficiency) l.loaded_node_efficiency = *o.loaded_node_efficiency;
+  if (o.compute_cv) l.compute_cv = *o.compute_cv;
+  if (o.iteration_overhead_s) l.iteration_overhead_s = *o.iteration_overhead_s;
+  return l;
+}
+
+std::string Describe(const Losses& l) {
+  std::string out;
+  auto part = [&out](const char* format, double v) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, format, v);
+    out += (out.empty() ? "" : ", ") + std::string(buf);
+  };
+  if (l.loaded_node_efficiency != 1) part("loaded-node efficiency %g", l.loaded_node_efficiency);
+  if (l.compute_cv != 0) part("compute-time CV %g", l.compute_cv);
+  if (l.iteration_overhead_s != 0) part("iteration overhead %g s", l.iteration_overhead_s);
+  return out.empty() ? "none modelled" : out;
 }
 
 void ApplyLosses(Plan& p, const topo::Cluster& cluster, const StrategyOptions& o) {
@@ -120,11 +140,20 @@ void ApplyLosses(Plan& p, const topo::Cluster& cluster, const StrategyOptions& o
     if (e.kind == topo::EndpointKind::kDevice && e.node >= 0 && ++per_node[e.node] >= 2)
       node_shared = true;
   }
+  const Losses l = ResolveLosses(o.losses, cluster);
   double factor = 1;
-  if (node_shared) factor /= o.loaded_node_efficiency;
-  if (workers >= 2 && !p.async) factor *= 1 + o.compute_cv * std::sqrt(2 * std::log(workers));
+  if (node_shared) factor /= l.loaded_node_efficiency;
+  if (workers >= 2 && !p.async) factor *= 1 + l.compute_cv * std::sqrt(2 * std::log(workers));
   p.compute_factor = factor;
-  p.iteration_overhead_s = workers >= 2 ? o.iteration_overhead_s : 0;
+  p.iteration_overhead_s = workers >= 2 ? l.iteration_overhead_s : 0;
+  // Recorded only when modelled, so plans without losses keep their bytes.
+  Json& j = p.context.options;
+  if (!j.is_object()) return;
+  for (const char* key : {"loaded_node_efficiency", "compute_cv", "iteration_overhead_s"})
+    j.erase(key);
+  if (l.loaded_node_efficiency != 1) j["loaded_node_efficiency"] = l.loaded_node_efficiency;
+  if (l.compute_cv != 0) j["compute_cv"] = l.compute_cv;
+  if (l.iteration_overhead_s != 0) j["iteration_overhead_s"] = l.iteration_overhead_s;
 }
 
 namespace detail {
@@ -501,13 +530,15 @@ void CheckOptions(const StrategyOptions& o) {
   if (o.ps_aggregation == PsAggregation::kNode && o.strategy != "ps")
     throw InputError("--ps-aggregation node: only with --strategy ps (got --strategy " +
                      o.strategy + ")");
-  if (!(o.loaded_node_efficiency > 0 && o.loaded_node_efficiency <= 1))
-    throw InputError("--loaded-node-efficiency " + Number(o.loaded_node_efficiency) +
+  const LossOptions& l = o.losses;
+  if (l.loaded_node_efficiency &&
+      !(*l.loaded_node_efficiency > 0 && *l.loaded_node_efficiency <= 1))
+    throw InputError("--loaded-node-efficiency " + Number(*l.loaded_node_efficiency) +
                      ": must be above 0 and at most 1 (a fraction of one device's speed alone)");
-  if (!(o.compute_cv >= 0 && o.compute_cv <= 1))
-    throw InputError("--compute-cv " + Number(o.compute_cv) +
+  if (l.compute_cv && !(*l.compute_cv >= 0 && *l.compute_cv <= 1))
+    throw InputError("--compute-cv " + Number(*l.compute_cv) +
                      ": must be between 0 and 1 (a coefficient of variation)");
-  if (!(o.iteration_overhead_s >= 0 && o.iteration_overhead_s <= 3600))
+  if (l.iteration_overhead_s && !(*l.iteration_overhead_s >= 0 && *l.iteration_overhead_s <= 3600))
     throw InputError("--iteration-overhead: must be between 0 s and 1 hour");
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,47 @@ HybridKind ParseHybridKind(const std::string&);  // "dp-pp", "owt"
 
 inline constexpr double kDefaultBucketBytes = 25.0 * 1024 * 1024;  // PyTorch DDP: 25 MiB
 inline constexpr int64_t kDefaultBatchPerDevice = 32;
+
+// What real clusters lose beyond the roofline and the network (docs/simulator.md, "Losses"),
+// applied to worker and stage ranks by ApplyLosses, as resolved for a cluster (ResolveLosses).
+struct Losses {
+  // (g) the speed of a device, as a fraction of its speed alone, while another device of its
+  // node computes too (in (0, 1]); NVIDIA's one-node ResNet-50 scaling, 7.72-7.76 on 8 GPUs.
+  double loaded_node_efficiency = 0.97;
+  // (b) the coefficient of variation of a rank's compute time per iteration (>= 0): a
+  // synchronous step of N worker ranks waits for the expected slowest, sqrt(2 ln N) standard
+  // deviations above the mean.
+  double compute_cv = 0.01;
+  // (c) seconds of framework work per iteration of a run of two or more worker ranks (the data
+  // parallel wrapper's own step: negotiation, hooks, launch), >= 0: half of Horovod's 5 ms cycle.
+  double iteration_overhead_s = 2.5e-3;
+
+  static Losses None() { return {1, 0, 0}; }
+  bool none() const {
+    return loaded_node_efficiency == 1 && compute_cv == 0 && iteration_overhead_s == 0;
+  }
+};
+
+// The losses a plan asks for: each one given, or the default of the cluster's devices.
+struct LossOptions {
+  std::optional<double> loaded_node_efficiency, compute_cv, iteration_overhead_s;
+  static LossOptions None() {
+    LossOptions o;
+    o.loaded_node_efficiency = 1;
+    o.compute_cv = 0;
+    o.iteration_overhead_s = 0;
+    return o;
+  }
+};
+
+// The losses of `o` on `cluster`: what it gives, else the defaults of the cluster's compute
+// devices: on GPUs the calibrated values of Losses (measured with GPU training frameworks); on
+// CPUs none, whose runs (convscale's own executor) have none of those frameworks' costs.
+Losses ResolveLosses(const LossOptions& o, const topo::Cluster& cluster);
+
+// "loaded-node efficiency 0.97, compute-time CV 0.01, iteration overhead 0.0025 s", the losses
+// that are modelled, or "none modelled".
+std::string Describe(const Losses& l);
 
 struct StrategyOptions {
   std::string strategy = "dp";  // "dp", "mp", "ps", "hybrid"
@@ -74,23 +116,14 @@ struct StrategyOptions {
   bool async = false;
   int staleness = -1;  // async: iterations a worker may run ahead of the slowest (-1: no bound)
 
-  // Losses (docs/simulator.md, "Losses"); the defaults model none of them.
-  // (g) the speed of a device, as a fraction of its speed alone, while another device of its
-  // node computes too (in (0, 1]).
-  double loaded_node_efficiency = 1;
-  // (b) the coefficient of variation of a rank's compute time per iteration (>= 0): a
-  // synchronous step of N worker ranks waits for the expected slowest, sqrt(2 ln N) standard
-  // deviations above the mean.
-  double compute_cv = 0;
-  // (c) seconds of framework work per iteration of a run of two or more worker ranks (the data
-  // parallel wrapper's own step: negotiation, hooks, launch), >= 0.
-  double iteration_overhead_s = 0;
+  LossOptions losses;  // what real clusters lose beyond the roofline and the network
 };
 
 // The compute factor and overhead (Plan::compute_factor, Plan::iteration_overhead_s) the losses
 // of `o` give a lowered plan: with N worker and stage ranks on devices, the factor is
 // (1 / loaded_node_efficiency when a node holds two or more of them) x (1 + compute_cv x
 // sqrt(2 ln N) when N >= 2 and the plan is synchronous); the overhead applies when N >= 2.
+// The losses are ResolveLosses(o.losses, cluster).
 void ApplyLosses(Plan& p, const topo::Cluster& cluster, const StrategyOptions& o);
 
 Plan Lower(const graph::Network& net, const topo::Cluster& cluster, const StrategyOptions& o);

@@ -92,6 +92,34 @@ TEST(OneEstimator, SelectCandidatesShowWhatEstimateGives) {
   EXPECT_EQ(bounded, 1) << "the dedicated servers are proved slower by their outline";
 }
 
+// The losses (docs/simulator.md, "Losses") reach every candidate as they reach `estimate`: by
+// default the calibrated ones, stated in the selection's facts; with --no-losses none, and the
+// candidate's figures are estimate --no-losses's.
+TEST(OneEstimator, SelectTakesTheLossesEstimateTakes) {
+  if (!HasCommand("select")) GTEST_SKIP() << "convscale was built without the reports";
+  ScratchDir dir("one_estimator_losses");
+  const std::string where = "--model resnet18 --cluster dgx-a100-hdr200 --gpus 16";
+  const std::string label = "dp hierarchical fp32 26.2 MB";
+  const std::string flags = " --global-batch 512 --strategy dp --algorithm hierarchical";
+  for (const std::string losses : {"", " --no-losses"}) {
+    SCOPED_TRACE(losses);
+    const std::string out = dir / (losses.empty() ? "default" : "none");
+    const CliResult sel =
+        RunCli("select " + where + " --strategies dp --batch 32 --simulate-top 0" + losses +
+               " -o '" + out + "'");
+    ASSERT_EQ(sel.code, 0) << sel.err;
+    const json selection = ReadJson(out + "/report.json").at("selections").at(0);
+    EXPECT_EQ(selection.at("losses"),
+              losses.empty() ? "loaded-node efficiency 0.97, compute-time CV 0.01, iteration "
+                               "overhead 0.0025 s"
+                             : "none modelled");
+    const json* c = Find(selection.at("candidates"), label);
+    ASSERT_NE(c, nullptr);
+    const json e = Estimate(where + flags + losses);
+    EXPECT_EQ(c->at("iteration_time_s").get<double>(), e.at("iteration_time_s").get<double>());
+  }
+}
+
 TEST(OneEstimator, WhatIfPointShowsWhatEstimateGives) {
   if (!HasCommand("whatif")) GTEST_SKIP() << "convscale was built without the reports";
   ScratchDir dir("one_estimator_whatif");

@@ -177,21 +177,29 @@ TEST(PlanCli, TableOutput) {
 }
 
 // The losses (docs/simulator.md, "Losses") are stated in every text summary, with the compute
-// factor of 8 ranks on one node: (1 / 0.97) x (1 + 0.01 sqrt(2 ln 8)) = 1.05195; bad values are
-// refused naming the flag.
+// factor of 8 ranks on one node: (1 / 0.97) x (1 + 0.01 sqrt(2 ln 8)) = 1.05195 by default;
+// --no-losses models none; bad values are refused naming the flag.
 TEST(PlanCli, LossesAreStatedAndChecked) {
   if (!HasPlanCommand()) GTEST_SKIP() << "convscale was built without the plan commands";
   const std::string run = "estimate --model resnet50 --cluster dgx-a100 --gpus 8 ";
-  CliRun r = Convscale(run + "2>&1");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("\nlosses                   none modelled\n"), std::string::npos) << r.out;
-  r = Convscale(run +
-                "--loaded-node-efficiency 0.97 --compute-cv 0.01 --iteration-overhead 2.5ms 2>&1");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("\nlosses                   loaded-node efficiency 0.97, compute-time CV "
-                       "0.01, iteration overhead 0.0025 s (compute x1.0520)\n"),
-            std::string::npos)
-      << r.out;
+  // The summary's losses row for FLAGS.
+  auto row = [&run](const std::string& flags) {
+    const CliRun r = Convscale(run + flags + " 2>&1");
+    EXPECT_EQ(r.code, 0) << r.out;
+    const size_t at = r.out.find("\nlosses ");
+    return at == std::string::npos ? r.out : r.out.substr(at + 1, r.out.find('\n', at + 1) - at);
+  };
+  EXPECT_EQ(row("--no-losses"), "losses                   none modelled\n");
+  EXPECT_EQ(row(""),
+            "losses                   loaded-node efficiency 0.97, compute-time CV 0.01, "
+            "iteration overhead 0.0025 s (compute x1.0520)\n");
+  EXPECT_EQ(row("--compute-cv 0.05 --iteration-overhead 0s"),
+            "losses                   loaded-node efficiency 0.97, compute-time CV 0.05 (compute "
+            "x1.1360)\n");
+  CliRun r;
+  r = Convscale(run + "--no-losses --compute-cv 0.05 2>&1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out.rfind("convscale: --compute-cv excludes --no-losses\n", 0), 0u) << r.out;
   r = Convscale(run + "--loaded-node-efficiency 0 2>&1");
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.out,

@@ -74,6 +74,7 @@ TEST(Estimate, DataParallelIterationIsComputePlusTheLastAllReduce) {
   FakeCluster cl(1, 2);
   StrategyOptions o;
   o.batch = 4;
+  o.losses = plan::LossOptions::None();  // the network and the roofline alone, by hand
   const plan::Plan p = Lower(TinyNet(), cl, o);
   Estimator est(p, cl);
   EXPECT_EQ(est.classes(), 1);

@@ -11,6 +11,7 @@
 #include "model/util/error.h"
 #include "tests/plan/fake_cluster.h"
 #include "tests/plan/tiny_net.h"
+#include "topologies/cluster.h"
 
 namespace convscale::plan {
 namespace {
@@ -20,15 +21,16 @@ StrategyOptions Plain() {
   StrategyOptions o;
   o.model = "tiny";
   o.batch = 4;
+  o.losses = LossOptions::None();
   return o;
 }
 
 StrategyOptions Lossy(const std::string& strategy) {
   StrategyOptions o = Plain();
   o.strategy = strategy;
-  o.loaded_node_efficiency = 0.8;
-  o.compute_cv = 0.05;
-  o.iteration_overhead_s = 0.002;
+  o.losses.loaded_node_efficiency = 0.8;
+  o.losses.compute_cv = 0.05;
+  o.losses.iteration_overhead_s = 0.002;
   return o;
 }
 
@@ -78,7 +80,7 @@ TEST(Losses, AsynchronousWorkersWaitForNoSlowest) {
   EXPECT_EQ(p.iteration_overhead_s, 0.002);
 }
 
-TEST(Losses, DefaultsModelNoneAndKeepThePlanBytes) {
+TEST(Losses, NoneKeepThePlanBytes) {
   testing::FakeCluster cl(1, 8);
   const Plan p = Lower(testing::TinyNet(), cl, Plain());
   EXPECT_EQ(p.compute_factor, 1);
@@ -86,6 +88,36 @@ TEST(Losses, DefaultsModelNoneAndKeepThePlanBytes) {
   EXPECT_FALSE(j.contains("compute_factor"));
   EXPECT_FALSE(j.contains("iteration_overhead_s"));
   EXPECT_FALSE(j["context"]["options"].contains("compute_cv"));
+  EXPECT_EQ(Describe(Losses::None()), "none modelled");
+}
+
+TEST(Losses, DefaultsAreTheCalibratedValues) {
+  // 8 ranks on one node: 1 / 0.97 x (1 + 0.01 sqrt(2 ln 8)) = 1.0519519, and 2.5 ms.
+  testing::FakeCluster cl(1, 8);
+  StrategyOptions o;
+  o.model = "tiny";
+  o.batch = 4;
+  const Plan p = Lower(testing::TinyNet(), cl, o);
+  EXPECT_NEAR(p.compute_factor, 1.0519519, 1e-7);
+  EXPECT_EQ(p.iteration_overhead_s, 0.0025);
+  EXPECT_EQ(Describe(ResolveLosses(o.losses, cl)),
+            "loaded-node efficiency 0.97, compute-time CV 0.01, iteration overhead 0.0025 s");
+  EXPECT_EQ(p.context.options["loaded_node_efficiency"], 0.97);
+}
+
+TEST(Losses, CpuDevicesDefaultToNoneAndFlagsOverrideOneByOne) {
+  // The calibrations come from GPU training frameworks; the CPU devices of convscale's own
+  // executor have none by default. A loss given is used whatever the devices.
+  topo::ClusterOptions co;
+  co.gpus = 2;
+  const auto cpus = topo::LoadCluster("cpu-minicluster", co);
+  LossOptions given;
+  EXPECT_EQ(Describe(ResolveLosses(given, *cpus)), "none modelled");
+  given.compute_cv = 0.05;
+  EXPECT_EQ(Describe(ResolveLosses(given, *cpus)), "compute-time CV 0.05");
+  testing::FakeCluster gpus(1, 8);
+  EXPECT_EQ(Describe(ResolveLosses(given, gpus)),
+            "loaded-node efficiency 0.97, compute-time CV 0.05, iteration overhead 0.0025 s");
 }
 
 TEST(Losses, RoundTripAndLocatedErrors) {
@@ -114,16 +146,16 @@ TEST(Losses, RoundTripAndLocatedErrors) {
 
 TEST(Losses, OptionsOutOfRangeNameTheFlag) {
   StrategyOptions o = Lossy("dp");
-  o.loaded_node_efficiency = 1.5;
+  o.losses.loaded_node_efficiency = 1.5;
   EXPECT_EQ(LowerError(o),
             "--loaded-node-efficiency 1.5: must be above 0 and at most 1 (a fraction of one "
             "device's speed alone)");
   o = Lossy("dp");
-  o.compute_cv = -0.1;
+  o.losses.compute_cv = -0.1;
   EXPECT_EQ(LowerError(o),
             "--compute-cv -0.1: must be between 0 and 1 (a coefficient of variation)");
   o = Lossy("dp");
-  o.iteration_overhead_s = 7200;
+  o.losses.iteration_overhead_s = 7200;
   EXPECT_EQ(LowerError(o), "--iteration-overhead: must be between 0 s and 1 hour");
 }
 
@@ -142,9 +174,7 @@ TEST(Losses, ParameterServersComputeAsBefore) {
   testing::FakeCluster cl(1, 4, 1);
   StrategyOptions o = Lossy("ps");
   StrategyOptions base = o;
-  base.loaded_node_efficiency = 1;
-  base.compute_cv = 0;
-  base.iteration_overhead_s = 0;
+  base.losses = LossOptions::None();
   const cost::Summary s0 = cost::Estimate(Lower(testing::TinyNet(), cl, base), cl);
   const cost::Summary s1 = cost::Estimate(Lower(testing::TinyNet(), cl, o), cl);
   ASSERT_EQ(s0.ranks.size(), s1.ranks.size());

@@ -100,7 +100,7 @@ TEST(PsOutline, BoundsLikeTheWholePlan) {
     StrategyOptions o = Ps(32, k.placement, k.servers);
     o.async = k.async;
     o.ps_aggregation = k.aggregation;
-    o.compute_cv = 0.1;  // a loss, so the header's factor is checked too
+    o.losses.compute_cv = 0.1;  // a loss, so the header's factor is checked too
     const auto cl = Dgx(32, DedicatedServerHosts(o, *Dgx(32)));
     const std::string what = std::string(Name(k.placement)) + " " + std::to_string(k.servers) +
                              (k.async ? " async " : " sync ") + Name(k.aggregation);

@@ -82,10 +82,11 @@ TEST(AgreementTest, DataParallelRingOneBucketOnOneSwitch) {
 TEST(AgreementTest, LossesSeenByEstimateAndSimulate) {
   plan::StrategyOptions o = ResNet18("dp", 8);
   o.bucket_bytes = 1e12;
+  o.losses = plan::LossOptions::None();
   const Pair base = Both("dgx2", o);
-  o.loaded_node_efficiency = 0.8;
-  o.compute_cv = 0.05;
-  o.iteration_overhead_s = 0.002;
+  o.losses.loaded_node_efficiency = 0.8;
+  o.losses.compute_cv = 0.05;
+  o.losses.iteration_overhead_s = 0.002;
   const Pair x = Both("dgx2", o);
   EXPECT_NEAR(x.plan.compute_factor, 1.3774584, 1e-7);
   EXPECT_NEAR(x.est.compute_time_s, base.est.compute_time_s * 1.3774584 + 0.002, 1e-6);

@@ -502,6 +502,7 @@ TEST(TwoJobsTest, IdenticalJobsOnA2To1FabricEachGetHalfOfIt) {
   plan::StrategyOptions o;
   o.gpus = 64;
   o.batch = 4;
+  o.losses = plan::LossOptions::None();  // the fabric's share alone
   o.cluster = "dgx-a100-hdr200-2to1";
   plan::Plan job = plan::Lower(graph::LoadModel("vgg16", 4), *cl, o);
   job.context.cluster = o.cluster;
