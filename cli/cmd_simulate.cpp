@@ -148,6 +148,14 @@ std::string Text(const sim::SimulationResult& r, const plan::Plan& p) {
   }
   line("collectives",
        r.collectives + " (" + std::to_string(r.flows_per_iteration) + " flows per iteration)");
+  if (!r.ps_messages.empty())
+    line("ps messages", r.ps_messages + " (" + std::to_string(r.ps_messages_per_iteration) +
+                            " pushes and pulls per iteration" +
+                            (r.ps_messages == "coarse" ? ", those waiting on one connection sent "
+                                                         "together up to " +
+                                                             units::FormatBytes(r.ps_coalesce_bytes)
+                                                       : std::string()) +
+                            ")");
   for (size_t i = 0; i < r.jobs.size(); ++i) {
     const sim::JobResult& j = r.jobs[i];
     std::snprintf(buf, sizeof buf, "%s: %d devices, iteration %s, %.1f samples/s", j.name.c_str(),
@@ -182,7 +190,9 @@ void AddSimulateCommands(CLI::App& app, Action& action) {
   sim->add_option("--warmup", a.warmup, "warm-up iterations (default 1)")
       ->check(CLI::NonNegativeNumber);
   sim->add_option("--collectives", a.collectives,
-                  "exact (chunk by chunk), coarse (one flow per phase) or auto (default)");
+                  "exact (chunk by chunk, one flow per parameter-server message), coarse (one flow "
+                  "per phase; parameter-server messages waiting on one connection sent together) "
+                  "or auto (default)");
   sim->add_option("--straggler", a.stragglers,
                   "RANK:FACTOR, a rank computing FACTOR as fast (repeatable)");
   sim->add_option("--beside", a.beside,

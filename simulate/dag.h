@@ -73,6 +73,11 @@ struct Dag {
   bool async = false;
   int staleness_bound = -1;
   std::vector<uint8_t> server;  // per rank: 1 for a parameter-server rank
+  // Coarse parameter-server messages (> 0): when a (worker, server) pair's connection frees, the
+  // pushes or pulls waiting on it leave as one flow of their summed bytes, in plan order as long
+  // as the sum stays within this many bytes, and arrive together when it ends
+  // (docs/simulator.md, "Coarse parameter-server messages"). 0: one flow per message.
+  double ps_coalesce_bytes = 0;
   int num_ranks() const { return static_cast<int>(iter_start.size()); }
   int64_t num_tasks() const { return task_offset.empty() ? 0 : task_offset.back(); }
 };

@@ -103,6 +103,15 @@ class Run {
       kick_.push_back(PairKey(nd));
     }
     work_.push_back(gid);
+    // The messages that travelled with it (coalesced parameter-server messages) arrive with it.
+    if (const auto it = merged_.find(gid); it != merged_.end()) {
+      for (const int64_t m : it->second.rest) {
+        const Node& mn = dag_.nodes[m % n_];
+        if (mn.flags & (kFlagPush | kFlagPull)) Staleness(m, mn, end);
+        work_.push_back(m);
+      }
+      merged_.erase(it);
+    }
     Drain(end);
   }
 
@@ -220,7 +229,7 @@ class Run {
       try {
         const Node& nd = dag_.nodes[gid % n_];
         sg4::CommPtr c =
-            Inbox(nd.dst)->put_async(&token, static_cast<uint64_t>(std::llround(nd.amount)));
+            Inbox(nd.dst)->put_async(&token, static_cast<uint64_t>(std::llround(FlowBytes(gid))));
         if (nd.rate_Bps > 0) {
           // The send matched a posted receive, so its network action exists.
           bounds_[c->get_impl()] = nd.rate_Bps;
@@ -282,6 +291,20 @@ class Run {
       pair.busy = true;
       const int64_t gid = pair.waiting.top();
       pair.waiting.pop();
+      const Node& nd = dag_.nodes[gid % n_];
+      if (dag_.ps_coalesce_bytes > 0 && (nd.flags & (kFlagPush | kFlagPull))) {
+        // Coarse parameter-server messages (Dag::ps_coalesce_bytes): the messages waiting on the
+        // pair leave with the first as one flow of their summed bytes, as many as fit in the cap.
+        double bytes = nd.amount;
+        std::vector<int64_t> rest;
+        while (!pair.waiting.empty() &&
+               bytes + dag_.nodes[pair.waiting.top() % n_].amount <= dag_.ps_coalesce_bytes) {
+          bytes += dag_.nodes[pair.waiting.top() % n_].amount;
+          rest.push_back(pair.waiting.top());
+          pair.waiting.pop();
+        }
+        if (!rest.empty()) merged_[gid] = Merged{bytes, std::move(rest)};
+      }
       StartFlow(gid);
     }
     kick_.clear();
@@ -363,6 +386,12 @@ class Run {
     }
   }
 
+  // The bytes flow `gid` carries: its own, or those of the messages coalesced with it.
+  double FlowBytes(int64_t gid) const {
+    const auto it = merged_.find(gid);
+    return it == merged_.end() ? dag_.nodes[gid % n_].amount : it->second.bytes;
+  }
+
   static uint64_t PairKey(const Node& nd) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(nd.rank)) << 32) |
            static_cast<uint32_t>(nd.peer);
@@ -377,7 +406,7 @@ class Run {
       return;
     }
     sg4::CommPtr c = sg4::Comm::sendto_async(platform_.host(nd.src), platform_.host(nd.dst),
-                                             static_cast<uint64_t>(std::llround(nd.amount)));
+                                             static_cast<uint64_t>(std::llround(FlowBytes(gid))));
     c->set_data(reinterpret_cast<void*>(static_cast<intptr_t>(gid + 1)));
     c->add_ref();
     if (nd.rate_Bps > 0) Bound(nd.rate_Bps);
@@ -474,6 +503,13 @@ class Run {
   };
   std::unordered_map<uint64_t, Pair> pairs_;
   std::vector<uint64_t> kick_;  // pairs that may start a message when Drain ends
+  // Coalesced messages (Dag::ps_coalesce_bytes), by the flow that carries them: the summed
+  // bytes and the other messages, which complete when it does.
+  struct Merged {
+    double bytes = 0;
+    std::vector<int64_t> rest;
+  };
+  std::unordered_map<int64_t, Merged> merged_;
   std::vector<std::priority_queue<int64_t, std::vector<int64_t>, Later>> queues_;
   std::unordered_map<uint64_t, int64_t> version_;
   std::unordered_map<int64_t, int64_t> pull_version_;
@@ -612,6 +648,7 @@ RawResult RunDagInto(const Dag& dag, const topo::Cluster& cluster,
   char* argv[] = {arg0, nullptr};
   sg4::Engine engine(&argc, argv);
   ConfigureEngine(engine);
+  if (dag.ps_coalesce_bytes > 0) engine.set_config(kPsMessagesSolverConfig);
   const std::vector<uint8_t> links_used = LinksUsed(dag, cluster);
   Platform platform(cluster, platform_options, &links_used);
 

@@ -67,7 +67,7 @@ class Lowerer {
   Lowerer(const plan::Plan& p, const topo::Cluster& cl, const LoweringOptions& o)
       : p_(p), cl_(cl), o_(o), b_(static_cast<int>(p.ranks.size())) {}
 
-  LoweredPlan Run(bool coarse) {
+  LoweredPlan Run(bool coarse, bool coarse_messages) {
     const int ranks = static_cast<int>(p_.ranks.size());
     Dag& d = b_.dag();
     d.task_offset.assign(ranks + 1, 0);
@@ -80,6 +80,7 @@ class Lowerer {
     d.task_partner.assign(total, -1);
     d.async = p_.async;
     d.staleness_bound = p_.async ? p_.staleness_bound : -1;
+    d.ps_coalesce_bytes = coarse_messages ? o_.ps_coalesce_bytes : 0;
     for (int r = 0; r < ranks; ++r) d.server[r] = p_.ranks[r].role == plan::Role::kServer;
     for (int r = 0; r < ranks; ++r) LowerCompute(r);
     LowerP2P();
@@ -648,6 +649,16 @@ int64_t ExactFlowCount(const plan::Plan& plan) {
   return flows;
 }
 
+int64_t PsMessageCount(const plan::Plan& plan) {
+  int64_t n = 0;
+  for (const plan::Rank& r : plan.ranks)
+    for (const plan::Task& t : r.tasks)
+      if (t.kind == plan::TaskKind::kSend && t.peer >= 0 &&
+          t.peer < static_cast<int>(plan.ranks.size()))
+        n += (r.role == plan::Role::kServer) != (plan.ranks[t.peer].role == plan::Role::kServer);
+  return n;
+}
+
 LoweredPlan LowerPlan(const plan::Plan& plan, const topo::Cluster& cluster,
                       const LoweringOptions& options) {
   for (size_t r = 0; r < plan.ranks.size(); ++r)
@@ -659,9 +670,16 @@ LoweredPlan LowerPlan(const plan::Plan& plan, const topo::Cluster& cluster,
   const int64_t exact = ExactFlowCount(plan);
   bool coarse = options.collectives == CollectiveMode::kCoarse;
   if (options.collectives == CollectiveMode::kAuto) coarse = exact > options.exact_flow_limit;
+  const int64_t messages = PsMessageCount(plan);
+  bool coarse_messages = messages > 0 && options.collectives == CollectiveMode::kCoarse;
+  if (options.collectives == CollectiveMode::kAuto)
+    coarse_messages = messages > options.exact_message_limit;
+  if (!(options.ps_coalesce_bytes > 0)) coarse_messages = false;
   Lowerer l(plan, cluster, options);
-  LoweredPlan out = l.Run(coarse);
+  LoweredPlan out = l.Run(coarse, coarse_messages);
   out.exact_flows = exact;
+  out.coarse_messages = coarse_messages;
+  out.ps_messages = messages;
   return out;
 }
 

@@ -16,6 +16,8 @@
 //              when the chunked sub-phase would (docs/simulator.md, "Coarse collectives", with
 //              the measured errors).
 //    kAuto picks exact when the whole iteration has at most `exact_flow_limit` exact flows.
+//  - Parameter-server pushes and pulls: one flow each (exact), or coarse: the ones waiting on a
+//    (worker, server) connection leave together as one flow (LoweringOptions::ps_coalesce_bytes).
 #pragma once
 
 #include <string>
@@ -37,6 +39,12 @@ struct LoweringOptions {
   CollectiveMode collectives = CollectiveMode::kAuto;
   int64_t exact_flow_limit = 200000;  // kAuto: exact up to this many flows per iteration
   int coarse_split = 4;               // coarse: sub-phases per phase (docs/simulator.md)
+  // Parameter-server pushes and pulls follow the same mode (docs/simulator.md, "Coarse
+  // parameter-server messages"): coarse, the messages waiting on one (worker, server) connection
+  // leave together as one flow of at most `ps_coalesce_bytes` (a message larger than that alone);
+  // kAuto picks coarse when the iteration has more than `exact_message_limit` of them.
+  double ps_coalesce_bytes = 1e6;
+  int64_t exact_message_limit = 8192;
   // coarse: each flow's rate is bounded (docs/simulator.md, "Coarse collectives") by
   // `coarse_rate_headroom` times the mean rate of the chunked steps it stands for, and, when
   // `coarse_overlap` k > 0, by the mean-field rate of k chunked rings sharing its links with random
@@ -56,9 +64,11 @@ struct LoweringOptions {
 
 struct LoweredPlan {
   Dag dag;
-  bool coarse = false;      // collectives were lowered coarse
-  int64_t exact_flows = 0;  // flows the exact lowering has (per iteration)
-  int64_t flows = 0;        // flows actually in the Dag (per iteration)
+  bool coarse = false;           // collectives were lowered coarse
+  int64_t exact_flows = 0;       // flows the exact lowering has (per iteration)
+  int64_t flows = 0;             // flows actually in the Dag (per iteration)
+  bool coarse_messages = false;  // parameter-server messages coalesced (Dag::ps_coalesce_bytes)
+  int64_t ps_messages = 0;       // parameter-server pushes and pulls per iteration
 };
 
 // Seconds one compute task takes on `e`: cost::ComputeTime, the estimator's own formula (roofline
@@ -69,6 +79,9 @@ double ComputeSeconds(const plan::Task& t, const topo::Endpoint& e, const std::s
 
 // Number of flows the exact lowering of `plan` has per iteration (without building it).
 int64_t ExactFlowCount(const plan::Plan& plan);
+
+// Parameter-server pushes and pulls (sends between a server and a non-server rank) per iteration.
+int64_t PsMessageCount(const plan::Plan& plan);
 
 LoweredPlan LowerPlan(const plan::Plan& plan, const topo::Cluster& cluster,
                       const LoweringOptions& options);

@@ -135,6 +135,9 @@ SimulationResult Simulate(const plan::Plan& plan, const topo::Cluster& cluster,
   r.top_links = options.top_links;
   r.iterations = options.iterations;
   r.collectives = lp.coarse ? "coarse" : "exact";
+  if (lp.ps_messages > 0) r.ps_messages = lp.coarse_messages ? "coarse" : "exact";
+  r.ps_messages_per_iteration = lp.ps_messages;
+  r.ps_coalesce_bytes = lp.coarse_messages ? lo.ps_coalesce_bytes : 0;
   r.flows_per_iteration = lp.flows;
   r.exact_flows_per_iteration = lp.exact_flows;
   r.activities = raw.activities;
@@ -401,8 +404,14 @@ cost::Summary ToSummary(const SimulationResult& r, const plan::Plan& plan,
   sim["engine"] = "SimGrid 3.32 S4U";
   Json cfg = Json::array();
   for (const auto& c : NetworkConfig()) cfg.push_back(c);
+  if (r.ps_messages == "coarse") cfg.push_back(kPsMessagesSolverConfig);
   sim["network_model"] = cfg;
   sim["collectives"] = r.collectives;
+  if (!r.ps_messages.empty()) {
+    sim["ps_messages"] = r.ps_messages;
+    sim["ps_messages_per_iteration"] = r.ps_messages_per_iteration;
+    if (r.ps_messages == "coarse") sim["ps_coalesce_bytes"] = r.ps_coalesce_bytes;
+  }
   sim["warmup"] = r.warmup;
   sim["iterations"] = r.iterations;
   sim["flows_per_iteration"] = r.flows_per_iteration;

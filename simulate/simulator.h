@@ -98,6 +98,11 @@ struct SimulationResult {
   int64_t staleness_samples = 0;
   int staleness_bound = 0;
   std::string collectives;  // "exact" or "coarse" (what was used)
+  // Parameter-server pushes and pulls: "exact", "coarse" (docs/simulator.md, "Coarse
+  // parameter-server messages"), or empty when the plan has none; and how many per iteration.
+  std::string ps_messages;
+  int64_t ps_messages_per_iteration = 0;
+  double ps_coalesce_bytes = 0;  // coarse: the most bytes one coalesced flow carries
   int64_t flows_per_iteration = 0;
   int64_t exact_flows_per_iteration = 0;
   int64_t activities = 0;

@@ -71,6 +71,41 @@ plan::Plan PsPlan(int W, double S, bool async, double flops = 1e9) {
   return p;
 }
 
+// W workers (endpoints 0..W-1) push a gradient of B bytes to one server (endpoint W) as k
+// messages of B / k bytes each, all ready after 1 ms of compute; the server sums them (1 us).
+plan::Plan IncastPlan(int W, int k, double B) {
+  plan::Plan p;
+  p.context.strategy = "ps";
+  p.global_batch = 32 * W;
+  for (int w = 0; w < W; ++w) {
+    plan::Rank r;
+    r.endpoint = w;
+    r.role = plan::Role::kWorker;
+    r.tasks.push_back(ComputeTask(0, 1e9, {}, "fwd+bwd"));
+    for (int i = 0; i < k; ++i) {
+      r.tasks.push_back(
+          P2PTask(1 + i, plan::TaskKind::kSend, W, i, B / k, {0}, "push " + std::to_string(i)));
+      r.tasks.back().layers = {i};
+    }
+    p.ranks.push_back(r);
+  }
+  plan::Rank s;
+  s.endpoint = W;
+  s.role = plan::Role::kServer;
+  std::vector<int> got;
+  for (int w = 0; w < W; ++w)
+    for (int i = 0; i < k; ++i) {
+      got.push_back(static_cast<int>(s.tasks.size()));
+      s.tasks.push_back(P2PTask(got.back(), plan::TaskKind::kRecv, w, i, B / k, {},
+                                "push w" + std::to_string(w) + " " + std::to_string(i)));
+      s.tasks.back().layers = {i};
+    }
+  s.tasks.push_back(ComputeTask(static_cast<int>(s.tasks.size()), 1e6, got, "aggregate",
+                                plan::Phase::kAggregate));
+  p.ranks.push_back(s);
+  return p;
+}
+
 SimulateOptions Opts(int warmup = 0, int iterations = 1) {
   SimulateOptions o;
   o.warmup = warmup;
@@ -406,6 +441,13 @@ TEST(FlowActorsTest, GiveByteIdenticalOutputs) {
     cases.push_back({"async ps", p, FakeCluster::Star(5, 12.5e9, 1e-6), o});
   }
   {
+    SimulateOptions o = Opts(1, 2);
+    o.lowering.collectives = CollectiveMode::kCoarse;
+    o.lowering.ps_coalesce_bytes = 250e3;
+    cases.push_back(
+        {"coarse ps messages", IncastPlan(4, 8, 800e3), FakeCluster::Star(5, 12.5e9, 1e-6), o});
+  }
+  {
     topo::ClusterOptions co;
     co.gpus = 4;
     std::shared_ptr<topo::Cluster> cl = topo::LoadCluster("dgx-a100", co);
@@ -429,6 +471,55 @@ TEST(FlowActorsTest, GiveByteIdenticalOutputs) {
     EXPECT_EQ(ChromeTrace(a, c.plan, *c.cluster), ChromeTrace(b, c.plan, *c.cluster)) << c.name;
     EXPECT_EQ(SummaryCsv(a, c.plan), SummaryCsv(b, c.plan)) << c.name;
   }
+}
+
+// The incast by hand: W workers each push B bytes to one server whose link of bandwidth L they
+// share, so the push phase takes W B / L. Exact, each worker's k messages leave one after the
+// other on its connection, each paying the route's latency (2 links of 1 us); coarse, the k
+// messages waiting on the connection leave as one flow (latency once), or in groups of at most
+// `ps_coalesce_bytes` (k / 2 flows of 2 messages here). Staleness and the server's wait for the
+// last push are unchanged.
+TEST(CoarsePsMessagesTest, IncastOnOneServerLinkTakesWorkersTimesBytesOverBandwidth) {
+  const int W = 4, k = 8;
+  const double B = 800e3, L = 12.5e9, lat = 1e-6, compute = 1e-3, aggregate = 1e-6;
+  auto cl = FakeCluster::Star(W + 1, L, lat);
+  const plan::Plan p = IncastPlan(W, k, B);
+  const double phase = W * B / L;  // 256 us
+  struct Case {
+    CollectiveMode mode;
+    double cap;
+    int flows_per_pair;
+  };
+  for (const Case& c :
+       {Case{CollectiveMode::kExact, 1e6, k}, Case{CollectiveMode::kCoarse, 1e6, 1},
+        Case{CollectiveMode::kCoarse, 2.5 * B / k, k / 2}, Case{CollectiveMode::kAuto, 1e6, k}}) {
+    SimulateOptions o = Opts();
+    o.lowering.collectives = c.mode;
+    o.lowering.ps_coalesce_bytes = c.cap;
+    const auto r = Simulate(p, *cl, o);
+    const double want = compute + phase + c.flows_per_pair * 2 * lat + aggregate;
+    EXPECT_NEAR(r.iteration_time_s, want, want * 1e-9) << Name(c.mode) << " " << c.cap;
+    // Flows started: one timer per rank's compute, then the flows.
+    EXPECT_EQ(r.activities, (W + 1) + W * c.flows_per_pair) << Name(c.mode) << " " << c.cap;
+    EXPECT_EQ(r.ps_messages_per_iteration, W * k);
+    EXPECT_EQ(r.ps_messages, c.flows_per_pair == k ? "exact" : "coarse");
+    // Every message still arrives, together when they travel as one flow.
+    const auto& got = r.timeline.ranks[W].intervals;
+    EXPECT_EQ(got.size(), static_cast<size_t>(W * k + 1));
+    if (c.flows_per_pair == 1)
+      for (const cost::Interval& e : got)
+        if (e.task < W * k) EXPECT_NEAR(e.end_s, got.front().end_s, 1e-12) << e.task;
+  }
+  // kAuto: coarse above exact_message_limit pushes and pulls per iteration.
+  SimulateOptions o = Opts();
+  o.lowering.exact_message_limit = W * k - 1;
+  const auto r = Simulate(p, *cl, o);
+  EXPECT_EQ(r.ps_messages, "coarse");
+  EXPECT_NEAR(r.iteration_time_s, compute + phase + 2 * lat + aggregate, 1e-12);
+  const Json j = SummaryJson(r, p, *cl);
+  EXPECT_EQ(j["simulation"]["ps_messages"], "coarse");
+  EXPECT_EQ(j["simulation"]["ps_coalesce_bytes"], 1e6);
+  EXPECT_EQ(j["simulation"]["network_model"].back(), kPsMessagesSolverConfig);
 }
 
 // Every rank runs rank 0's program (one shared task list), as `convscale plan` emits dp.
