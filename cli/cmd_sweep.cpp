@@ -563,16 +563,16 @@ int RunSweep(const SweepArgs& a) {
   // and removes what it made.
   std::error_code ec;
   struct Partial {
-    fs::path dir, partial;
-    bool made_dir = false;
+    fs::path partial;
+    std::vector<std::string> made;  // DIR and the folders above it that this run made
     ~Partial() {
       std::error_code e;
       fs::remove_all(partial, e);
-      if (made_dir) fs::remove(dir, e);  // only when empty: the run failed before writing
+      RemoveFolders(made);  // emptied when the run failed; kept (not empty) when it succeeded
     }
-  } staging{dir, dir / ".partial", !fs::exists(dir, ec)};
+  } staging{dir / ".partial", MakeFolders(dir.string(), ec)};
   const fs::path points_dir = staging.partial / "points";
-  fs::create_directories(points_dir, ec);
+  if (!ec) fs::create_directories(points_dir, ec);
   if (ec) throw InputError(points_dir.string() + ": cannot create the folder: " + ec.message());
   const int jobs = a.jobs > 0 ? a.jobs : AvailableCpus();
   std::cerr << "convscale: sweep: " << mine.size() << " points"
@@ -604,7 +604,7 @@ int RunSweep(const SweepArgs& a) {
   for (const auto& [file, text] : sw.variant_clusters) files.push_back({"clusters/" + file, text});
   for (auto& f : CombinedFiles(r)) files.push_back(std::move(f));
   WriteFolderAtomic(dir.string(), files);
-  staging.made_dir = false;
+  staging.made.clear();
   Emit("", reports::MakeConsoleWriter()->Write(r).at(0).content);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   char took[64];

@@ -103,17 +103,24 @@ void WriteThrough(const Destination& d, const std::string& content) {
   if (::close(fd) != 0) throw InputError(d.path + ": cannot write: " + std::strerror(errno));
 }
 
-// Makes the folders inside `dir` that the files' names hold ("points/a.json" needs "points").
-// New empty folders change no earlier output.
-void MakeSubfolders(const std::string& dir, const OutputFiles& files) {
-  for (const auto& [name, content] : files) {
-    const fs::path sub = fs::path(dir) / fs::path(name).parent_path();
-    std::error_code ec;
-    fs::create_directories(sub, ec);
-    if (ec || !fs::is_directory(sub, ec))
-      throw InputError(sub.string() + ": cannot create the folder: " +
-                       (ec ? ec.message() : std::string("a file of that name exists")));
+// Makes the folders inside `dir` that the files' names hold ("points/a.json" needs "points") and
+// returns those it made, outermost first, so that a run that fails can remove them again.
+std::vector<std::string> MakeSubfolders(const std::string& dir, const OutputFiles& files) {
+  std::vector<std::string> made;
+  try {
+    for (const auto& [name, content] : files) {
+      const fs::path sub = fs::path(dir) / fs::path(name).parent_path();
+      std::error_code ec;
+      for (std::string& f : MakeFolders(sub.string(), ec)) made.push_back(std::move(f));
+      if (ec || !fs::is_directory(sub, ec))
+        throw InputError(sub.string() + ": cannot create the folder: " +
+                         (ec ? ec.message() : std::string("a file of that name exists")));
+    }
+  } catch (...) {
+    RemoveFolders(made);
+    throw;
   }
+  return made;
 }
 
 std::string TemporaryName(const std::string& target) {
@@ -166,27 +173,37 @@ void WriteFolderAtomic(const std::string& dir, const OutputFiles& files) {
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode))
       throw InputError(dir + ": cannot create the report folder: a file of that name exists");
-    MakeSubfolders(dir, files);
-    WriteFilesAtomic(inside);
+    const std::vector<std::string> made = MakeSubfolders(dir, files);
+    try {
+      WriteFilesAtomic(inside);
+    } catch (...) {
+      RemoveFolders(made);
+      throw;
+    }
     return;
   }
   if (errno != ENOENT)
     throw InputError(dir + ": cannot create the report folder: " + std::strerror(errno));
-  // A new folder: its parents are made (empty folders change no earlier output), the files are
-  // written into a temporary folder beside it, and that folder is renamed into place.
-  const fs::path parent = fs::path(dir).parent_path();
-  if (!parent.empty()) {
-    fs::create_directories(parent, ec);
-    if (ec || !fs::is_directory(parent, ec))
-      throw InputError(dir + ": cannot create the report folder: " +
-                       (ec ? ec.message() : std::string("a file of that name exists")));
-  }
+  // A new folder: its missing parents are made, the files are written into a temporary folder
+  // beside it, and that folder is renamed into place. A failure removes what was made.
   fs::path folder = fs::path(dir).lexically_normal();
   if (!folder.has_filename()) folder = folder.parent_path();  // "report/" names "report"
+  const fs::path parent = folder.parent_path();
+  std::vector<std::string> parents;
+  if (!parent.empty()) {
+    parents = MakeFolders(parent.string(), ec);
+    if (ec || !fs::is_directory(parent, ec)) {
+      RemoveFolders(parents);
+      throw InputError(dir + ": cannot create the report folder: " +
+                       (ec ? ec.message() : std::string("a file of that name exists")));
+    }
+  }
   const std::string tmp = TemporaryName(folder.string());
-  if (!fs::create_directory(tmp, ec) || ec)
+  if (!fs::create_directory(tmp, ec) || ec) {
+    RemoveFolders(parents);
     throw InputError(dir + ": cannot create the report folder: " +
                      (ec ? ec.message() : std::string("a file of that name exists")));
+  }
   try {
     MakeSubfolders(tmp, files);
     for (size_t i = 0; i < files.size(); ++i) {
@@ -195,13 +212,42 @@ void WriteFolderAtomic(const std::string& dir, const OutputFiles& files) {
     }
   } catch (...) {
     fs::remove_all(tmp, ec);
+    RemoveFolders(parents);
     throw;
   }
   if (std::rename(tmp.c_str(), folder.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     fs::remove_all(tmp, ec);
+    RemoveFolders(parents);
     throw InputError(dir + ": cannot create the report folder: " + why);
   }
+}
+
+std::vector<std::string> MakeFolders(const std::string& dir, std::error_code& ec) {
+  ec.clear();
+  std::vector<fs::path> missing;  // innermost first
+  for (fs::path p = fs::path(dir).lexically_normal(); !p.empty(); p = p.parent_path()) {
+    std::error_code absent;  // a path that does not exist sets it too
+    if (p.has_filename() && fs::exists(fs::symlink_status(p, absent))) break;
+    if (p.has_filename()) missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  std::vector<std::string> made;
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (!fs::create_directory(*it, ec) || ec) {
+      const std::error_code failed = ec;
+      RemoveFolders(made);
+      ec = failed ? failed : std::make_error_code(std::errc::file_exists);
+      return {};
+    }
+    made.push_back(it->string());
+  }
+  return made;
+}
+
+void RemoveFolders(const std::vector<std::string>& made) {
+  std::error_code ec;
+  for (auto it = made.rbegin(); it != made.rend(); ++it) fs::remove(*it, ec);  // only if empty
 }
 
 void CheckOutputsDistinct(const std::vector<std::pair<std::string, std::string>>& inputs,

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,14 @@ void WriteFilesAtomic(const OutputFiles& files);
 // into place when complete; in an existing folder the files are staged and then renamed. Other
 // files in the folder are kept. Errors name `dir` or the file.
 void WriteFolderAtomic(const std::string& dir, const OutputFiles& files);
+
+// Makes the folder `dir` and every missing folder above it; returns the ones it made, outermost
+// first (none when `dir` exists). On failure `ec` says why and nothing made is left.
+std::vector<std::string> MakeFolders(const std::string& dir, std::error_code& ec);
+
+// Removes folders MakeFolders made, innermost first, each only if it is empty: a run that fails
+// leaves no folder of its own behind.
+void RemoveFolders(const std::vector<std::string>& made);
 
 // Refuses, before anything is written, an output that is one of the inputs or two outputs that
 // are the same file. Each entry is (what the user wrote it as, path): ("--plan", "p.json").

@@ -184,6 +184,42 @@ TEST(AtomicOutput, FailedSweepKeepsTheEarlierSweepAndMakesNothing) {
   EXPECT_EQ(Entries(dir.path()), entries);
 }
 
+// A what-if whose name makes its cluster's file name longer than a folder entry may be (255
+// bytes) fails when the sweep's files are written, after every point ran: the folders the run
+// made for them (clusters/, points/, the output folder and its parents) are removed again.
+TEST(AtomicOutput, SweepFailingAtTheWriteLeavesNoFolderOfItsOwn) {
+  if (!HasCommand("sweep")) GTEST_SKIP() << "convscale was built without the sweep";
+  ScratchDir dir("atomic_sweep_write");
+  const std::string args =
+      "sweep --cluster cpu-minicluster --model fashion_cnn --strategies dp --gpus 1 "
+      "--estimate-only --jobs 1";
+  const std::string long_vary = "network.bandwidth=2." + std::string(250, '0') + "x";
+  const std::string cluster_file = "network.bandwidth_2." + std::string(250, '0') + "x.json";
+  auto last_line = [](const std::string& err) {
+    return err.substr(err.rfind('\n', err.size() - 2) + 1);
+  };
+
+  // Into a new folder under folders that do not exist: nothing is left.
+  const std::string fresh = dir / "a/b/sweep";
+  const CliResult r = RunCli(args + " --vary " + long_vary + " -o '" + fresh + "'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(last_line(r.err), "convscale: " + fresh + "/clusters/" + cluster_file +
+                                  ": cannot write: cannot create a file in " + fresh +
+                                  "/clusters: File name too long\n");
+  EXPECT_EQ(Entries(dir.path()), std::set<std::string>{});
+
+  // Into an earlier sweep that has no clusters/: it stays as it was, with no empty clusters/.
+  ASSERT_EQ(RunCli(args + " -o '" + fresh + "'").code, 0);
+  const auto before = ReadTree(dir.path());
+  const auto entries = Entries(dir.path());
+  ASSERT_EQ(entries.count("a/b/sweep/points/0000-dp-1gpu-baseline.json"), 1u);
+  const CliResult s = RunCli(args + " --vary " + long_vary + " -o '" + fresh + "'");
+  EXPECT_EQ(s.code, 2);
+  EXPECT_EQ(last_line(s.err), last_line(r.err));
+  EXPECT_EQ(ReadTree(dir.path()), before);
+  EXPECT_EQ(Entries(dir.path()), entries);
+}
+
 TEST(AtomicOutput, FailedCompareKeepsTheReportFolder) {
   if (!HasCommand("simulate") || !HasCommand("report compare"))
     GTEST_SKIP() << "convscale was built without the simulator or the reports";
