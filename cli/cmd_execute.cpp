@@ -322,10 +322,12 @@ int RunExecute(const ExecuteArgs& a) {
       if (!epochs.empty()) info.extra["epochs"] = epochs;
       info.trace_file = a.trace;
       const Json summary = exec::BuildMeasuredSummary(plan, ranks, info);
-      if (!a.trace.empty()) WriteFileAtomic(a.trace, exec::BuildChromeTrace(plan, ranks, info));
-      if (!a.output.empty()) {
-        Emit(a.output, summary.dump(2) + "\n");
-      } else {
+      // The trace and the summary are written all or nothing.
+      OutputFiles outputs;
+      if (!a.trace.empty()) outputs.push_back({a.trace, exec::BuildChromeTrace(plan, ranks, info)});
+      if (!a.output.empty()) outputs.push_back({a.output, summary.dump(2) + "\n"});
+      EmitAll(outputs);
+      if (a.output.empty()) {
         const Json& it = summary["iterations"];
         std::printf("# %s on %d ranks, %s; %s\n", plan.context.strategy.c_str(),
                     int(plan.ranks.size()), info.device.c_str(), info.communicator.c_str());
@@ -370,6 +372,19 @@ int RunProfile(const ProfileArgs& a) {
                      "\" is not a compute precision (fp32, tf32, fp16, bf16)" +
                      DidYouMean(a.precision, precisions));
   CheckPrecision(a.backend, a.precision, "--precision");
+  // The activations kept for the backward pass, with the input batch and the weights, are held
+  // at once: a batch whose share alone exceeds this machine's memory is refused before anything
+  // is allocated (it ended in std::bad_alloc or the kernel's OOM killer).
+  const graph::NetworkTotals totals = net.Totals();
+  const double need = totals.saved_bytes + totals.weight_bytes +
+                      double(a.batch) * double(net.input_shape().elements()) * 4;
+  const double have = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGESIZE));
+  if (have > 0 && need > have)
+    throw InputError("--batch " + std::to_string(a.batch) + ": " + net.name() + " needs at least " +
+                     units::FormatMemory(need) +
+                     " at this batch (its input, weights and the activations kept for the "
+                     "backward pass), more than this machine's memory (" +
+                     units::FormatMemory(have) + "); use a smaller --batch");
   auto backend = MakeBackend(a.backend);
   std::vector<double> sizes;
   {

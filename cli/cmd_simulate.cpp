@@ -166,17 +166,6 @@ std::string Text(const sim::SimulationResult& r, const plan::Plan& p) {
   return o.str();
 }
 
-// Writes the (path, text) outputs all or nothing (WriteFilesAtomic), then prints those for
-// stdout. A failed run thus leaves the earlier summary, CSV and trace as they were.
-void EmitAll(const OutputFiles& outputs) {
-  OutputFiles files;
-  for (const auto& [path, text] : outputs)
-    if (!path.empty() && path != "-") files.push_back({path, text});
-  WriteFilesAtomic(files);
-  for (const auto& [path, text] : outputs)
-    if (path.empty() || path == "-") Emit(path, text);
-}
-
 }  // namespace
 
 void AddSimulateCommands(CLI::App& app, Action& action) {

@@ -8,6 +8,8 @@
 #include <functional>
 #include <string>
 
+#include "model/util/output.h"
+
 namespace convscale::cli {
 
 using Action = std::function<int()>;
@@ -27,5 +29,9 @@ void AddReportCommands(CLI::App& app, Action& action);    // select, compare, re
 
 // Writes `text` to `path` atomically, or to stdout when path is "" or "-".
 void Emit(const std::string& path, const std::string& text);
+
+// Writes the (path, text) outputs all or nothing (WriteFilesAtomic), then prints those for
+// stdout ("" or "-"). A failed run thus leaves every earlier output of the command as it was.
+void EmitAll(const OutputFiles& outputs);
 
 }  // namespace convscale::cli

@@ -247,6 +247,15 @@ void Emit(const std::string& path, const std::string& text) {
   }
 }
 
+void EmitAll(const OutputFiles& outputs) {
+  OutputFiles files;
+  for (const auto& [path, text] : outputs)
+    if (!path.empty() && path != "-") files.push_back({path, text});
+  WriteFilesAtomic(files);
+  for (const auto& [path, text] : outputs)
+    if (path.empty() || path == "-") Emit(path, text);
+}
+
 // The first argument that is not UTF-8 text, as a message, or "". File and folder names reach
 // the JSON outputs (context blocks, report folders), and JSON holds UTF-8 text only, so such a
 // name is refused before any work, naming the flag it follows. The name is shown with U+FFFD

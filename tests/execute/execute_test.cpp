@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -856,6 +857,64 @@ TEST_F(EndToEnd, PlanFromAModelFileRunsWithoutTheFile) {
   EXPECT_EQ(r.rc, 0) << r.output;
   std::ifstream zoo_in(Plan("zoo", "--gpus 1 --global-batch 8"));
   EXPECT_FALSE(Json::parse(zoo_in)["context"].contains("network"));
+}
+
+// A run that fails at its last step, writing its outputs, leaves every earlier output as it was:
+// the trace is not replaced when the summary cannot be written (it used to be), and `profile -o`
+// keeps an earlier profile when it fails.
+TEST_F(EndToEnd, FailedRunKeepsEveryEarlierOutput) {
+  const std::string plan = Plan("dp1", "--gpus 1 --global-batch 8");
+  const std::string summary = (dir_ / "summary.json").string(),
+                    trace = (dir_ / "trace.json").string();
+  const std::string run = "OMP_NUM_THREADS=1 " + Guard(60) + Bin() + " execute --plan " + plan +
+                          " --iterations 1 --warmup 0 --trace " + trace;
+  ShellResult r = Shell(run + " -o " + summary);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  auto bytes = [](const std::string& f) {
+    std::ifstream in(f, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string old_summary = bytes(summary), old_trace = bytes(trace);
+  ASSERT_FALSE(old_trace.empty());
+  // A second run measures other times, so its trace would differ.
+  const std::string missing = (dir_ / "no-such-folder/summary.json").string();
+  r = Shell(run + " -o " + missing);
+  EXPECT_EQ(r.rc, 2) << r.output;
+  EXPECT_NE(r.output.find("convscale: rank 0: " + missing + ": cannot write: directory " +
+                          (dir_ / "no-such-folder").string() + " does not exist\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(bytes(trace), old_trace);
+  EXPECT_EQ(bytes(summary), old_summary);
+
+  const std::string prof = (dir_ / "profile.json").string();
+  const std::string profile =
+      "OMP_NUM_THREADS=1 " + Bin() + " profile --batch 8 --iterations 1 --warmup 0 -o " + prof;
+  ASSERT_EQ(Shell(profile + " --model fashion_cnn").rc, 0);
+  const std::string old_profile = bytes(prof);
+  r = Shell(profile + " --model " + summary);
+  EXPECT_EQ(r.rc, 2) << r.output;
+  EXPECT_EQ(bytes(prof), old_profile);
+  std::set<std::string> names;  // no temporary file is left
+  for (const auto& e : fs::directory_iterator(dir_)) names.insert(e.path().filename().string());
+  EXPECT_EQ(names,
+            (std::set<std::string>{"dp1.json", "profile.json", "summary.json", "trace.json"}));
+}
+
+// A batch whose activations alone exceed this machine's memory is refused before anything is
+// allocated (it ended in std::bad_alloc, exit 1). fashion_cnn at batch 10^9: 267,112 B of saved
+// activations and 3,136 B of input per sample, plus 1,686,568 B of weights: 2.70e14 B, 246 TiB.
+TEST_F(EndToEnd, ProfileOfABatchBeyondThisMachinesMemoryIsRefused) {
+  const ShellResult r = Shell(Bin() + " profile --model fashion_cnn --batch 1000000000 -o " +
+                              (dir_ / "profile.json").string());
+  EXPECT_EQ(r.rc, 2) << r.output;
+  const std::string head =
+      "convscale: --batch 1000000000: fashion_cnn needs at least 246 TiB at this batch (its "
+      "input, weights and the activations kept for the backward pass), more than this "
+      "machine's memory (";
+  EXPECT_EQ(r.output.substr(0, head.size()), head) << r.output;
+  EXPECT_EQ(r.output.substr(r.output.find(')', head.size())), "); use a smaller --batch\n");
+  EXPECT_FALSE(fs::exists(dir_ / "profile.json"));
 }
 
 // `execute --profile` runs the kernels a profile measured; a profile from another backend is
