@@ -1,5 +1,6 @@
-// A `simulate` ended from outside (a batch system's SIGTERM at its time limit, Ctrl-C, SIGKILL)
-// leaves no process behind: the child it forks to run SimGrid dies with it.
+// A `simulate` or `sweep` ended from outside (a batch system's SIGTERM at its time limit, Ctrl-C,
+// SIGKILL) leaves no process behind: the child it forks (SimGrid's, or a sweep point's) dies
+// with it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "../common/cli_run.h"
 
@@ -53,26 +55,41 @@ bool Running(pid_t pid) {
   return state != '\0' && state != 'Z';  // a zombie has ended and waits to be reaped
 }
 
-class KilledSimulate : public ::testing::TestWithParam<int> {};
+// The command killed (its arguments after "convscale"; the output folder is added to a sweep)
+// and the signal.
+struct Kill {
+  std::string command;
+  int signal;
+};
 
-TEST_P(KilledSimulate, LeavesNoChild) {
-  if (!HasCommand("simulate")) GTEST_SKIP() << "convscale was built without the simulator";
-  const int signal = GetParam();
-  ScratchDir dir("orphan_" + std::to_string(signal));
-  const std::string log = dir / "simulate.log";
+class KilledCommand : public ::testing::TestWithParam<Kill> {};
+
+TEST_P(KilledCommand, LeavesNoChild) {
+  const Kill& k = GetParam();
+  if (!HasCommand(k.command)) GTEST_SKIP() << "convscale was built without " << k.command;
+  const int signal = k.signal;
+  ScratchDir dir("orphan_" + k.command + "_" + std::to_string(signal));
+  const std::string log = dir / "run.log", out = dir / "sweep";
+  // Many iterations of exact collectives: each simulation runs far longer than the test waits.
+  std::vector<std::string> args = {"convscale",     k.command,  "--model",      "resnet50",
+                                   "--cluster",     "dgx-a100", "--gpus",       "16",
+                                   "--collectives", "exact",    "--iterations", "1000"};
+  if (k.command == "sweep")
+    for (const char* a : {"--strategies", "dp", "--jobs", "1", "-o", out.c_str()})
+      args.push_back(a);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0) << std::strerror(errno);
   if (pid == 0) {
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    // Many iterations of exact collectives: the simulation runs far longer than the test waits.
-    ::execl(CONVSCALE_BINARY, "convscale", "simulate", "--model", "resnet50", "--cluster",
-            "dgx-a100", "--gpus", "16", "--collectives", "exact", "--iterations", "1000",
-            static_cast<char*>(nullptr));
+    ::execv(CONVSCALE_BINARY, argv.data());
     ::_exit(127);
   }
-  // simulate builds the plan, then forks the SimGrid child.
+  // simulate builds the plan, then forks the SimGrid child; sweep forks a child per point.
   pid_t child = 0;
   for (int i = 0; i < 1200 && child == 0 && Running(pid); ++i) {
     child = ChildOf(pid);
@@ -81,7 +98,7 @@ TEST_P(KilledSimulate, LeavesNoChild) {
   if (child == 0) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    FAIL() << "simulate never forked its SimGrid child:\n" << ReadBytes(log);
+    FAIL() << k.command << " never forked its child:\n" << ReadBytes(log);
   }
   ASSERT_EQ(::kill(pid, signal), 0);
   int status = 0;
@@ -92,15 +109,19 @@ TEST_P(KilledSimulate, LeavesNoChild) {
     gone = !Running(child);
     if (!gone) ::usleep(100 * 1000);
   }
-  EXPECT_TRUE(gone) << "the SimGrid child " << child << " outlived simulate by 5 s";
+  EXPECT_TRUE(gone) << "the child " << child << " outlived " << k.command << " by 5 s";
   if (!gone) ::kill(child, SIGKILL);
 }
 
-INSTANTIATE_TEST_SUITE_P(Signals, KilledSimulate, ::testing::Values(SIGTERM, SIGINT, SIGKILL),
-                         [](const ::testing::TestParamInfo<int>& i) {
-                           return std::string(i.param == SIGTERM  ? "TERM"
-                                              : i.param == SIGINT ? "INT"
-                                                                  : "KILL");
+INSTANTIATE_TEST_SUITE_P(Signals, KilledCommand,
+                         ::testing::Values(Kill{"simulate", SIGTERM}, Kill{"simulate", SIGINT},
+                                           Kill{"simulate", SIGKILL}, Kill{"sweep", SIGTERM},
+                                           Kill{"sweep", SIGKILL}),
+                         [](const ::testing::TestParamInfo<Kill>& i) {
+                           return i.param.command + "_" +
+                                  (i.param.signal == SIGTERM  ? "TERM"
+                                   : i.param.signal == SIGINT ? "INT"
+                                                              : "KILL");
                          });
 
 }  // namespace
