@@ -26,7 +26,11 @@ std::vector<int> ParseGpuList(const std::string& text) {
                        "end); write a list such as 1,2,4,8");
     char* end = nullptr;
     const long v = std::strtol(s.c_str(), &end, 10);
-    if (s.empty() || *end != '\0' || v < 1 || v > kMax)
+    if (*end == '\0' && v > kMax)
+      throw InputError("--gpus " + text + ": \"" + s +
+                       "\" devices are more than a cluster may have (" + std::to_string(kMax) +
+                       "; see docs/limits.md)");
+    if (s.empty() || *end != '\0' || v < 1)
       throw InputError("--gpus " + text + ": \"" + s + "\" is not a device count (a whole number " +
                        "from 1); write a list such as 1,2,4,8 or a range of doublings 1..64");
     return static_cast<int>(v);
