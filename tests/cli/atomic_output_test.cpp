@@ -285,6 +285,76 @@ TEST(AtomicOutput, ReportFolderIsWrittenAllOrNothing) {
   EXPECT_EQ(ReadTree(fresh).size(), before.size() + 1);  // report.md too
 }
 
+// The commands that write one file (model show and export, cluster show and export-simgrid):
+// a run that fails after an earlier one wrote the file leaves it byte-identical, with no
+// temporary file beside it.
+TEST(AtomicOutput, OneFileCommandsKeepTheEarlierFile) {
+  struct Command {
+    std::string needs, good, bad, message;  // bad: {} is the output file
+  };
+  const std::vector<Command> commands = {
+      {"model show", "model show resnet18 --json", "model show resnet18.json --json",
+       "convscale: unknown model \"resnet18.json\"; did you mean \"resnet18\"? (not a zoo model "
+       "and no such file; run \"convscale models\" for the list)\n"},
+      {"model export", "model export resnet18", "model export resnet5",
+       "convscale: unknown model \"resnet5\"; did you mean \"resnet50\"? (not a zoo model and no "
+       "such file; run \"convscale models\" for the list)\n"},
+      {"cluster show", "cluster show dgx-a100 --gpus 16", "cluster show dgx-a100 --gpus 2000000000",
+       "convscale: builtin/dgx-a100.json: 2000000000 devices (250000000 nodes of 8) are more than "
+       "a "
+       "cluster may have (1048576 devices)\n"},
+      {"cluster export-simgrid", "cluster export-simgrid dgx-a100 --gpus 16",
+       "cluster export-simgrid dgx-a100 --gpus 20 --nodes 2",
+       "convscale: builtin/dgx-a100.json: 20 devices do not fit 2 nodes of node type \"dgx-a100\" "
+       "(8 devices per node): give between 9 and 16 devices\n"},
+  };
+  for (const Command& c : commands) {
+    if (!HasCommand(c.needs)) continue;
+    ScratchDir dir("atomic_one_file");
+    const std::string out = dir / "out.txt";
+    ASSERT_EQ(RunCli(c.good + " -o '" + out + "'").code, 0) << c.good;
+    const auto before = ReadTree(dir.path());
+    ASSERT_EQ(before.size(), 1u);
+    const CliResult r = RunCli(c.bad + " -o '" + out + "'");
+    EXPECT_EQ(r.code, 2) << c.bad;
+    EXPECT_EQ(r.err, c.message) << c.bad;
+    EXPECT_TRUE(ReadTree(dir.path()) == before) << c.bad << ": the earlier output changed";
+  }
+}
+
+// sweep merge fails on its last step (report.md cannot be replaced): the earlier merged folder
+// keeps every file.
+TEST(AtomicOutput, FailedMergeKeepsTheMergedFolder) {
+  if (!HasCommand("sweep merge")) GTEST_SKIP() << "convscale was built without the sweep";
+  ScratchDir dir("atomic_merge");
+  const std::string args =
+      "sweep --cluster cpu-minicluster --model fashion_cnn --strategies dp --gpus 1,2 "
+      "--estimate-only --jobs 1";
+  for (const char* shard : {"1/2", "2/2"})
+    ASSERT_EQ(
+        RunCli(args + " --shard " + shard + " -o '" + dir / ("s" + std::string(1, shard[0])) + "'")
+            .code,
+        0);
+  const std::string merge = "sweep merge '" + dir / "s1" + "' '" + dir / "s2" + "' -o '";
+  ScratchDir out_dir("atomic_merge_out");
+  const std::string out = out_dir / "merged";
+  ASSERT_EQ(RunCli(merge + out + "'").code, 0);
+  std::filesystem::remove(out_dir / "merged/report.md");
+  std::filesystem::create_directory(out_dir / "merged/report.md");
+  const auto before = ReadTree(out_dir.path());
+  const auto entries = Entries(out_dir.path());
+  ASSERT_EQ(before.count("merged/sweep.json"), 1u);
+  // Another context timestamp, so every combined file would be rewritten.
+  const CliResult r =
+      RunCli(merge + out + "'", {{"CONVSCALE_FIXED_TIMESTAMP", "2030-01-01T00:00:00Z"}});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.substr(r.err.find("convscale: ")),
+            "convscale: " + out_dir / "merged/report.md" +
+                ": cannot write: it is a directory; give a file name\n");
+  EXPECT_EQ(ReadTree(out_dir.path()), before);
+  EXPECT_EQ(Entries(out_dir.path()), entries);
+}
+
 // An output that is not a regular file is written through and stays what it was: a named pipe
 // gets the output, a link into /proc (as /dev/stdout is) writes to the descriptor, and a link to
 // a regular file stays a link while the file it names is replaced.
