@@ -20,6 +20,17 @@ namespace {
 
 using namespace convscale::testing;  // NOLINT: RunCli, ReadTree, ScratchDir, ...
 
+// A small sweep, estimated (add --gpus and -o).
+const std::string kSmallSweep =
+    "sweep --cluster cpu-minicluster --model fashion_cnn --strategies dp --estimate-only --jobs 1";
+
+// Puts a folder where an output file was, so that the next run cannot replace it and fails when
+// it writes its outputs.
+void MakeUnreplaceable(const std::string& file) {
+  std::filesystem::remove(file);
+  std::filesystem::create_directory(file);
+}
+
 TEST(AtomicOutput, PlanThatDoesNotFitKeepsTheEarlierPlan) {
   if (!HasCommand("plan")) GTEST_SKIP() << "convscale was built without the plan commands";
   ScratchDir dir("atomic_plan");
@@ -129,8 +140,7 @@ TEST(AtomicOutput, WhatIfWritesItsClustersWithTheReport) {
       out + "'";
   ASSERT_EQ(RunCli("whatif --cluster dgx-a100" + args).code, 0);
   // report.md cannot be replaced: the run fails after every variant cluster was made.
-  std::filesystem::remove(dir / "report/report.md");
-  std::filesystem::create_directory(dir / "report/report.md");
+  MakeUnreplaceable(dir / "report/report.md");
   const auto before = ReadTree(dir.path());
   const auto entries = Entries(dir.path());
   ASSERT_EQ(before.count("report/clusters/network.bandwidth_2x.json"), 1u);
@@ -160,8 +170,7 @@ TEST(AtomicOutput, FailedSweepKeepsTheEarlierSweepAndMakesNothing) {
   }
   // sweep.csv cannot be replaced: the run fails once every point ran on another cluster (every
   // point, the variant cluster and the combined files would change).
-  std::filesystem::remove(dir / "sweep/sweep.csv");
-  std::filesystem::create_directory(dir / "sweep/sweep.csv");
+  MakeUnreplaceable(dir / "sweep/sweep.csv");
   const auto before = ReadTree(dir.path());
   const auto entries = Entries(dir.path());
   const CliResult r = RunCli("sweep --cluster dgx-a100" + args + " -o '" + out + "'");
@@ -190,9 +199,7 @@ TEST(AtomicOutput, FailedSweepKeepsTheEarlierSweepAndMakesNothing) {
 TEST(AtomicOutput, SweepFailingAtTheWriteLeavesNoFolderOfItsOwn) {
   if (!HasCommand("sweep")) GTEST_SKIP() << "convscale was built without the sweep";
   ScratchDir dir("atomic_sweep_write");
-  const std::string args =
-      "sweep --cluster cpu-minicluster --model fashion_cnn --strategies dp --gpus 1 "
-      "--estimate-only --jobs 1";
+  const std::string args = kSmallSweep + " --gpus 1";
   const std::string long_vary = "network.bandwidth=2." + std::string(250, '0') + "x";
   const std::string cluster_file = "network.bandwidth_2." + std::string(250, '0') + "x.json";
   auto last_line = [](const std::string& err) {
@@ -265,8 +272,7 @@ TEST(AtomicOutput, ReportFolderIsWrittenAllOrNothing) {
   const std::string args = " --cluster dgx-a100 --gpus 2 --strategies dp --simulate-top 0 -o '";
   ASSERT_EQ(RunCli("select --model resnet18" + args + out + "'").code, 0);
   // report.md (written after report.json and the CSV) cannot be replaced: none of the files is.
-  std::filesystem::remove(dir / "report/report.md");
-  std::filesystem::create_directory(dir / "report/report.md");
+  MakeUnreplaceable(dir / "report/report.md");
   const auto before = ReadTree(dir.path());
   ASSERT_EQ(before.count("report/report.json"), 1u);
   const CliResult r = RunCli("select --model resnet50" + args + out + "'");
@@ -327,9 +333,7 @@ TEST(AtomicOutput, OneFileCommandsKeepTheEarlierFile) {
 TEST(AtomicOutput, FailedMergeKeepsTheMergedFolder) {
   if (!HasCommand("sweep merge")) GTEST_SKIP() << "convscale was built without the sweep";
   ScratchDir dir("atomic_merge");
-  const std::string args =
-      "sweep --cluster cpu-minicluster --model fashion_cnn --strategies dp --gpus 1,2 "
-      "--estimate-only --jobs 1";
+  const std::string args = kSmallSweep + " --gpus 1,2";
   for (const char* shard : {"1/2", "2/2"})
     ASSERT_EQ(
         RunCli(args + " --shard " + shard + " -o '" + dir / ("s" + std::string(1, shard[0])) + "'")
@@ -339,8 +343,7 @@ TEST(AtomicOutput, FailedMergeKeepsTheMergedFolder) {
   ScratchDir out_dir("atomic_merge_out");
   const std::string out = out_dir / "merged";
   ASSERT_EQ(RunCli(merge + out + "'").code, 0);
-  std::filesystem::remove(out_dir / "merged/report.md");
-  std::filesystem::create_directory(out_dir / "merged/report.md");
+  MakeUnreplaceable(out_dir / "merged/report.md");
   const auto before = ReadTree(out_dir.path());
   const auto entries = Entries(out_dir.path());
   ASSERT_EQ(before.count("merged/sweep.json"), 1u);
