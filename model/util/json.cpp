@@ -459,7 +459,15 @@ double JsonObject::Bytes(const char* key, bool positive) const {
   return Quantity(key, units::ParseBytes, positive);
 }
 double JsonObject::Time(const char* key) const {
-  return Quantity(key, units::ParseTime, false);
+  // A cluster's latencies and per-kernel overheads are micro- to milliseconds; the bound keeps
+  // iteration times and throughputs printable and finite.
+  constexpr double kMaxTime_s = 1;
+  const double t = Quantity(key, units::ParseTime, false);
+  if (t > kMaxTime_s)
+    throw Error(key, "\"" + Get(key).get<std::string>() +
+                         "\" is more than 1 s, the longest latency or overhead convscale accepts "
+                         "(see docs/limits.md)");
+  return t;
 }
 double JsonObject::FlopRate(const char* key, bool positive) const {
   return Quantity(key, units::ParseFlopRate, positive);

@@ -76,6 +76,11 @@ TEST(OneEstimator, SelectCandidatesShowWhatEstimateGives) {
       if (c->at("predicted_by") == "bound") {
         ++bounded;
         EXPECT_EQ(c->at("iteration_time_s"), c->at("lower_bound_s"));
+        // The bar of its chart is the bound too: compute, then the busiest link's time beyond it.
+        EXPECT_NEAR(c->at("compute_time_s").get<double>() +
+                        c->at("exposed_comm_time_s").get<double>() +
+                        c->at("bubble_time_s").get<double>(),
+                    c->at("iteration_time_s").get<double>(), 1e-12);
         c = Find(ps_candidates, label);
       }
     }
