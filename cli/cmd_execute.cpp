@@ -390,7 +390,21 @@ int RunProfile(const ProfileArgs& a) {
   {
     std::stringstream ss(a.sizes);
     std::string item;
-    while (std::getline(ss, item, ',')) sizes.push_back(units::ParseBytes(item));
+    while (std::getline(ss, item, ',')) {
+      double bytes = 0;
+      try {
+        bytes = units::ParseBytes(item);
+      } catch (const std::invalid_argument& e) {
+        throw InputError("--sizes " + a.sizes + ": " + e.what());
+      }
+      // Each size is one buffer on every rank, and the ranks may share this machine.
+      if (!(bytes >= 1) || (have > 0 && bytes > have / 4))
+        throw InputError("--sizes " + a.sizes + ": a message of \"" + item +
+                         "\" must be at least 1 byte and at most a quarter of this machine's "
+                         "memory (" +
+                         units::FormatMemory(have / 4) + ")");
+      sizes.push_back(bytes);
+    }
   }
   exec::LaunchOptions lo;
   lo.peer_timeout_s = a.peer_timeout_s;

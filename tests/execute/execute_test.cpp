@@ -917,6 +917,28 @@ TEST_F(EndToEnd, ProfileOfABatchBeyondThisMachinesMemoryIsRefused) {
   EXPECT_FALSE(fs::exists(dir_ / "profile.json"));
 }
 
+// Each message size of the communication sweep is one buffer on every rank: a size beyond a
+// quarter of this machine's memory, or not a size, is refused before any rank allocates it (1TB
+// ended in std::bad_alloc under MPI_ABORT).
+TEST_F(EndToEnd, ProfileMessageSizeBeyondThisMachinesMemoryIsRefused) {
+  const std::string run =
+      Bin() + " profile --model fashion_cnn -o " + (dir_ / "profile.json").string() + " --sizes ";
+  ShellResult r = Shell(run + "4KiB,1TB");
+  EXPECT_EQ(r.rc, 2) << r.output;
+  const std::string head =
+      "convscale: --sizes 4KiB,1TB: a message of \"1TB\" must be at least 1 byte and at most a "
+      "quarter of this machine's memory (";
+  EXPECT_EQ(r.output.substr(0, head.size()), head) << r.output;
+  r = Shell(run + "4KiB,0B");
+  EXPECT_EQ(r.rc, 2) << r.output;
+  EXPECT_EQ(r.output.rfind("convscale: --sizes 4KiB,0B: a message of \"0B\" must be", 0), 0u)
+      << r.output;
+  r = Shell(run + "4KiB,lots");
+  EXPECT_EQ(r.rc, 2) << r.output;
+  EXPECT_EQ(r.output.rfind("convscale: --sizes 4KiB,lots: ", 0), 0u) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "profile.json"));
+}
+
 // `execute --profile` runs the kernels a profile measured; a profile from another backend is
 // refused before any rank starts, naming the file and both backends.
 TEST_F(EndToEnd, ProfileFromAnotherBackendIsRefused) {
