@@ -408,7 +408,11 @@ void SimulateCandidates(const std::vector<SimulationJob>& jobs, const Evaluator&
         const plan::Plan p = plan::Lower(*j.net, c, j.trial->options);
         const cost::IterationBound b = cost::LowerBound(p, c);
         if (b.seconds > j.prune_above_s)
-          return Json{{"lower_bound_s", b.seconds}, {"bound_by", b.Describe(p, c)}}.dump();
+          return Json{{"lower_bound_s", b.seconds},
+                      {"bound_compute_s", b.compute_s},
+                      {"bound_link_s", b.link_s},
+                      {"bound_by", b.Describe(p, c)}}
+              .dump();
         const cost::Summary s = simulate(p, c, j.single_device_time_s);
         Candidate sim = ToCandidate(j.trial->options, p, s, c);
         sim.lower_bound_s = b.seconds;
@@ -435,7 +439,8 @@ void SimulateCandidates(const std::vector<SimulationJob>& jobs, const Evaluator&
         const double slower = c.iteration_time_s / bound;
         // The time the estimate missed is what the bound counts: a rank's compute, or bytes
         // through a link that nothing hides; the split then adds up to the bound.
-        const bool by_compute = j["bound_by"].get<std::string>().rfind("compute", 0) == 0;
+        const bool by_compute =
+            j["bound_compute_s"].get<double>() > j["bound_link_s"].get<double>();
         (by_compute ? c.compute_time_s : c.exposed_comm_time_s) += bound - c.iteration_time_s;
         c.iteration_time_s = bound;
         c.throughput_samples_per_s *= slower;
